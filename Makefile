@@ -1,0 +1,39 @@
+# Thin wrapper over Meson. `make run` and `make test` install what is missing first.
+PREFIX ?= /usr/local
+prefix ?= $(PREFIX)
+DESTDIR ?=
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+LISTEN ?= 127.0.0.1:8080
+DB ?= sqlite:var/cockpit-tokens.db
+
+.PHONY: all deps build build-asan run test test-unit test-api test-e2e fuzz bench install clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=release -Doptimization=2 --prefix=$(prefix)
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	CC=clang meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+build-asan: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+run: deps build
+	@scripts/run.sh $(BUILD)/cockpit-tokens "$(LISTEN)" "$(DB)"
+
+test: deps
+	@scripts/test.sh
+
+install: build
+	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs, only when some are missing.
+# usage: scripts/deps.sh [run|test]   (default: test, which is a superset of run)
+set -euo pipefail
+profile=${1:-test}
+
+run_pkgs=(gcc make meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev
+          libsqlite3-dev libsodium-dev libpq-dev libcurl4-openssl-dev curl)
+test_pkgs=(clang libclang-rt-14-dev libcmocka-dev nodejs npm nginx caddy prometheus
+           prometheus-alertmanager postgresql valgrind sqlite3 python3 wrk procps)
+
+pkgs=("${run_pkgs[@]}")
+[ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+    # Accept a command already on PATH for node/npm (some images ship them outside dpkg).
+    case $p in
+        nodejs) command -v node >/dev/null 2>&1 && continue ;;
+        npm) command -v npm >/dev/null 2>&1 && continue ;;
+    esac
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# policy-rc.d keeps the packages' own services (nginx, postgresql, prometheus) from
+# starting system-wide: the tests start their own instances on loopback.
+if [ ! -e /usr/sbin/policy-rc.d ] && [ -z "$SUDO" ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

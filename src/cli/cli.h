@@ -1,0 +1,30 @@
+/* Subcommands other than `serve`, and the set-up they share with it. Each
+ * *_main returns a process exit code (0 ok, 1 failure, 2 usage error). */
+#ifndef CT_CLI_CLI_H
+#define CT_CLI_CLI_H
+
+#include <stdio.h>
+
+#include "config/config.h"
+#include "service/service.h"
+#include "store/store.h"
+
+/* Prints every configuration key with its flag, environment variable and default. */
+void ct_cli_print_config_help(FILE *out);
+/* Loads defaults < file < env < flags; unknown arguments are returned in rest
+ * (in order). Returns 0, or prints one line and returns 2. */
+int ct_cli_load_config(struct ct_config *cfg, int argc, char **argv, int *ret_nrest, char **rest);
+/* Opens the store and the service (index loaded). Returns 0 or prints and returns 1. */
+int ct_cli_open_service(const struct ct_config *cfg, struct ct_store **ret_st,
+                        struct ct_service **ret_svc, const char *const **ret_regions);
+
+/* `apikey create|list|delete`. */
+int ct_admin_apikey_main(int argc, char **argv);
+/* `config check FILE`. */
+int ct_admin_config_main(int argc, char **argv);
+/* `audit list`. */
+int ct_admin_audit_main(int argc, char **argv);
+/* `token ...`: the HTTP client (NULL-safe stub prints that it is not built). */
+int ct_cli_token_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,150 @@
+/* Shared set-up for the subcommands: configuration loading, opening the store and
+ * the service, and the admin commands that act on the database directly. */
+#include "cli/cli.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/log.h"
+
+#define EXIT_USAGE 2
+
+void ct_cli_print_config_help(FILE *out)
+{
+    fprintf(out, "\nConfiguration (flag, environment variable, default):\n");
+    for (size_t i = 0; ct_config_key(i); i++) {
+        const struct ct_config_key_info *k = ct_config_key(i);
+        char flag[64], env[96];
+        snprintf(flag, sizeof flag, "%s", k->flag);
+        for (char *p = flag; *p; p++)
+            *p = *p == '_' ? '-' : *p;
+        snprintf(env, sizeof env, "%s", k->env);
+        for (char *p = env; *p; p++)
+            *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        fprintf(out, "  %-28s %-40s [%s]\n      %s\n", flag, env, k->def, k->help);
+    }
+    fprintf(out, "  --config FILE                COCKPIT_TOKENS_CONFIG                    "
+                 "config file (key = value lines)\n");
+}
+
+/* Loads defaults < file < env < flags. Flags it does not know are left for the
+ * caller in rest (argv order kept). Returns 0, or prints one line and returns 2. */
+int ct_cli_load_config(struct ct_config *cfg, int argc, char **argv, int *ret_nrest, char **rest)
+{
+    char err[CT_CONFIG_ERR_LEN];
+    ct_config_defaults(cfg);
+    const char *file = getenv("COCKPIT_TOKENS_CONFIG");
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+    }
+    if (file && ct_config_load_file(cfg, file, err, sizeof err) != CT_OK)
+        goto bad;
+    if (ct_config_load_env(cfg, err, sizeof err) != CT_OK)
+        goto bad;
+    int nrest = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || strcmp(a, "--help") == 0) {
+            rest[nrest++] = argv[i];
+            continue;
+        }
+        char key[64];
+        const char *eq = strchr(a, '='), *value;
+        size_t kn = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        snprintf(key, sizeof key, "%.*s", (int)kn, a + 2);
+        if (strcmp(key, "config") == 0) {
+            i += eq ? 0 : 1;
+            continue;
+        }
+        struct ct_config probe = *cfg;
+        bool known = ct_config_set(&probe, key, "0", err, sizeof err) != CT_E_NOT_FOUND;
+        if (!known) {
+            rest[nrest++] = argv[i];
+            continue;
+        }
+        if (eq)
+            value = eq + 1;
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else {
+            snprintf(err, sizeof err, "--%s needs a value", key);
+            goto bad;
+        }
+        if (ct_config_set(cfg, key, value, err, sizeof err) != CT_OK)
+            goto bad;
+    }
+    if (ct_config_finish(cfg, err, sizeof err) != CT_OK)
+        goto bad;
+    *ret_nrest = nrest;
+    enum ct_log_level lvl;
+    if (ct_log_parse_level(cfg->log_level, &lvl) == 0)
+        ct_log_set_level(lvl);
+    ct_log_set_format(strcmp(cfg->log_format, "json") == 0 ? CT_LOG_FORMAT_JSON
+                                                           : CT_LOG_FORMAT_LOGFMT);
+    return 0;
+bad:
+    fprintf(stderr, "cockpit-tokens: configuration error: %s\n", err);
+    return EXIT_USAGE;
+}
+
+/* Creates the parent folder of a sqlite: database when it is missing. */
+static void ensure_sqlite_dir(const char *db)
+{
+    if (strncmp(db, "sqlite:", 7) != 0)
+        return;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", db + 7);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(dir, 0750);
+            *p = '/';
+        }
+    }
+    mkdir(dir, 0750);
+}
+
+int ct_cli_open_service(const struct ct_config *cfg, struct ct_store **ret_st,
+                        struct ct_service **ret_svc, const char *const **ret_regions)
+{
+    static const char *regions[CT_CONFIG_MAX_REGIONS];
+    for (unsigned i = 0; i < cfg->n_regions; i++)
+        regions[i] = cfg->regions[i];
+    ensure_sqlite_dir(cfg->db);
+    struct ct_store *st = NULL;
+    ct_status rc = ct_store_open(cfg->db, NULL, &st);
+    if (rc != CT_OK) {
+        fprintf(stderr, "cockpit-tokens: cannot open the database (%s): %s\n",
+                ct_status_message(rc),
+                strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db : "check --db");
+        return 1;
+    }
+    struct ct_service_config scfg = {
+        .regions = regions,
+        .n_regions = cfg->n_regions,
+        .max_tokens_per_project = cfg->max_tokens_per_project,
+        .max_staleness_us = (int64_t)cfg->max_staleness * 1000000,
+    };
+    struct ct_service *svc = NULL;
+    rc = ct_service_new(st, &scfg, &svc);
+    if (rc != CT_OK) {
+        fprintf(stderr, "cockpit-tokens: cannot load tokens: %s\n", ct_status_message(rc));
+        ct_store_close(st);
+        return 1;
+    }
+    *ret_st = st;
+    *ret_svc = svc;
+    if (ret_regions)
+        *ret_regions = regions;
+    return 0;
+}

@@ -1,0 +1,129 @@
+#include "crypto/crypto.h"
+
+#include <sodium.h>
+#include <string.h>
+
+static const char secret_key_personal[crypto_generichash_KEYBYTES] =
+    "cockpit-tokens:token-secret:v1";
+static const char apikey_key_personal[crypto_generichash_KEYBYTES] = "cockpit-tokens:api-key:v1";
+static const char check_key_personal[crypto_generichash_KEYBYTES] = "cockpit-tokens:checksum:v1";
+
+int ct_crypto_init(void)
+{
+    return sodium_init() < 0 ? -1 : 0;
+}
+
+void ct_uuid_v4(char out[CT_UUID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+static void checksum(const char *body, char out[CT_SECRET_CHECK_LEN + 1])
+{
+    unsigned char mac[6];
+    crypto_generichash(mac, sizeof mac, (const unsigned char *)body, CT_SECRET_BODY_LEN,
+                       (const unsigned char *)check_key_personal, sizeof check_key_personal);
+    sodium_bin2base64(out, CT_SECRET_CHECK_LEN + 1, mac, sizeof mac,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+void ct_secret_new(char out[CT_SECRET_LEN + 1])
+{
+    unsigned char raw[42]; /* 42 bytes = 336 bits = 56 base64url characters */
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(out, CT_SECRET_BODY_LEN + 1, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    checksum(out, out + CT_SECRET_BODY_LEN);
+}
+
+static bool b64url_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
+bool ct_secret_well_formed(const char *s, size_t len)
+{
+    if (!s || len != CT_SECRET_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!b64url_char(s[i]))
+            return false;
+    }
+    char want[CT_SECRET_CHECK_LEN + 1];
+    checksum(s, want);
+    return sodium_memcmp(want, s + CT_SECRET_BODY_LEN, CT_SECRET_CHECK_LEN) == 0;
+}
+
+void ct_secret_hash(const char *secret, size_t len, uint8_t out[CT_HASH_LEN])
+{
+    crypto_generichash(out, CT_HASH_LEN, (const unsigned char *)secret, len,
+                       (const unsigned char *)secret_key_personal, sizeof secret_key_personal);
+}
+
+void ct_access_key_new(char out[CT_ACCESS_KEY_LEN + 1])
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    memcpy(out, "SCW", 3);
+    for (size_t i = 3; i < CT_ACCESS_KEY_LEN; i++)
+        out[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
+    out[CT_ACCESS_KEY_LEN] = '\0';
+}
+
+void ct_apikey_hash(const char *secret_key, size_t len, uint8_t out[CT_HASH_LEN])
+{
+    char lower[CT_UUID_LEN];
+    size_t n = len < sizeof lower ? len : sizeof lower;
+    for (size_t i = 0; i < n; i++) {
+        char c = secret_key[i];
+        lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    crypto_generichash(out, CT_HASH_LEN, (const unsigned char *)lower, n,
+                       (const unsigned char *)apikey_key_personal, sizeof apikey_key_personal);
+    sodium_memzero(lower, sizeof lower);
+}
+
+bool ct_hash_equal(const uint8_t a[CT_HASH_LEN], const uint8_t b[CT_HASH_LEN])
+{
+    return sodium_memcmp(a, b, CT_HASH_LEN) == 0;
+}
+
+void ct_wipe(void *p, size_t len)
+{
+    sodium_memzero(p, len);
+}
+
+long ct_base64_decode(const char *in, size_t in_len, unsigned char *out, size_t cap)
+{
+    size_t bin_len = 0;
+    const char *end = NULL;
+    if (sodium_base642bin(out, cap, in, in_len, NULL, &bin_len, &end,
+                          sodium_base64_VARIANT_ORIGINAL) == 0 &&
+        end == in + in_len)
+        return (long)bin_len;
+    if (sodium_base642bin(out, cap, in, in_len, NULL, &bin_len, &end,
+                          sodium_base64_VARIANT_ORIGINAL_NO_PADDING) == 0 &&
+        end == in + in_len)
+        return (long)bin_len;
+    return -1;
+}
+
+uint64_t ct_random_u64(void)
+{
+    uint64_t v;
+    randombytes_buf(&v, sizeof v);
+    return v;
+}

@@ -1,0 +1,146 @@
+/* Management API handlers: each parses, calls one service function, and maps
+ * the status through the status table. No libmicrohttpd here. */
+#include "http/http_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "json/json.h"
+#include "util/time.h"
+
+void ct_reply_error(struct ct_http_reply *rep, const struct ct_error *err)
+{
+    rep->status = ct_status_http(err->status);
+    rep->body = ct_json_error(err, &rep->body_len);
+    rep->wipe = false;
+}
+
+void ct_reply_status(struct ct_http_reply *rep, ct_status st)
+{
+    struct ct_error err;
+    ct_error_status(&err, st);
+    ct_reply_error(rep, &err);
+}
+
+static void reply_json(struct ct_http_reply *rep, unsigned status, char *body, size_t len)
+{
+    if (!body) {
+        ct_reply_status(rep, CT_E_NOMEM);
+        return;
+    }
+    rep->status = status;
+    rep->body = body;
+    rep->body_len = len;
+}
+
+static void token_create(struct ct_service *svc, const struct ct_caller *c,
+                         struct ct_http_request *req, struct ct_http_reply *rep)
+{
+    struct ct_error err;
+    struct ct_token_create in;
+    struct ct_token tok;
+    char secret[CT_SECRET_LEN + 1];
+    ct_status rc = ct_json_parse_token_create(req->body ? req->body : "", req->body_len, &in, &err);
+    if (rc == CT_OK)
+        rc = ct_service_token_create(svc, c, req->region, &in, ct_now_us(), &tok, secret, &err);
+    if (rc != CT_OK) {
+        ct_reply_error(rep, &err);
+        return;
+    }
+    size_t len = 0;
+    char *body = ct_json_token(&tok, secret, &len);
+    ct_wipe(secret, sizeof secret);
+    reply_json(rep, 200, body, len);
+    rep->wipe = true;
+}
+
+static void token_list(struct ct_service *svc, const struct ct_caller *c,
+                       struct ct_http_request *req, struct ct_http_reply *rep)
+{
+    struct ct_error err;
+    struct ct_list_request lr;
+    ct_list_request_init(&lr);
+    ct_status rc = CT_OK;
+    if (req->args_overflow)
+        rc = ct_error_invalid(&err, "query", "constraint", "too many query arguments");
+    for (unsigned i = 0; i < req->n_args && rc == CT_OK; i++)
+        rc = ct_list_request_arg(&lr, req->args[i].key, req->args[i].value, &err);
+    struct ct_token_page page = {0};
+    if (rc == CT_OK)
+        rc = ct_service_token_list(svc, c, req->region, &lr, &page, &err);
+    if (rc != CT_OK) {
+        ct_reply_error(rep, &err);
+        return;
+    }
+    size_t len = 0;
+    char *body = ct_json_token_page(&page, &len);
+    ct_token_page_done(&page);
+    reply_json(rep, 200, body, len);
+}
+
+static void token_get(struct ct_service *svc, const struct ct_caller *c,
+                      struct ct_http_request *req, struct ct_http_reply *rep)
+{
+    struct ct_error err;
+    struct ct_token tok;
+    if (ct_service_token_get(svc, c, req->region, req->token_id, &tok, &err) != CT_OK) {
+        ct_reply_error(rep, &err);
+        return;
+    }
+    size_t len = 0;
+    char *body = ct_json_token(&tok, NULL, &len);
+    reply_json(rep, 200, body, len);
+}
+
+static void token_delete(struct ct_service *svc, const struct ct_caller *c,
+                         struct ct_http_request *req, struct ct_http_reply *rep)
+{
+    struct ct_error err;
+    if (ct_service_token_delete(svc, c, req->region, req->token_id, ct_now_us(), &err) != CT_OK) {
+        ct_reply_error(rep, &err);
+        return;
+    }
+    rep->status = 204;
+}
+
+static void healthz(struct ct_service *svc, struct ct_http_reply *rep)
+{
+    static const char *const keys[] = {"status", "store"};
+    struct ct_store *st = ct_service_store(svc);
+    ct_status rc = ct_store_ping(st);
+    const char *values[] = {rc == CT_OK ? "ok" : "unavailable", ct_store_backend(st)};
+    size_t len = 0;
+    char *body = ct_json_object_strings(keys, values, 2, &len);
+    reply_json(rep, rc == CT_OK ? 200 : 503, body, len);
+}
+
+void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep)
+{
+    if (req->route == CT_ROUTE_HEALTHZ) {
+        healthz(svc, rep);
+        return;
+    }
+    struct ct_error err;
+    struct ct_caller caller;
+    /* Authenticate before looking at anything else the client sent. */
+    ct_status rc =
+        req->auth_too_long
+            ? ct_service_authenticate(svc, "malformed", req->client, ct_now_us(), &caller, &err)
+            : ct_service_authenticate(svc, req->auth_present ? req->auth_token : NULL, req->client,
+                                      ct_now_us(), &caller, &err);
+    ct_wipe(req->auth_token, sizeof req->auth_token);
+    if (rc != CT_OK) {
+        ct_reply_error(rep, &err);
+        return;
+    }
+    memcpy(rep->access_key, caller.key.access_key, sizeof rep->access_key);
+    if (req->route == CT_ROUTE_TOKENS && req->method == CT_POST)
+        token_create(svc, &caller, req, rep);
+    else if (req->route == CT_ROUTE_TOKENS)
+        token_list(svc, &caller, req, rep);
+    else if (req->method == CT_DELETE)
+        token_delete(svc, &caller, req, rep);
+    else
+        token_get(svc, &caller, req, rep);
+}

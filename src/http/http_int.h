@@ -1,0 +1,67 @@
+/* Internal to src/http: the MHD-free request and reply records shared by the
+ * server (which speaks libmicrohttpd) and the handlers (which speak service). */
+#ifndef CT_HTTP_HTTP_INT_H
+#define CT_HTTP_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "service/service.h"
+
+#define CT_HTTP_MAX_ARGS 64
+#define CT_HTTP_ARG_MAX 256
+
+enum ct_route_id {
+    CT_ROUTE_TOKENS,  /* /cockpit/v1/regions/{region}/tokens */
+    CT_ROUTE_TOKEN,   /* /cockpit/v1/regions/{region}/tokens/{token_id} */
+    CT_ROUTE_VERIFY,  /* /auth/verify */
+    CT_ROUTE_HEALTHZ, /* /healthz */
+    CT_ROUTE_METRICS, /* /metrics */
+    CT_ROUTE_NONE,    /* unknown path */
+    CT_ROUTE_COUNT_
+};
+
+enum ct_method { CT_GET, CT_POST, CT_DELETE, CT_HEAD, CT_PUT, CT_PATCH, CT_OTHER };
+
+struct ct_http_arg {
+    char key[CT_HTTP_ARG_MAX];
+    char value[CT_HTTP_ARG_MAX];
+};
+
+/* Everything a store-touching handler needs, copied off the connection on the
+ * event thread (MHD's connection values may only be read there). */
+struct ct_http_request {
+    enum ct_route_id route;
+    enum ct_method method;
+    char region[CT_REGION_MAX + 8];
+    char token_id[CT_UUID_LEN + 8];
+    char auth_token[CT_UUID_LEN + 8]; /* X-Auth-Token (secret: wiped after use) */
+    bool auth_present, auth_too_long;
+    char client[64];
+    struct ct_http_arg args[CT_HTTP_MAX_ARGS];
+    unsigned n_args;
+    bool args_overflow;
+    const char *body;
+    size_t body_len;
+};
+
+/* What a handler answers. body is heap memory the server frees (wiping it first
+ * when wipe is set); NULL body = empty. */
+struct ct_http_reply {
+    unsigned status;
+    char *body;
+    size_t body_len;
+    bool wipe;
+    char access_key[CT_ACCESS_KEY_LEN + 1]; /* for the access log; "" when unauthenticated */
+};
+
+/* Runs a store-touching route (management API, /healthz) on a worker thread. */
+void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep);
+/* Fills rep with the JSON error for err. */
+void ct_reply_error(struct ct_http_reply *rep, const struct ct_error *err);
+/* Fills rep with the JSON error for a bare status. */
+void ct_reply_status(struct ct_http_reply *rep, ct_status st);
+
+#endif

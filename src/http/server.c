@@ -1,0 +1,686 @@
+/* libmicrohttpd front: routing, request contexts, body accumulation, the worker
+ * pool for store-touching requests, and the inline data plane. */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "crypto/crypto.h"
+#include "http/http_int.h"
+#include "util/log.h"
+#include "util/time.h"
+
+enum req_state { REQ_NEW, REQ_QUEUED, REQ_DONE };
+
+/* One per HTTP request: created on MHD's first call, freed in the completion
+ * callback. Owns body and reply. */
+struct request {
+    struct ct_http_request in;
+    struct ct_http_reply out;
+    struct MHD_Connection *conn;
+    struct request *next_job;
+    enum req_state state;
+    bool too_large;
+    char *body;
+    size_t body_len, body_cap;
+    int64_t start_us;
+    char request_id[40];
+    const char *method_str;
+    unsigned verify_outcome; /* for the log, when route is verify */
+};
+
+struct ct_http {
+    struct MHD_Daemon *daemon;
+    struct ct_service *svc;
+    struct ct_http_config cfg;
+    uint16_t port;
+    pthread_t *workers;
+    unsigned n_workers;
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond, idle_cond;
+    struct request *q_head, *q_tail;
+    unsigned q_len, in_flight;
+    bool stopping;
+    struct MHD_Response *resp_401, *resp_403, *resp_503;
+};
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    ct_debug("libmicrohttpd: %s", buf);
+}
+
+static enum ct_method parse_method(const char *m)
+{
+    static const struct {
+        const char *name;
+        enum ct_method m;
+    } tab[] = {{"GET", CT_GET},   {"POST", CT_POST}, {"DELETE", CT_DELETE},
+               {"HEAD", CT_HEAD}, {"PUT", CT_PUT},   {"PATCH", CT_PATCH}};
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+        if (strcmp(m, tab[i].name) == 0)
+            return tab[i].m;
+    }
+    return CT_OTHER;
+}
+
+/* Copies one path segment (up to '/' or end) into dst; false when too long or empty. */
+static bool take_segment(const char **p, char *dst, size_t cap)
+{
+    const char *s = *p, *e = strchr(s, '/');
+    size_t n = e ? (size_t)(e - s) : strlen(s);
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    *p = s + n;
+    return true;
+}
+
+/* The route table, as code: a fixed prefix, then the captured segments. */
+static enum ct_route_id route_of(const char *url, struct ct_http_request *in)
+{
+    static const char prefix[] = "/cockpit/v1/regions/";
+    if (strcmp(url, "/auth/verify") == 0)
+        return CT_ROUTE_VERIFY;
+    if (strcmp(url, "/healthz") == 0)
+        return CT_ROUTE_HEALTHZ;
+    if (strcmp(url, "/metrics") == 0)
+        return CT_ROUTE_METRICS;
+    if (strncmp(url, prefix, sizeof prefix - 1) != 0)
+        return CT_ROUTE_NONE;
+    const char *p = url + sizeof prefix - 1;
+    if (!take_segment(&p, in->region, sizeof in->region) || strncmp(p, "/tokens", 7) != 0)
+        return CT_ROUTE_NONE;
+    p += 7;
+    if (*p == '\0')
+        return CT_ROUTE_TOKENS;
+    if (*p != '/')
+        return CT_ROUTE_NONE;
+    p++;
+    if (!take_segment(&p, in->token_id, sizeof in->token_id) || *p != '\0')
+        return CT_ROUTE_NONE;
+    return CT_ROUTE_TOKEN;
+}
+
+static const char *allowed_methods(enum ct_route_id r)
+{
+    switch (r) {
+    case CT_ROUTE_TOKENS:
+        return "GET, POST";
+    case CT_ROUTE_TOKEN:
+        return "GET, DELETE";
+    case CT_ROUTE_HEALTHZ:
+    case CT_ROUTE_METRICS:
+        return "GET, HEAD";
+    default:
+        return NULL;
+    }
+}
+
+static bool method_allowed(enum ct_route_id r, enum ct_method m)
+{
+    switch (r) {
+    case CT_ROUTE_TOKENS:
+        return m == CT_GET || m == CT_POST;
+    case CT_ROUTE_TOKEN:
+        return m == CT_GET || m == CT_DELETE;
+    case CT_ROUTE_HEALTHZ:
+    case CT_ROUTE_METRICS:
+        return m == CT_GET || m == CT_HEAD;
+    case CT_ROUTE_VERIFY:
+        return true; /* proxies forward the original method */
+    default:
+        return false;
+    }
+}
+
+static void set_request_id(struct request *r, struct MHD_Connection *conn)
+{
+    const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (rid) {
+        size_t n = strlen(rid);
+        bool ok = n > 0 && n < sizeof r->request_id;
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = rid[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.';
+        }
+        if (ok) {
+            memcpy(r->request_id, rid, n + 1);
+            return;
+        }
+    }
+    uint64_t a = ct_random_u64(), b = ct_random_u64();
+    snprintf(r->request_id, sizeof r->request_id, "%016llx%016llx", (unsigned long long)a,
+             (unsigned long long)b);
+}
+
+static void client_address(struct MHD_Connection *conn, char *dst, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    dst[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, dst,
+                  (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, dst,
+                  (socklen_t)cap);
+}
+
+/* ---- responses ------------------------------------------------------------- */
+
+static void add_common_headers(struct MHD_Response *resp, const struct request *r)
+{
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+}
+
+/* Queues r->out: exactly one response per request. */
+static enum MHD_Result send_reply(struct ct_http *h, struct request *r)
+{
+    struct ct_http_reply *o = &r->out;
+    struct MHD_Response *resp;
+    if (o->body) {
+        resp = MHD_create_response_from_buffer(o->body_len, o->body, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+    } else {
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp)
+        return MHD_NO;
+    add_common_headers(resp, r);
+    if (o->status == 405) {
+        const char *allow = allowed_methods(r->in.route);
+        if (allow)
+            MHD_add_response_header(resp, "Allow", allow);
+    }
+    if (o->status == 429)
+        MHD_add_response_header(resp, "Retry-After", "1");
+    enum MHD_Result ret = MHD_queue_response(r->conn, o->status, resp);
+    MHD_destroy_response(resp); /* body stays ours until the completion callback */
+    (void)h;
+    return ret;
+}
+
+static enum MHD_Result send_status(struct ct_http *h, struct request *r, ct_status st)
+{
+    ct_reply_status(&r->out, st);
+    return send_reply(h, r);
+}
+
+/* ---- the worker pool -------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    struct ct_http *h = arg;
+    pthread_mutex_lock(&h->qlock);
+    for (;;) {
+        while (!h->q_head && !h->stopping)
+            pthread_cond_wait(&h->qcond, &h->qlock);
+        if (!h->q_head && h->stopping)
+            break;
+        struct request *r = h->q_head;
+        h->q_head = r->next_job;
+        if (!h->q_head)
+            h->q_tail = NULL;
+        h->q_len--;
+        h->in_flight++;
+        pthread_mutex_unlock(&h->qlock);
+
+        r->in.body = r->body;
+        r->in.body_len = r->body_len;
+        ct_handle(h->svc, &r->in, &r->out);
+        r->state = REQ_DONE;
+        MHD_resume_connection(r->conn);
+
+        pthread_mutex_lock(&h->qlock);
+        h->in_flight--;
+        if (!h->q_head && h->in_flight == 0)
+            pthread_cond_broadcast(&h->idle_cond);
+    }
+    pthread_mutex_unlock(&h->qlock);
+    return NULL;
+}
+
+/* Hands r to the pool; false when the queue is full or stopping. */
+static bool enqueue(struct ct_http *h, struct request *r)
+{
+    pthread_mutex_lock(&h->qlock);
+    if (h->stopping || h->q_len >= h->cfg.queue_limit) {
+        pthread_mutex_unlock(&h->qlock);
+        return false;
+    }
+    r->state = REQ_QUEUED;
+    MHD_suspend_connection(r->conn);
+    r->next_job = NULL;
+    if (h->q_tail)
+        h->q_tail->next_job = r;
+    else
+        h->q_head = r;
+    h->q_tail = r;
+    h->q_len++;
+    pthread_cond_signal(&h->qcond);
+    pthread_mutex_unlock(&h->qlock);
+    return true;
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct ct_http_request *in = cls;
+    (void)kind;
+    if (in->n_args == CT_HTTP_MAX_ARGS || strlen(key) >= CT_HTTP_ARG_MAX ||
+        (value && strlen(value) >= CT_HTTP_ARG_MAX)) {
+        in->args_overflow = true;
+        return MHD_NO;
+    }
+    struct ct_http_arg *a = &in->args[in->n_args++];
+    snprintf(a->key, sizeof a->key, "%s", key);
+    snprintf(a->value, sizeof a->value, "%s", value ? value : "");
+    return MHD_YES;
+}
+
+/* Copies what a management handler needs off the connection, then queues it. */
+static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
+{
+    struct MHD_Connection *c = r->conn;
+    const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Auth-Token");
+    if (tok) {
+        size_t n = strlen(tok);
+        r->in.auth_present = true;
+        if (n >= sizeof r->in.auth_token)
+            r->in.auth_too_long = true;
+        else
+            memcpy(r->in.auth_token, tok, n + 1);
+    }
+    client_address(c, r->in.client, sizeof r->in.client);
+    if (r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_GET)
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &r->in);
+    if (!enqueue(h, r))
+        return send_status(h, r, CT_E_UNAVAILABLE);
+    return MHD_YES;
+}
+
+/* ---- the data plane -------------------------------------------------------- */
+
+static enum MHD_Result verify(struct ct_http *h, struct request *r)
+{
+    struct MHD_Connection *c = r->conn;
+    struct ct_verify_input in = {
+        .x_token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Token"),
+        .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
+        .x_scope_orgid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Scope-OrgID"),
+        .scope = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Cockpit-Scope"),
+        .data_source = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Cockpit-Data-Source"),
+        .method = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Original-Method"),
+        .uri = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Original-URI"),
+        .region = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Cockpit-Region"),
+    };
+    struct ct_verify_result res;
+    ct_service_verify(h->svc, &in, ct_now_us(), &res);
+    r->verify_outcome = res.outcome;
+    switch (res.outcome) {
+    case CT_VERIFY_ALLOW:
+        break;
+    case CT_VERIFY_NO_TOKEN:
+    case CT_VERIFY_MALFORMED:
+    case CT_VERIFY_UNKNOWN:
+        r->out.status = 401;
+        return MHD_queue_response(c, 401, h->resp_401);
+    case CT_VERIFY_STALE:
+        r->out.status = 503;
+        return MHD_queue_response(c, 503, h->resp_503);
+    default:
+        r->out.status = 403;
+        return MHD_queue_response(c, 403, h->resp_403);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "X-Scope-OrgID", res.project_id);
+    MHD_add_response_header(resp, "X-Cockpit-Project-Id", res.project_id);
+    MHD_add_response_header(resp, "X-Cockpit-Token-Id", res.token_id);
+    r->out.status = 204;
+    enum MHD_Result ret = MHD_queue_response(c, 204, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- MHD callbacks ----------------------------------------------------------- */
+
+static bool accumulate(struct ct_http *h, struct request *r, const char *data, size_t n)
+{
+    if (r->too_large || r->body_len + n > h->cfg.max_body) {
+        r->too_large = true;
+        return false;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + n + 1)
+            cap *= 2;
+        char *b = realloc(r->body, cap);
+        if (!b) {
+            r->too_large = true;
+            return false;
+        }
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return true;
+}
+
+static struct request *request_new(struct MHD_Connection *conn, const char *url, const char *method)
+{
+    struct request *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->conn = conn;
+    r->start_us = ct_mono_us();
+    r->method_str = method;
+    r->in.method = parse_method(method);
+    r->in.route = route_of(url, &r->in);
+    set_request_id(r, conn);
+    return r;
+}
+
+static bool content_length_over(struct ct_http *h, struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (!cl)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(cl, &end, 10);
+    return errno != 0 || v > h->cfg.max_body;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct ct_http *h = cls;
+    struct request *r = *con_cls;
+    (void)version;
+    if (!r) {
+        r = request_new(conn, url, method);
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        r->too_large = content_length_over(h, conn);
+        return MHD_YES; /* answer on a later call, or MHD closes the connection */
+    }
+    if (r->state == REQ_DONE)
+        return send_reply(h, r);
+    if (*upload_size > 0) {
+        /* The body is only read by Create; verify and GET/DELETE ignore theirs. */
+        bool wants_body = r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_POST;
+        if (wants_body && !accumulate(h, r, upload, *upload_size) && r->too_large) {
+            *upload_size = 0;
+            return send_status(h, r, CT_E_TOO_LARGE);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_large && r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_POST)
+        return send_status(h, r, CT_E_TOO_LARGE);
+    if (r->in.route == CT_ROUTE_NONE)
+        return send_status(h, r, CT_E_NOT_FOUND);
+    if (!method_allowed(r->in.route, r->in.method))
+        return send_status(h, r, CT_E_METHOD);
+    if (r->in.route == CT_ROUTE_VERIFY)
+        return verify(h, r);
+    if (r->in.route == CT_ROUTE_METRICS)
+        return send_status(h, r, CT_E_NOT_FOUND); /* TODO(metrics issue): Prometheus text */
+    return dispatch(h, r);
+}
+
+static void log_access(struct ct_http *h, const struct request *r)
+{
+    bool verify_route = r->in.route == CT_ROUTE_VERIFY;
+    if (h->cfg.access_log == 0 || (h->cfg.access_log == 1 && verify_route && r->out.status < 300))
+        return;
+    if (ct_log_threshold < CT_LOG_INFO)
+        return;
+    static const char *const route_names[] = {"tokens",  "token",   "verify",
+                                              "healthz", "metrics", "none"};
+    char line[768];
+    int64_t dur = ct_mono_us() - r->start_us;
+    const char *ak = r->out.access_key[0] ? r->out.access_key : "-";
+    const char *extra = verify_route ? ct_verify_outcome_name(r->verify_outcome) : "";
+    char ts[CT_RFC3339_LEN];
+    ct_rfc3339(ct_now_us(), ts);
+    int n;
+    if (ct_log_get_format() == CT_LOG_FORMAT_JSON)
+        n = snprintf(
+            line, sizeof line,
+            "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"%s\","
+            "\"method\":\"%s\",\"route\":\"%s\",\"status\":%u,\"duration_us\":%lld,"
+            "\"access_key\":\"%s\",\"client\":\"%s\",\"decision\":\"%s\"}\n",
+            ts, r->request_id, r->method_str, route_names[r->in.route], r->out.status,
+            (long long)dur, ak, r->in.client, extra);
+    else
+        n = snprintf(line, sizeof line,
+                     "time=%s level=info msg=request request_id=%s method=%s route=%s status=%u "
+                     "duration_us=%lld access_key=%s client=%s%s%s\n",
+                     ts, r->request_id, r->method_str, route_names[r->in.route], r->out.status,
+                     (long long)dur, ak, r->in.client[0] ? r->in.client : "-",
+                     extra[0] ? " decision=" : "", extra);
+    if (n > 0)
+        ct_log_raw(line, (unsigned long)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct ct_http *h = cls;
+    struct request *r = *con_cls;
+    (void)conn;
+    (void)toe;
+    if (!r)
+        return;
+    if (r->in.client[0] == '\0')
+        client_address(conn, r->in.client, sizeof r->in.client);
+    log_access(h, r);
+    if (r->out.body && r->out.wipe)
+        ct_wipe(r->out.body, r->out.body_len);
+    free(r->out.body);
+    if (r->body) {
+        ct_wipe(r->body, r->body_cap);
+        free(r->body);
+    }
+    ct_wipe(r->in.auth_token, sizeof r->in.auth_token);
+    free(r);
+    *con_cls = NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+
+void ct_http_config_defaults(struct ct_http_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->host = "127.0.0.1";
+    cfg->port = 8080;
+    cfg->event_threads = 1;
+    cfg->workers = 8;
+    cfg->max_body = 64 * 1024;
+    cfg->connection_limit = 4096;
+    cfg->per_ip_limit = 0;
+    cfg->connection_memory = 16 * 1024;
+    cfg->connection_timeout_s = 30;
+    cfg->queue_limit = 4096;
+    cfg->access_log = 1;
+}
+
+static struct MHD_Response *fixed_json(ct_status st, const char *help)
+{
+    struct ct_http_reply rep = {0};
+    struct ct_error err;
+    ct_error_status(&err, st);
+    snprintf(err.help, sizeof err.help, "%s", help);
+    ct_reply_error(&rep, &err);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(rep.body_len, rep.body, MHD_RESPMEM_MUST_COPY);
+    free(rep.body);
+    if (resp) {
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    }
+    return resp;
+}
+
+static ct_status resolve_addr(const char *host, uint16_t port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        return CT_OK;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        return CT_OK;
+    }
+    return CT_E_INVALID;
+}
+
+static ct_status start_workers(struct ct_http *h)
+{
+    h->workers = calloc(h->cfg.workers, sizeof *h->workers);
+    if (!h->workers)
+        return CT_E_NOMEM;
+    for (unsigned i = 0; i < h->cfg.workers; i++) {
+        if (pthread_create(&h->workers[i], NULL, worker_main, h) != 0)
+            return CT_E_INTERNAL;
+        h->n_workers++;
+    }
+    return CT_OK;
+}
+
+static struct MHD_Daemon *start_daemon(struct ct_http *h, const struct sockaddr_storage *ss)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    if (ss->ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                            mhd_logger, NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.connection_limit,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.per_ip_limit,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->cfg.connection_memory,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.connection_timeout_s,
+                            MHD_OPTION_THREAD_POOL_SIZE,
+                            (unsigned)(h->cfg.event_threads > 1 ? h->cfg.event_threads : 0),
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+}
+
+ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc,
+                        struct ct_http **ret_http)
+{
+    struct sockaddr_storage ss;
+    if (resolve_addr(cfg->host, cfg->port, &ss) != CT_OK) {
+        ct_err("listen address %s is not a numeric IPv4 or IPv6 address", cfg->host);
+        return CT_E_INVALID;
+    }
+    struct ct_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return CT_E_NOMEM;
+    h->svc = svc;
+    h->cfg = *cfg;
+    pthread_mutex_init(&h->qlock, NULL);
+    pthread_cond_init(&h->qcond, NULL);
+    pthread_cond_init(&h->idle_cond, NULL);
+    h->resp_401 = fixed_json(CT_E_UNAUTHENTICATED, "");
+    h->resp_403 = fixed_json(CT_E_FORBIDDEN, "");
+    h->resp_503 = fixed_json(CT_E_UNAVAILABLE, "token index is stale");
+    ct_status rc = h->resp_401 && h->resp_403 && h->resp_503 ? start_workers(h) : CT_E_NOMEM;
+    if (rc == CT_OK) {
+        h->daemon = start_daemon(h, &ss);
+        if (!h->daemon) {
+            ct_err("cannot listen on %s:%u: %s", cfg->host, (unsigned)cfg->port, strerror(errno));
+            rc = CT_E_UNAVAILABLE;
+        }
+    }
+    if (rc != CT_OK) {
+        ct_http_stop(h, 0);
+        return rc;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : cfg->port;
+    *ret_http = h;
+    return CT_OK;
+}
+
+uint16_t ct_http_port(const struct ct_http *http)
+{
+    return http->port;
+}
+
+void ct_http_stop(struct ct_http *h, unsigned grace_ms)
+{
+    if (!h)
+        return;
+    if (h->daemon)
+        MHD_quiesce_daemon(h->daemon); /* stop accepting; keep serving what is open */
+    pthread_mutex_lock(&h->qlock);
+    int64_t deadline = ct_mono_us() + (int64_t)grace_ms * 1000;
+    while ((h->q_head || h->in_flight) && ct_mono_us() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&h->idle_cond, &h->qlock, &ts);
+    }
+    h->stopping = true;
+    pthread_cond_broadcast(&h->qcond);
+    pthread_mutex_unlock(&h->qlock);
+    for (unsigned i = 0; i < h->n_workers; i++)
+        pthread_join(h->workers[i], NULL);
+    if (h->daemon)
+        MHD_stop_daemon(h->daemon);
+    if (h->resp_401)
+        MHD_destroy_response(h->resp_401);
+    if (h->resp_403)
+        MHD_destroy_response(h->resp_403);
+    if (h->resp_503)
+        MHD_destroy_response(h->resp_503);
+    free(h->workers);
+    pthread_mutex_destroy(&h->qlock);
+    pthread_cond_destroy(&h->qcond);
+    pthread_cond_destroy(&h->idle_cond);
+    free(h);
+}

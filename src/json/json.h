@@ -1,0 +1,35 @@
+/* JSON for the wire: declarative validation of request bodies and the
+ * renderers of response bodies. The only includer of <jansson.h>.
+ * Returned buffers are heap memory owned by the caller (free()). */
+#ifndef CT_JSON_JSON_H
+#define CT_JSON_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+/* A validated Create body. */
+struct ct_token_create {
+    char project_id[CT_UUID_LEN + 1]; /* lowercased */
+    char name[CT_NAME_MAX + 1];
+    uint32_t scopes;
+};
+
+/* Parses and validates a Create body (duplicate keys, embedded NULs, wrong types,
+ * missing or malformed fields are CT_E_INVALID with err filled). */
+ct_status ct_json_parse_token_create(const char *body, size_t len, struct ct_token_create *ret,
+                                     struct ct_error *err);
+
+/* Renders a Token object; secret is NULL except on Create (then it is included
+ * and the caller must wipe and free the buffer). */
+char *ct_json_token(const struct ct_token *tok, const char *secret, size_t *ret_len);
+/* Renders {"total_count":N,"tokens":[...]} for a page. */
+char *ct_json_token_page(const struct ct_token_page *page, size_t *ret_len);
+/* Renders a Scaleway-shaped error body for err. */
+char *ct_json_error(const struct ct_error *err, size_t *ret_len);
+/* Renders a flat object of string fields: keys[i] -> values[i] (NULL value = JSON null). */
+char *ct_json_object_strings(const char *const *keys, const char *const *values, size_t n,
+                             size_t *ret_len);
+
+#endif

@@ -1,0 +1,182 @@
+/* Wiring only: configuration -> store -> service -> http; signals; exit codes. */
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "crypto/crypto.h"
+#include "http/server.h"
+#include "service/index.h"
+#include "service/service.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_main[] =
+    "usage: cockpit-tokens COMMAND [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  serve                 run the token service (management API and /auth/verify)\n"
+    "  apikey create|list|delete   manage management API keys in the database directly\n"
+    "  token create|list|get|delete  use a running server's API (like scw cockpit token)\n"
+    "  audit list            show the audit log from the database\n"
+    "  config check FILE     validate a configuration file\n"
+    "  version               print the version\n"
+    "\n"
+    "Run 'cockpit-tokens COMMAND --help' for a command's options.\n";
+
+static void notify_systemd(const char *msg)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || (path[0] != '/' && path[0] != '@') ||
+        strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, strlen(path));
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+    ssize_t w = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+    (void)w;
+    close(fd);
+}
+
+static int bootstrap_key(struct ct_service *svc)
+{
+    const char *secret = getenv("COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY");
+    if (!secret || !secret[0])
+        return 0;
+    struct ct_apikey key;
+    bool created = false;
+    ct_status rc = ct_service_apikey_bootstrap(svc, secret, ct_now_us(), &key, &created);
+    if (rc == CT_E_INVALID) {
+        fprintf(stderr, "cockpit-tokens: COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY must be a UUID\n");
+        return EXIT_USAGE;
+    }
+    if (rc != CT_OK) {
+        fprintf(stderr, "cockpit-tokens: cannot create the bootstrap API key: %s\n",
+                ct_status_message(rc));
+        return 1;
+    }
+    ct_notice("bootstrap API key %s (organization-wide) %s", key.access_key,
+              created ? "created" : "present");
+    return 0;
+}
+
+static const char usage_serve[] =
+    "usage: cockpit-tokens serve [--listen HOST:PORT] [--db URI] [--regions LIST] [--config FILE]\n"
+    "Runs the management API (/cockpit/v1/...), /auth/verify, /healthz and /metrics.\n"
+    "COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=<uuid> ensures an organization-wide API key with that "
+    "secret.\n";
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct ct_config cfg;
+    char *rest[256];
+    int nrest = 0;
+    if (argc > 256)
+        return EXIT_USAGE;
+    int rc = ct_cli_load_config(&cfg, argc, argv, &nrest, rest);
+    if (rc)
+        return rc;
+    for (int i = 0; i < nrest; i++) {
+        if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0) {
+            fputs(usage_serve, stdout);
+            ct_cli_print_config_help(stdout);
+            return 0;
+        }
+        fprintf(stderr, "cockpit-tokens serve: unknown argument \"%s\" (see --help)\n", rest[i]);
+        return EXIT_USAGE;
+    }
+    /* Block the stop signals before any thread starts, then wait for them here. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct ct_store *st = NULL;
+    struct ct_service *svc = NULL;
+    int64_t t0 = ct_mono_us();
+    if ((rc = ct_cli_open_service(&cfg, &st, &svc, NULL)) != 0)
+        return rc;
+    if ((rc = bootstrap_key(svc)) != 0)
+        goto out;
+    struct ct_http_config hc;
+    ct_http_config_defaults(&hc);
+    hc.host = cfg.listen_host;
+    hc.port = cfg.listen_port;
+    hc.event_threads = cfg.event_threads;
+    hc.workers = cfg.workers;
+    hc.max_body = cfg.max_body;
+    hc.connection_limit = cfg.connection_limit;
+    hc.per_ip_limit = cfg.per_ip_connection_limit;
+    hc.connection_memory = cfg.connection_memory;
+    hc.connection_timeout_s = cfg.connection_timeout;
+    hc.queue_limit = cfg.queue_limit;
+    hc.access_log = strcmp(cfg.access_log, "off") == 0   ? 0
+                    : strcmp(cfg.access_log, "all") == 0 ? 2
+                                                         : 1;
+    struct ct_http *http = NULL;
+    if (ct_http_start(&hc, svc, &http) != CT_OK) {
+        rc = 1;
+        goto out;
+    }
+    ct_notice("listening on http://%s%s%s:%u store=%s tokens=%zu startup_ms=%lld",
+              strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host,
+              strchr(cfg.listen_host, ':') ? "]" : "", (unsigned)ct_http_port(http),
+              ct_store_backend(st), ct_index_count(ct_service_index(svc), NULL),
+              (long long)((ct_mono_us() - t0) / 1000));
+    notify_systemd("READY=1\nSTATUS=serving");
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    ct_notice("received %s, finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    notify_systemd("STOPPING=1");
+    ct_http_stop(http, cfg.shutdown_grace * 1000);
+    ct_notice("stopped");
+out:
+    ct_service_free(svc);
+    ct_store_close(st);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (ct_crypto_init() != 0) {
+        fprintf(stderr, "cockpit-tokens: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage_main, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("cockpit-tokens %s\n", CT_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "apikey") == 0)
+        return ct_admin_apikey_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "config") == 0)
+        return ct_admin_config_main(argc - 2, argv + 2);
+    fprintf(stderr, "cockpit-tokens: unknown command \"%s\" (see --help)\n", cmd);
+    return EXIT_USAGE;
+}

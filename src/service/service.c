@@ -1,0 +1,561 @@
+#include "service/service.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "json/json.h"
+#include "service/index.h"
+#include "util/log.h"
+
+/* An index mutation recorded while a full reload is in flight, replayed onto the
+ * new table before it is swapped in, so no concurrent change is lost. */
+struct journal_op {
+    bool put;
+    struct ct_token tok; /* for a removal only tok.id is used */
+};
+
+struct ct_service {
+    struct ct_store *store;
+    struct ct_service_config cfg;
+    struct ct_index *index;
+    pthread_mutex_t journal_lock;
+    bool reloading;
+    struct journal_op *journal;
+    size_t n_journal, cap_journal;
+    _Atomic int64_t stale_since_us;
+    _Atomic uint64_t verify_counts[CT_VERIFY_OUTCOME_COUNT_];
+};
+
+/* ---- index maintenance --------------------------------------------------- */
+
+static void journal_add(struct ct_service *svc, bool put, const struct ct_token *tok)
+{
+    if (svc->n_journal == svc->cap_journal) {
+        size_t cap = svc->cap_journal ? svc->cap_journal * 2 : 64;
+        struct journal_op *j = realloc(svc->journal, cap * sizeof *j);
+        if (!j) {
+            ct_err("out of memory recording an index change during reload");
+            return;
+        }
+        svc->journal = j;
+        svc->cap_journal = cap;
+    }
+    svc->journal[svc->n_journal].put = put;
+    svc->journal[svc->n_journal].tok = *tok;
+    svc->n_journal++;
+}
+
+static void index_put(struct ct_service *svc, const struct ct_token *tok)
+{
+    pthread_mutex_lock(&svc->journal_lock);
+    if (ct_index_put(svc->index, tok) != CT_OK)
+        ct_err("could not add token %s to the verification index", tok->id);
+    if (svc->reloading)
+        journal_add(svc, true, tok);
+    pthread_mutex_unlock(&svc->journal_lock);
+}
+
+static void index_remove(struct ct_service *svc, const char *token_id)
+{
+    struct ct_token t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.id, sizeof t.id, "%s", token_id);
+    pthread_mutex_lock(&svc->journal_lock);
+    ct_index_remove(svc->index, token_id);
+    if (svc->reloading)
+        journal_add(svc, false, &t);
+    pthread_mutex_unlock(&svc->journal_lock);
+}
+
+static int load_one(void *ud, const struct ct_token *tok)
+{
+    return ct_index_table_put(ud, tok) == CT_E_NOMEM ? -1 : 0;
+}
+
+ct_status ct_service_reload_index(struct ct_service *svc)
+{
+    struct ct_index_table *tab = NULL;
+    ct_status rc = ct_index_table_new(ct_index_count(svc->index, NULL), &tab);
+    if (rc != CT_OK)
+        return rc;
+    pthread_mutex_lock(&svc->journal_lock);
+    svc->reloading = true;
+    svc->n_journal = 0;
+    pthread_mutex_unlock(&svc->journal_lock);
+
+    rc = ct_store_token_scan(svc->store, load_one, tab);
+
+    pthread_mutex_lock(&svc->journal_lock);
+    if (rc == CT_OK) {
+        for (size_t i = 0; i < svc->n_journal; i++) {
+            if (svc->journal[i].put)
+                ct_index_table_put(tab, &svc->journal[i].tok);
+            else
+                ct_index_table_remove(tab, svc->journal[i].tok.id);
+        }
+        ct_index_replace(svc->index, tab);
+        tab = NULL;
+    }
+    svc->reloading = false;
+    svc->n_journal = 0;
+    pthread_mutex_unlock(&svc->journal_lock);
+    ct_index_table_free(tab);
+    return rc;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cfg,
+                         struct ct_service **ret_svc)
+{
+    struct ct_service *svc = calloc(1, sizeof *svc);
+    if (!svc)
+        return CT_E_NOMEM;
+    svc->store = st;
+    svc->cfg = *cfg;
+    pthread_mutex_init(&svc->journal_lock, NULL);
+    ct_status rc = ct_index_new(&svc->index);
+    if (rc == CT_OK)
+        rc = ct_service_reload_index(svc);
+    if (rc != CT_OK) {
+        ct_service_free(svc);
+        return rc;
+    }
+    *ret_svc = svc;
+    return CT_OK;
+}
+
+void ct_service_free(struct ct_service *svc)
+{
+    if (!svc)
+        return;
+    ct_index_free(svc->index);
+    pthread_mutex_destroy(&svc->journal_lock);
+    free(svc->journal);
+    free(svc);
+}
+
+struct ct_store *ct_service_store(struct ct_service *svc)
+{
+    return svc->store;
+}
+
+struct ct_index *ct_service_index(struct ct_service *svc)
+{
+    return svc->index;
+}
+
+const struct ct_service_config *ct_service_config(const struct ct_service *svc)
+{
+    return &svc->cfg;
+}
+
+bool ct_service_region_valid(const struct ct_service *svc, const char *region)
+{
+    for (unsigned i = 0; i < svc->cfg.n_regions; i++) {
+        if (strcmp(svc->cfg.regions[i], region) == 0)
+            return true;
+    }
+    return false;
+}
+
+void ct_service_set_store_up(struct ct_service *svc, bool up, int64_t now_us)
+{
+    if (up)
+        atomic_store(&svc->stale_since_us, 0);
+    else {
+        int64_t expected = 0;
+        atomic_compare_exchange_strong(&svc->stale_since_us, &expected, now_us);
+    }
+}
+
+/* ---- authentication ------------------------------------------------------ */
+
+static ct_status auth_denied(struct ct_error *err, const char *reason)
+{
+    ct_error_status(err, CT_E_UNAUTHENTICATED);
+    if (err)
+        err->reason = reason;
+    return CT_E_UNAUTHENTICATED;
+}
+
+ct_status ct_service_authenticate(struct ct_service *svc, const char *x_auth_token,
+                                  const char *client, int64_t now_us, struct ct_caller *ret_caller,
+                                  struct ct_error *err)
+{
+    if (!x_auth_token || !x_auth_token[0])
+        return auth_denied(err, "not_found");
+    size_t len = strlen(x_auth_token);
+    if (!ct_uuid_valid(x_auth_token, len))
+        return auth_denied(err, "invalid_argument");
+    uint8_t hash[CT_HASH_LEN];
+    ct_apikey_hash(x_auth_token, len, hash);
+    struct ct_caller c;
+    memset(&c, 0, sizeof c);
+    ct_status rc = ct_store_apikey_by_hash(svc->store, hash, &c.key);
+    if (rc == CT_E_NOT_FOUND)
+        return auth_denied(err, "not_found");
+    if (rc != CT_OK)
+        return ct_error_status(err, rc);
+    if (c.key.expires_at_us != 0 && c.key.expires_at_us <= now_us)
+        return auth_denied(err, "expired");
+    snprintf(c.client, sizeof c.client, "%s", client ? client : "");
+    *ret_caller = c;
+    return CT_OK;
+}
+
+bool ct_caller_may(const struct ct_caller *c, const char *project_id)
+{
+    if (c->key.n_projects == 0)
+        return true;
+    for (unsigned i = 0; i < c->key.n_projects; i++) {
+        if (strcmp(c->key.projects[i], project_id) == 0)
+            return true;
+    }
+    return false;
+}
+
+static ct_status forbidden(struct ct_error *err, const char *action)
+{
+    ct_error_status(err, CT_E_FORBIDDEN);
+    if (err) {
+        err->action = action;
+        err->resource = "token";
+    }
+    return CT_E_FORBIDDEN;
+}
+
+static ct_status check_region(const struct ct_service *svc, const char *region,
+                              struct ct_error *err)
+{
+    if (!ct_service_region_valid(svc, region))
+        return ct_error_invalid(err, "region", "constraint",
+                                "unknown region (see the server's configured regions)");
+    return CT_OK;
+}
+
+static void audit_init(struct ct_audit_event *ev, const struct ct_caller *c, const char *action,
+                       const char *resource_id, const char *project, const char *region,
+                       int64_t now_us)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->at_us = now_us;
+    snprintf(ev->actor, sizeof ev->actor, "%s", c ? c->key.access_key : "local-admin");
+    snprintf(ev->action, sizeof ev->action, "%s", action);
+    snprintf(ev->resource_id, sizeof ev->resource_id, "%s", resource_id ? resource_id : "");
+    snprintf(ev->project_id, sizeof ev->project_id, "%s", project ? project : "");
+    snprintf(ev->region, sizeof ev->region, "%s", region ? region : "");
+    snprintf(ev->client, sizeof ev->client, "%s", c ? c->client : "local");
+    snprintf(ev->outcome, sizeof ev->outcome, "ok");
+}
+
+/* ---- tokens -------------------------------------------------------------- */
+
+ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller *caller,
+                                  const char *region, const struct ct_token_create *in,
+                                  int64_t now_us, struct ct_token *ret_tok,
+                                  char ret_secret[CT_SECRET_LEN + 1], struct ct_error *err)
+{
+    ct_status rc = check_region(svc, region, err);
+    if (rc != CT_OK)
+        return rc;
+    if (!ct_caller_may(caller, in->project_id))
+        return forbidden(err, "write");
+    struct ct_token tok;
+    char secret[CT_SECRET_LEN + 1];
+    memset(&tok, 0, sizeof tok);
+    ct_uuid_v4(tok.id);
+    memcpy(tok.project_id, in->project_id, sizeof tok.project_id);
+    memcpy(tok.name, in->name, sizeof tok.name);
+    snprintf(tok.region, sizeof tok.region, "%s", region);
+    tok.scopes = in->scopes & CT_SCOPE_ALL_MASK;
+    tok.created_at_us = now_us;
+    ct_secret_new(secret);
+    ct_secret_hash(secret, CT_SECRET_LEN, tok.secret_hash);
+
+    struct ct_audit_event ev;
+    audit_init(&ev, caller, "token.create", tok.id, tok.project_id, region, now_us);
+    uint64_t current = 0;
+    rc = ct_store_token_insert(svc->store, &tok, svc->cfg.max_tokens_per_project, &ev, &current);
+    if (rc == CT_E_QUOTA) {
+        ct_error_status(err, CT_E_QUOTA);
+        if (err) {
+            err->resource = "tokens";
+            err->quota = svc->cfg.max_tokens_per_project;
+            err->current = current;
+        }
+    } else if (rc != CT_OK) {
+        ct_error_status(err, rc);
+    } else {
+        index_put(svc, &tok);
+        *ret_tok = tok;
+        memcpy(ret_secret, secret, sizeof secret);
+    }
+    ct_wipe(secret, sizeof secret);
+    return rc;
+}
+
+static ct_status check_token_id(const char *token_id, struct ct_error *err)
+{
+    if (!ct_uuid_valid(token_id, strlen(token_id)))
+        return ct_error_invalid(err, "token_id", "format", "value must be a valid UUID");
+    return CT_OK;
+}
+
+ct_status ct_service_token_get(struct ct_service *svc, const struct ct_caller *caller,
+                               const char *region, const char *token_id, struct ct_token *ret_tok,
+                               struct ct_error *err)
+{
+    ct_status rc = check_region(svc, region, err);
+    if (rc == CT_OK)
+        rc = check_token_id(token_id, err);
+    if (rc != CT_OK)
+        return rc;
+    char id[CT_UUID_LEN + 1];
+    ct_uuid_lower(id, token_id);
+    struct ct_token tok;
+    rc = ct_store_token_get(svc->store, region, id, &tok);
+    /* A token the caller may not see does not exist for it: 404, never 403. */
+    if (rc == CT_E_NOT_FOUND || (rc == CT_OK && !ct_caller_may(caller, tok.project_id)))
+        return ct_error_not_found(err, "token", token_id);
+    if (rc != CT_OK)
+        return ct_error_status(err, rc);
+    *ret_tok = tok;
+    return CT_OK;
+}
+
+ct_status ct_service_token_delete(struct ct_service *svc, const struct ct_caller *caller,
+                                  const char *region, const char *token_id, int64_t now_us,
+                                  struct ct_error *err)
+{
+    struct ct_token tok;
+    ct_status rc = ct_service_token_get(svc, caller, region, token_id, &tok, err);
+    if (rc != CT_OK)
+        return rc;
+    struct ct_audit_event ev;
+    audit_init(&ev, caller, "token.delete", tok.id, tok.project_id, region, now_us);
+    rc = ct_store_token_delete(svc->store, region, tok.id, &ev, NULL);
+    if (rc == CT_E_NOT_FOUND)
+        return ct_error_not_found(err, "token", token_id);
+    if (rc != CT_OK)
+        return ct_error_status(err, rc);
+    index_remove(svc, tok.id);
+    return CT_OK;
+}
+
+void ct_list_request_init(struct ct_list_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->order = CT_ORDER_CREATED_AT_ASC;
+    req->page = 1;
+    req->page_size = CT_PAGE_SIZE_DEFAULT;
+}
+
+/* Parses a decimal in [min, max]; false on anything else. */
+static bool parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret)
+{
+    uint64_t v = 0;
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > max)
+            return false;
+    }
+    if (v < min)
+        return false;
+    *ret = (uint32_t)v;
+    return true;
+}
+
+ct_status ct_list_request_arg(struct ct_list_request *req, const char *key, const char *value,
+                              struct ct_error *err)
+{
+    if (!value || !value[0])
+        return CT_OK; /* "project_id=" means absent (the Go client sends it) */
+    if (strcmp(key, "project_id") == 0) {
+        if (!ct_uuid_valid(value, strlen(value)))
+            return ct_error_invalid(err, "project_id", "format", "value must be a valid UUID");
+        ct_uuid_lower(req->project_id, value);
+    } else if (strcmp(key, "token_scopes") == 0) {
+        enum ct_scope s = ct_scope_parse(value, strlen(value));
+        if (s == CT_SCOPE_UNKNOWN)
+            return ct_error_invalid(err, "token_scopes", "constraint", "unknown scope");
+        req->scopes_any |= CT_SCOPE_BIT(s);
+    } else if (strcmp(key, "page") == 0) {
+        if (!parse_u32(value, 1, UINT32_MAX / 2, &req->page))
+            return ct_error_invalid(err, "page", "constraint", "must be an integer >= 1");
+    } else if (strcmp(key, "page_size") == 0) {
+        if (!parse_u32(value, 1, CT_PAGE_SIZE_MAX, &req->page_size))
+            return ct_error_invalid(err, "page_size", "constraint",
+                                    "must be an integer between 1 and 1000");
+    } else if (strcmp(key, "order_by") == 0) {
+        if (ct_order_parse(value, &req->order) != 0)
+            return ct_error_invalid(
+                err, "order_by", "constraint",
+                "must be one of created_at_asc, created_at_desc, name_asc, name_desc");
+    }
+    return CT_OK;
+}
+
+ct_status ct_service_token_list(struct ct_service *svc, const struct ct_caller *caller,
+                                const char *region, const struct ct_list_request *req,
+                                struct ct_token_page *ret_page, struct ct_error *err)
+{
+    ct_status rc = check_region(svc, region, err);
+    if (rc != CT_OK)
+        return rc;
+    struct ct_token_query q = {
+        .region = region,
+        .scopes_any = req->scopes_any,
+        .order = req->order,
+        .page = req->page,
+        .page_size = req->page_size,
+    };
+    if (req->project_id[0]) {
+        if (!ct_caller_may(caller, req->project_id))
+            return forbidden(err, "read");
+        q.projects = (const char(*)[CT_UUID_LEN + 1]) & req->project_id;
+        q.n_projects = 1;
+    } else if (caller->key.n_projects > 0) {
+        q.projects = (const char(*)[CT_UUID_LEN + 1]) caller->key.projects;
+        q.n_projects = caller->key.n_projects;
+    }
+    struct ct_token_page page;
+    memset(&page, 0, sizeof page);
+    rc = ct_store_token_list(svc->store, &q, &page);
+    if (rc != CT_OK)
+        return ct_error_status(err, rc);
+    *ret_page = page;
+    return CT_OK;
+}
+
+/* ---- API keys ------------------------------------------------------------ */
+
+ct_status ct_service_apikey_create(struct ct_service *svc, const char (*projects)[CT_UUID_LEN + 1],
+                                   unsigned n_projects, const char *description, int64_t now_us,
+                                   struct ct_apikey *ret_key, char ret_secret[CT_UUID_LEN + 1])
+{
+    if (n_projects > CT_APIKEY_MAX_PROJECTS)
+        return ct_error_invalid(NULL, "project", "constraint", NULL);
+    struct ct_apikey key;
+    memset(&key, 0, sizeof key);
+    for (unsigned i = 0; i < n_projects; i++) {
+        if (!ct_uuid_valid(projects[i], strlen(projects[i])))
+            return CT_E_INVALID;
+        ct_uuid_lower(key.projects[i], projects[i]);
+    }
+    key.n_projects = n_projects;
+    snprintf(key.description, sizeof key.description, "%s", description ? description : "");
+    key.created_at_us = now_us;
+    ct_access_key_new(key.access_key);
+    char secret[CT_UUID_LEN + 1];
+    ct_uuid_v4(secret);
+    ct_apikey_hash(secret, CT_UUID_LEN, key.secret_hash);
+    struct ct_audit_event ev;
+    audit_init(&ev, NULL, "api_key.create", key.access_key, n_projects ? key.projects[0] : "", "",
+               now_us);
+    ct_status rc = ct_store_apikey_insert(svc->store, &key, &ev);
+    if (rc == CT_OK) {
+        *ret_key = key;
+        memcpy(ret_secret, secret, sizeof secret);
+    }
+    ct_wipe(secret, sizeof secret);
+    return rc;
+}
+
+ct_status ct_service_apikey_bootstrap(struct ct_service *svc, const char *secret_uuid,
+                                      int64_t now_us, struct ct_apikey *ret_key, bool *ret_created)
+{
+    size_t len = strlen(secret_uuid);
+    if (!ct_uuid_valid(secret_uuid, len))
+        return CT_E_INVALID;
+    struct ct_apikey key;
+    memset(&key, 0, sizeof key);
+    ct_apikey_hash(secret_uuid, len, key.secret_hash);
+    ct_status rc = ct_store_apikey_by_hash(svc->store, key.secret_hash, &key);
+    if (rc == CT_OK) {
+        *ret_key = key;
+        *ret_created = false;
+        return CT_OK;
+    }
+    if (rc != CT_E_NOT_FOUND)
+        return rc;
+    snprintf(key.description, sizeof key.description, "bootstrap (environment)");
+    key.created_at_us = now_us;
+    ct_access_key_new(key.access_key);
+    struct ct_audit_event ev;
+    audit_init(&ev, NULL, "api_key.create", key.access_key, "", "", now_us);
+    rc = ct_store_apikey_insert(svc->store, &key, &ev);
+    if (rc == CT_E_CONFLICT) /* another node bootstrapped the same key first */
+        rc = ct_store_apikey_by_hash(svc->store, key.secret_hash, &key);
+    if (rc == CT_OK) {
+        *ret_key = key;
+        *ret_created = true;
+    }
+    return rc;
+}
+
+/* ---- data plane ---------------------------------------------------------- */
+
+static const char *const outcome_names[] = {
+    "allowed",      "no_token",           "malformed", "unknown_token", "missing_scope",
+    "wrong_region", "undetermined_scope", "no_region", "stale_index",
+};
+
+const char *ct_verify_outcome_name(enum ct_verify_outcome o)
+{
+    return (unsigned)o < CT_VERIFY_OUTCOME_COUNT_ ? outcome_names[o] : "unknown";
+}
+
+uint64_t ct_service_verify_count(const struct ct_service *svc, enum ct_verify_outcome o)
+{
+    return (unsigned)o < CT_VERIFY_OUTCOME_COUNT_ ? atomic_load(&svc->verify_counts[o]) : 0;
+}
+
+static enum ct_verify_outcome decide(struct ct_service *svc, const struct ct_verify_input *in,
+                                     int64_t now_us, struct ct_verify_result *ret)
+{
+    int64_t stale = atomic_load(&svc->stale_since_us);
+    if (stale && svc->cfg.max_staleness_us && now_us - stale > svc->cfg.max_staleness_us)
+        return CT_VERIFY_STALE;
+    char secret[CT_SECRET_LEN + 1];
+    enum ct_extract ex = ct_verify_extract(in, secret);
+    if (ex == CT_EXTRACT_NONE)
+        return CT_VERIFY_NO_TOKEN;
+    if (ex == CT_EXTRACT_MALFORMED)
+        return CT_VERIFY_MALFORMED;
+    uint8_t hash[CT_HASH_LEN];
+    ct_secret_hash(secret, CT_SECRET_LEN, hash);
+    ct_wipe(secret, sizeof secret);
+    struct ct_index_hit hit;
+    if (!ct_index_lookup(svc->index, hash, &hit))
+        return CT_VERIFY_UNKNOWN;
+    const char *region = in->region && in->region[0] ? in->region : NULL;
+    if (!region && svc->cfg.n_regions != 1)
+        return CT_VERIFY_NO_REGION;
+    if (strcmp(hit.region, region ? region : svc->cfg.regions[0]) != 0)
+        return CT_VERIFY_WRONG_REGION;
+    enum ct_scope need = ct_verify_required_scope(in);
+    if (need == CT_SCOPE_UNKNOWN)
+        return CT_VERIFY_UNDETERMINED;
+    if (!(hit.scopes & CT_SCOPE_BIT(need)))
+        return CT_VERIFY_NO_SCOPE;
+    memcpy(ret->token_id, hit.token_id, sizeof ret->token_id);
+    memcpy(ret->project_id, hit.project_id, sizeof ret->project_id);
+    return CT_VERIFY_ALLOW;
+}
+
+void ct_service_verify(struct ct_service *svc, const struct ct_verify_input *in, int64_t now_us,
+                       struct ct_verify_result *ret)
+{
+    ret->token_id[0] = ret->project_id[0] = '\0';
+    ret->outcome = decide(svc, in, now_us, ret);
+    atomic_fetch_add_explicit(&svc->verify_counts[ret->outcome], 1, memory_order_relaxed);
+}

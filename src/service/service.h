@@ -1,0 +1,118 @@
+/* Use cases in plain C types: authenticate a management caller, create / get /
+ * list / delete tokens, manage API keys, and verify data-plane requests against
+ * the in-memory index. Knows nothing of HTTP; never knows which database is
+ * behind the store. Thread-safe: management calls run on worker threads while
+ * verification runs on the HTTP thread. */
+#ifndef CT_SERVICE_SERVICE_H
+#define CT_SERVICE_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "service/verify.h"
+#include "store/store.h"
+
+struct ct_service;
+struct ct_token_create;
+
+struct ct_service_config {
+    const char *const *regions; /* borrowed for the service's lifetime */
+    unsigned n_regions;
+    uint64_t max_tokens_per_project; /* 0 = unlimited */
+    int64_t max_staleness_us; /* shared stores: fail closed after this long offline; 0 = never */
+};
+
+/* Creates the service over a store (borrowed) and loads the verification index. */
+ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cfg,
+                         struct ct_service **ret_svc);
+void ct_service_free(struct ct_service *svc);
+struct ct_store *ct_service_store(struct ct_service *svc);
+struct ct_index *ct_service_index(struct ct_service *svc);
+/* True when region is one the server serves. */
+bool ct_service_region_valid(const struct ct_service *svc, const char *region);
+const struct ct_service_config *ct_service_config(const struct ct_service *svc);
+
+/* The authenticated principal of a management request. */
+struct ct_caller {
+    struct ct_apikey key;
+    char client[64]; /* client address, for the audit log */
+};
+
+/* Authenticates an X-Auth-Token value (NULL = absent). 401 errors carry the reason. */
+ct_status ct_service_authenticate(struct ct_service *svc, const char *x_auth_token,
+                                  const char *client, int64_t now_us, struct ct_caller *ret_caller,
+                                  struct ct_error *err);
+/* True when the caller's key may act on project_id. */
+bool ct_caller_may(const struct ct_caller *c, const char *project_id);
+
+/* Creates a token. On CT_OK writes the token and its secret (the only time it
+ * exists in clear: the caller wipes it after use). */
+ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller *caller,
+                                  const char *region, const struct ct_token_create *in,
+                                  int64_t now_us, struct ct_token *ret_tok,
+                                  char ret_secret[CT_SECRET_LEN + 1], struct ct_error *err);
+ct_status ct_service_token_get(struct ct_service *svc, const struct ct_caller *caller,
+                               const char *region, const char *token_id, struct ct_token *ret_tok,
+                               struct ct_error *err);
+ct_status ct_service_token_delete(struct ct_service *svc, const struct ct_caller *caller,
+                                  const char *region, const char *token_id, int64_t now_us,
+                                  struct ct_error *err);
+
+/* A List request as parsed from the query string. */
+struct ct_list_request {
+    char project_id[CT_UUID_LEN + 1]; /* "" = absent */
+    uint32_t scopes_any;
+    enum ct_order order;
+    uint32_t page, page_size;
+};
+/* Defaults: page 1, page_size 20, created_at_asc, no filter. */
+void ct_list_request_init(struct ct_list_request *req);
+/* Applies one query argument (repeated keys allowed); unknown keys are ignored and
+ * an empty value means absent. */
+ct_status ct_list_request_arg(struct ct_list_request *req, const char *key, const char *value,
+                              struct ct_error *err);
+ct_status ct_service_token_list(struct ct_service *svc, const struct ct_caller *caller,
+                                const char *region, const struct ct_list_request *req,
+                                struct ct_token_page *ret_page, struct ct_error *err);
+
+/* API keys (local administration). n_projects == 0 = organization-wide. */
+ct_status ct_service_apikey_create(struct ct_service *svc, const char (*projects)[CT_UUID_LEN + 1],
+                                   unsigned n_projects, const char *description, int64_t now_us,
+                                   struct ct_apikey *ret_key, char ret_secret[CT_UUID_LEN + 1]);
+/* Ensures an organization-wide key whose secret is `secret_uuid` exists. */
+ct_status ct_service_apikey_bootstrap(struct ct_service *svc, const char *secret_uuid,
+                                      int64_t now_us, struct ct_apikey *ret_key, bool *ret_created);
+
+/* Data-plane decision. */
+enum ct_verify_outcome {
+    CT_VERIFY_ALLOW,
+    CT_VERIFY_NO_TOKEN,     /* 401 */
+    CT_VERIFY_MALFORMED,    /* 401 */
+    CT_VERIFY_UNKNOWN,      /* 401: unknown or deleted */
+    CT_VERIFY_NO_SCOPE,     /* 403: lacks the scope */
+    CT_VERIFY_WRONG_REGION, /* 403 */
+    CT_VERIFY_UNDETERMINED, /* 403: the required scope cannot be determined */
+    CT_VERIFY_NO_REGION,    /* 403: no region given and several served */
+    CT_VERIFY_STALE,        /* 503: index too stale to vouch for (shared store offline) */
+    CT_VERIFY_OUTCOME_COUNT_
+};
+struct ct_verify_result {
+    enum ct_verify_outcome outcome;
+    char token_id[CT_UUID_LEN + 1];
+    char project_id[CT_UUID_LEN + 1];
+};
+/* Decides a data-plane request. Never touches the store. */
+void ct_service_verify(struct ct_service *svc, const struct ct_verify_input *in, int64_t now_us,
+                       struct ct_verify_result *ret);
+/* Short name of an outcome ("allowed", "no_token", ...), for metrics and logs. */
+const char *ct_verify_outcome_name(enum ct_verify_outcome o);
+/* Count of decisions with this outcome since start. */
+uint64_t ct_service_verify_count(const struct ct_service *svc, enum ct_verify_outcome o);
+
+/* Reloads the whole index from the store (start-up, resync). */
+ct_status ct_service_reload_index(struct ct_service *svc);
+/* Marks the shared store reachable (stale_since 0) or not (since now). */
+void ct_service_set_store_up(struct ct_service *svc, bool up, int64_t now_us);
+
+#endif

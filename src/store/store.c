@@ -1,0 +1,160 @@
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+#include "util/log.h"
+
+struct ct_store {
+    const struct ct_store_ops *ops;
+    struct ct_store_backend *be;
+};
+
+static const struct ct_store_ops *pick_backend(const char *uri, const char **ret_target)
+{
+    if (strncmp(uri, "sqlite:", 7) == 0) {
+        *ret_target = uri + 7;
+        return &ct_store_sqlite_ops;
+    }
+    if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) {
+        *ret_target = uri;
+#ifdef CT_HAVE_POSTGRES
+        return &ct_store_postgres_ops;
+#else
+        return NULL;
+#endif
+    }
+    size_t n = strlen(uri);
+    if ((n > 3 && strcmp(uri + n - 3, ".db") == 0) ||
+        (n > 7 && strcmp(uri + n - 7, ".sqlite") == 0)) {
+        *ret_target = uri;
+        return &ct_store_sqlite_ops;
+    }
+    return NULL;
+}
+
+ct_status ct_store_open(const char *uri, const struct ct_store_options *opts,
+                        struct ct_store **ret_store)
+{
+    static const struct ct_store_options defaults = {
+        .busy_timeout_ms = 5000, .connect_timeout_s = 5, .pool_size = 0};
+    const char *target = NULL;
+    const struct ct_store_ops *ops = pick_backend(uri, &target);
+    if (!ops) {
+        ct_err("unsupported database URI scheme (use sqlite:PATH or postgresql://...)");
+        return CT_E_INVALID;
+    }
+    if (ops->version != CT_STORE_OPS_VERSION)
+        return CT_E_INTERNAL;
+    struct ct_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return CT_E_NOMEM;
+    st->ops = ops;
+    ct_status rc = ops->open(target, opts ? opts : &defaults, &st->be);
+    if (rc != CT_OK) {
+        free(st);
+        return rc;
+    }
+    *ret_store = st;
+    return CT_OK;
+}
+
+void ct_store_close(struct ct_store *st)
+{
+    if (!st)
+        return;
+    st->ops->close(st->be);
+    free(st);
+}
+
+const char *ct_store_backend(const struct ct_store *st)
+{
+    return st->ops->name;
+}
+
+ct_status ct_store_ping(struct ct_store *st)
+{
+    return st->ops->ping(st->be);
+}
+
+ct_status ct_store_schema_version(struct ct_store *st, int *ret_version)
+{
+    return st->ops->schema_version(st->be, ret_version);
+}
+
+ct_status ct_store_token_insert(struct ct_store *st, const struct ct_token *tok,
+                                uint64_t max_per_project, const struct ct_audit_event *audit,
+                                uint64_t *ret_current)
+{
+    return st->ops->token_insert(st->be, tok, max_per_project, audit, ret_current);
+}
+
+ct_status ct_store_token_delete(struct ct_store *st, const char *region, const char *id,
+                                const struct ct_audit_event *audit, struct ct_token *ret_deleted)
+{
+    return st->ops->token_delete(st->be, region, id, audit, ret_deleted);
+}
+
+ct_status ct_store_token_get(struct ct_store *st, const char *region, const char *id,
+                             struct ct_token *ret_tok)
+{
+    return st->ops->token_get(st->be, region, id, ret_tok);
+}
+
+ct_status ct_store_token_list(struct ct_store *st, const struct ct_token_query *q,
+                              struct ct_token_page *ret_page)
+{
+    return st->ops->token_list(st->be, q, ret_page);
+}
+
+ct_status ct_store_token_scan(struct ct_store *st, ct_store_token_fn fn, void *ud)
+{
+    return st->ops->token_scan(st->be, fn, ud);
+}
+
+ct_status ct_store_token_insert_bulk(struct ct_store *st, const struct ct_token *toks, size_t n)
+{
+    return st->ops->token_insert_bulk(st->be, toks, n);
+}
+
+ct_status ct_store_apikey_insert(struct ct_store *st, const struct ct_apikey *key,
+                                 const struct ct_audit_event *audit)
+{
+    return st->ops->apikey_insert(st->be, key, audit);
+}
+
+ct_status ct_store_apikey_by_hash(struct ct_store *st, const uint8_t hash[CT_HASH_LEN],
+                                  struct ct_apikey *ret_key)
+{
+    return st->ops->apikey_by_hash(st->be, hash, ret_key);
+}
+
+ct_status ct_store_apikey_delete(struct ct_store *st, const char *access_key,
+                                 const struct ct_audit_event *audit)
+{
+    return st->ops->apikey_delete(st->be, access_key, audit);
+}
+
+ct_status ct_store_apikey_scan(struct ct_store *st, ct_store_apikey_fn fn, void *ud)
+{
+    return st->ops->apikey_scan(st->be, fn, ud);
+}
+
+ct_status ct_store_audit_append(struct ct_store *st, const struct ct_audit_event *ev)
+{
+    return st->ops->audit_append(st->be, ev);
+}
+
+ct_status ct_store_audit_scan(struct ct_store *st, const char *project_id, int64_t since_us,
+                              ct_store_audit_fn fn, void *ud)
+{
+    return st->ops->audit_scan(st->be, project_id, since_us, fn, ud);
+}
+
+ct_status ct_store_watch(struct ct_store *st, const struct ct_store_watcher *w)
+{
+    if (!st->ops->watch)
+        return CT_OK;
+    return st->ops->watch(st->be, w);
+}

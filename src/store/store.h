@@ -1,0 +1,99 @@
+/* The storage interface: an opaque, thread-safe handle over one backend
+ * (SQLite or PostgreSQL), chosen by the URI given to ct_store_open(). The
+ * interface speaks only in model types; nothing here knows SQL.
+ *
+ * Return contract of every function: CT_OK, CT_E_NOT_FOUND (no such row),
+ * CT_E_CONFLICT (unique violation), CT_E_QUOTA, CT_E_UNAVAILABLE (backend
+ * unreachable or timed out), CT_E_STORE (hard error). Retryable conflicts are
+ * retried inside the backend by its single transaction runner and never
+ * surface as a separate status. Out-parameters are written only on CT_OK. */
+#ifndef CT_STORE_STORE_H
+#define CT_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+struct ct_store;
+
+struct ct_store_options {
+    int busy_timeout_ms;   /* SQLite busy timeout / PostgreSQL statement timeout */
+    int connect_timeout_s; /* PostgreSQL connect timeout */
+    unsigned pool_size;    /* connections (readers) kept; 0 = backend default */
+};
+
+/* Opens the store named by uri: "sqlite:PATH" (or a bare path ending in .db /
+ * .sqlite), or "postgresql://..." / "postgres://...". Runs the numbered
+ * migrations (idempotent, safe when several nodes start together). */
+ct_status ct_store_open(const char *uri, const struct ct_store_options *opts,
+                        struct ct_store **ret_store);
+/* Closes the store; accepts NULL. */
+void ct_store_close(struct ct_store *st);
+/* "sqlite" or "postgresql" (static storage). */
+const char *ct_store_backend(const struct ct_store *st);
+/* CT_OK when the backend answers a trivial query. */
+ct_status ct_store_ping(struct ct_store *st);
+/* Current schema version (number of applied migrations). */
+ct_status ct_store_schema_version(struct ct_store *st, int *ret_version);
+
+/* Inserts a token durably (committed and fsync'd on return). When max_per_project
+ * is non-zero and the project already holds that many tokens in the region, nothing
+ * is written and CT_E_QUOTA is returned with *ret_current set. `audit` (nullable) is
+ * written in the same transaction. */
+ct_status ct_store_token_insert(struct ct_store *st, const struct ct_token *tok,
+                                uint64_t max_per_project, const struct ct_audit_event *audit,
+                                uint64_t *ret_current);
+/* Deletes a token of a region by id, returning the deleted row. `audit` as above. */
+ct_status ct_store_token_delete(struct ct_store *st, const char *region, const char *id,
+                                const struct ct_audit_event *audit, struct ct_token *ret_deleted);
+/* Fetches a token of a region by id. */
+ct_status ct_store_token_get(struct ct_store *st, const char *region, const char *id,
+                             struct ct_token *ret_tok);
+/* One page of a filtered, ordered list with the exact total count. Ties break by id. */
+ct_status ct_store_token_list(struct ct_store *st, const struct ct_token_query *q,
+                              struct ct_token_page *ret_page);
+
+/* Calls fn for every token of every region (index load). fn returns 0 to go on,
+ * non-zero to stop (then CT_E_INTERNAL is returned). */
+typedef int (*ct_store_token_fn)(void *ud, const struct ct_token *tok);
+ct_status ct_store_token_scan(struct ct_store *st, ct_store_token_fn fn, void *ud);
+
+/* Inserts many tokens in large transactions (admin bulk load; no quota, no audit). */
+ct_status ct_store_token_insert_bulk(struct ct_store *st, const struct ct_token *toks, size_t n);
+
+ct_status ct_store_apikey_insert(struct ct_store *st, const struct ct_apikey *key,
+                                 const struct ct_audit_event *audit);
+ct_status ct_store_apikey_by_hash(struct ct_store *st, const uint8_t hash[CT_HASH_LEN],
+                                  struct ct_apikey *ret_key);
+ct_status ct_store_apikey_delete(struct ct_store *st, const char *access_key,
+                                 const struct ct_audit_event *audit);
+typedef int (*ct_store_apikey_fn)(void *ud, const struct ct_apikey *key);
+/* Calls fn for every API key, oldest first. */
+ct_status ct_store_apikey_scan(struct ct_store *st, ct_store_apikey_fn fn, void *ud);
+
+ct_status ct_store_audit_append(struct ct_store *st, const struct ct_audit_event *ev);
+typedef int (*ct_store_audit_fn)(void *ud, const struct ct_audit_event *ev);
+/* Calls fn for audit events, oldest first, optionally filtered by project ("" or
+ * NULL = all) and by time (since_us, 0 = all). */
+ct_status ct_store_audit_scan(struct ct_store *st, const char *project_id, int64_t since_us,
+                              ct_store_audit_fn fn, void *ud);
+
+/* Change feed for multi-node deployments. Backends that are shared between
+ * processes (PostgreSQL) call these from a background thread; SQLite never does
+ * (the process that writes updates its own index). */
+struct ct_store_watcher {
+    void (*token_added)(void *ud, const struct ct_token *tok);
+    void (*token_removed)(void *ud, const char *region, const char *id);
+    /* Called when the feed cannot vouch for continuity (start, reconnect, gap):
+     * the receiver must reload every token (ct_store_token_scan). */
+    void (*resync)(void *ud);
+    /* Called when the backend connection goes down (false) or comes back (true). */
+    void (*connectivity)(void *ud, bool up);
+    void *ud;
+};
+/* Starts the change feed; returns CT_OK without doing anything on SQLite. The
+ * watcher is copied; callbacks run on a backend thread until ct_store_close(). */
+ct_status ct_store_watch(struct ct_store *st, const struct ct_store_watcher *w);
+
+#endif

@@ -1,0 +1,766 @@
+/* The store contract suite: backend-agnostic tests of store/store.h. The store
+ * comes from $CT_TEST_STORE_URI (emptied before each test through the public API)
+ * or, when unset, from a fresh sqlite: file per test in a mkdtemp directory.
+ * Audit rows cannot be deleted through the API, so audit tests filter by a
+ * project id of their own. */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#define REGION_A "fr-par"
+#define REGION_B "nl-ams"
+
+struct fixture {
+    struct ct_store *st;
+    char uri[512];
+    char dir[256]; /* temporary directory when we made a sqlite store */
+};
+
+/* Ids and hashes unique within the run and across runs (a shared store keeps audit rows). */
+static unsigned run_salt;
+static unsigned next_seq = 1;
+static pthread_mutex_t seq_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned take_seq(void)
+{
+    pthread_mutex_lock(&seq_lock);
+    unsigned s = next_seq++;
+    pthread_mutex_unlock(&seq_lock);
+    return s;
+}
+
+static void make_uuid(char out[CT_UUID_LEN + 1], unsigned kind, unsigned seq)
+{
+    snprintf(out, CT_UUID_LEN + 1, "%08x-%04x-4000-8000-%012x", run_salt, kind & 0xffff, seq);
+}
+
+static void make_token(struct ct_token *t, const char *region, const char *project,
+                       const char *name, int64_t created, uint32_t scopes)
+{
+    unsigned seq = take_seq();
+    memset(t, 0, sizeof *t);
+    make_uuid(t->id, 0x70c, seq);
+    snprintf(t->region, sizeof t->region, "%s", region);
+    snprintf(t->project_id, sizeof t->project_id, "%s", project);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->scopes = scopes;
+    t->created_at_us = created;
+    for (unsigned i = 0; i < CT_HASH_LEN; i++)
+        t->secret_hash[i] = (uint8_t)((seq >> (8 * (i % 4))) ^ (run_salt >> (i % 24)) ^ i);
+    memcpy(t->secret_hash, &seq, sizeof seq); /* unique by construction */
+    memcpy(t->secret_hash + sizeof seq, &run_salt, sizeof run_salt);
+}
+
+static void project(char out[CT_UUID_LEN + 1], unsigned n)
+{
+    make_uuid(out, 0x9a0, n);
+}
+
+static void assert_token_equal(const struct ct_token *a, const struct ct_token *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->region, b->region);
+    assert_string_equal(a->project_id, b->project_id);
+    assert_string_equal(a->name, b->name);
+    assert_int_equal(a->scopes, b->scopes);
+    assert_int_equal(a->created_at_us, b->created_at_us);
+    assert_memory_equal(a->secret_hash, b->secret_hash, CT_HASH_LEN);
+}
+
+/* ---- fixture -------------------------------------------------------------------------------- */
+
+struct id_list {
+    struct ct_token *toks;
+    struct ct_apikey *keys;
+    size_t n, cap;
+};
+
+static int collect_token(void *ud, const struct ct_token *tok)
+{
+    struct id_list *l = ud;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->toks = realloc(l->toks, l->cap * sizeof *l->toks);
+        assert_non_null(l->toks);
+    }
+    l->toks[l->n++] = *tok;
+    return 0;
+}
+
+static int collect_apikey(void *ud, const struct ct_apikey *key)
+{
+    struct id_list *l = ud;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->keys = realloc(l->keys, l->cap * sizeof *l->keys);
+        assert_non_null(l->keys);
+    }
+    l->keys[l->n++] = *key;
+    return 0;
+}
+
+/* Empties a shared store with the public API only (deleting while scanning could
+ * need a second pooled connection, so collect first). */
+static void reset(struct ct_store *st)
+{
+    struct id_list toks = {0}, keys = {0};
+    assert_int_equal(ct_store_token_scan(st, collect_token, &toks), CT_OK);
+    for (size_t i = 0; i < toks.n; i++)
+        assert_int_equal(
+            ct_store_token_delete(st, toks.toks[i].region, toks.toks[i].id, NULL, NULL), CT_OK);
+    assert_int_equal(ct_store_apikey_scan(st, collect_apikey, &keys), CT_OK);
+    for (size_t i = 0; i < keys.n; i++)
+        assert_int_equal(ct_store_apikey_delete(st, keys.keys[i].access_key, NULL), CT_OK);
+    free(toks.toks);
+    free(keys.keys);
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    const char *uri = getenv("CT_TEST_STORE_URI");
+    if (uri && *uri) {
+        snprintf(fx->uri, sizeof fx->uri, "%s", uri);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(fx->dir, sizeof fx->dir, "%s/ct-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        assert_non_null(mkdtemp(fx->dir));
+        snprintf(fx->uri, sizeof fx->uri, "sqlite:%s/store.db", fx->dir);
+    }
+    assert_int_equal(ct_store_open(fx->uri, NULL, &fx->st), CT_OK);
+    if (!fx->dir[0])
+        reset(fx->st);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    ct_store_close(fx->st);
+    if (fx->dir[0]) {
+        static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm"};
+        char path[300];
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", fx->dir, files[i]);
+            unlink(path);
+        }
+        rmdir(fx->dir);
+    }
+    free(fx);
+    return 0;
+}
+
+static size_t count_tokens(struct ct_store *st)
+{
+    struct id_list l = {0};
+    assert_int_equal(ct_store_token_scan(st, collect_token, &l), CT_OK);
+    free(l.toks);
+    return l.n;
+}
+
+/* ---- tokens: single-row contract ------------------------------------------------------------ */
+
+static void test_roundtrip(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 1);
+    struct ct_token t, got, deleted;
+    make_token(&t, REGION_A, p, "my-token_1", 1700000000123456, CT_SCOPE_ALL_MASK);
+    uint64_t current = 99;
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 0, NULL, &current), CT_OK);
+    assert_int_equal(current, 1);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, t.id, &got), CT_OK);
+    assert_token_equal(&t, &got);
+    assert_int_equal(ct_store_token_delete(fx->st, REGION_A, t.id, NULL, &deleted), CT_OK);
+    assert_token_equal(&t, &deleted);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, t.id, &got), CT_E_NOT_FOUND);
+}
+
+static void test_not_found(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 1);
+    struct ct_token t, got;
+    make_token(&t, REGION_A, p, "tok", 1, 1);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, t.id, &got), CT_E_NOT_FOUND);
+    assert_int_equal(ct_store_token_delete(fx->st, REGION_A, t.id, NULL, NULL), CT_E_NOT_FOUND);
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 0, NULL, NULL), CT_OK);
+    assert_int_equal(ct_store_token_delete(fx->st, REGION_A, t.id, NULL, NULL), CT_OK);
+    assert_int_equal(ct_store_token_delete(fx->st, REGION_A, t.id, NULL, NULL), CT_E_NOT_FOUND);
+}
+
+static void test_region_isolation(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 1);
+    struct ct_token t, got;
+    make_token(&t, REGION_A, p, "tok", 1, 1);
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 0, NULL, NULL), CT_OK);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_B, t.id, &got), CT_E_NOT_FOUND);
+    assert_int_equal(ct_store_token_delete(fx->st, REGION_B, t.id, NULL, NULL), CT_E_NOT_FOUND);
+    struct ct_token_query q = {.region = REGION_B, .page = 1, .page_size = 10};
+    struct ct_token_page page;
+    assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_OK);
+    assert_int_equal(page.total_count, 0);
+    assert_int_equal(page.n_items, 0);
+    ct_token_page_done(&page);
+    q.region = REGION_A;
+    assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_OK);
+    assert_int_equal(page.total_count, 1);
+    ct_token_page_done(&page);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, t.id, &got), CT_OK);
+}
+
+static void test_duplicates(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 1);
+    struct ct_token a, b, c;
+    make_token(&a, REGION_A, p, "aaa", 1, 1);
+    make_token(&b, REGION_A, p, "bbb", 2, 1);
+    make_token(&c, REGION_A, p, "ccc", 3, 1);
+    assert_int_equal(ct_store_token_insert(fx->st, &a, 0, NULL, NULL), CT_OK);
+    memcpy(b.id, a.id, sizeof b.id);
+    assert_int_equal(ct_store_token_insert(fx->st, &b, 0, NULL, NULL), CT_E_CONFLICT);
+    memcpy(c.secret_hash, a.secret_hash, CT_HASH_LEN);
+    assert_int_equal(ct_store_token_insert(fx->st, &c, 0, NULL, NULL), CT_E_CONFLICT);
+    assert_int_equal(count_tokens(fx->st), 1);
+}
+
+static void test_quota(void **state)
+{
+    struct fixture *fx = *state;
+    char p1[CT_UUID_LEN + 1], p2[CT_UUID_LEN + 1];
+    project(p1, 1);
+    project(p2, 2);
+    struct ct_token t;
+    uint64_t current = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        make_token(&t, REGION_A, p1, "tok", i, 1);
+        assert_int_equal(ct_store_token_insert(fx->st, &t, 3, NULL, &current), CT_OK);
+        assert_int_equal(current, i + 1);
+    }
+    make_token(&t, REGION_A, p1, "tok", 9, 1);
+    current = 0;
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 3, NULL, &current), CT_E_QUOTA);
+    assert_int_equal(current, 3);
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 3, NULL, NULL), CT_E_QUOTA);
+    struct ct_token got;
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, t.id, &got), CT_E_NOT_FOUND);
+    make_token(&t, REGION_A, p2, "tok", 9, 1); /* another project */
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 3, NULL, &current), CT_OK);
+    assert_int_equal(current, 1);
+    make_token(&t, REGION_B, p1, "tok", 9, 1); /* same project, another region */
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 3, NULL, NULL), CT_OK);
+}
+
+/* ---- tokens: list --------------------------------------------------------------------------- */
+
+static enum ct_order sort_order;
+
+static int cmp_tokens(const void *pa, const void *pb)
+{
+    const struct ct_token *a = pa, *b = pb;
+    int c = 0;
+    if (sort_order == CT_ORDER_CREATED_AT_ASC || sort_order == CT_ORDER_CREATED_AT_DESC)
+        c = (a->created_at_us > b->created_at_us) - (a->created_at_us < b->created_at_us);
+    else
+        c = strcmp(a->name, b->name);
+    if (c == 0)
+        c = strcmp(a->id, b->id);
+    return sort_order == CT_ORDER_CREATED_AT_ASC || sort_order == CT_ORDER_NAME_ASC ? c : -c;
+}
+
+/* 20 tokens over 3 projects with repeated names and timestamps, so ties break by id. */
+#define N_LIST 20
+static void seed_list(struct ct_store *st, struct ct_token toks[N_LIST],
+                      char projects[3][CT_UUID_LEN + 1])
+{
+    static const char *const names[] = {"beta", "alpha", "Gamma", "alpha", "beta-2"};
+    for (unsigned i = 0; i < 3; i++)
+        project(projects[i], 10 + i);
+    for (unsigned i = 0; i < N_LIST; i++) {
+        /* Insert in an order unrelated to id order. */
+        make_token(&toks[i], REGION_A, projects[i % 3], names[i % 5], 1000 + (i * 7) % 4,
+                   CT_SCOPE_BIT((i % 9) + 1));
+        assert_int_equal(ct_store_token_insert(st, &toks[i], 0, NULL, NULL), CT_OK);
+    }
+    struct ct_token other; /* noise in another region */
+    make_token(&other, REGION_B, projects[0], "alpha", 1000, CT_SCOPE_ALL_MASK);
+    assert_int_equal(ct_store_token_insert(st, &other, 0, NULL, NULL), CT_OK);
+}
+
+/* Keeps the tokens matching q, in q's order. */
+static size_t expected(const struct ct_token *all, size_t n, const struct ct_token_query *q,
+                       struct ct_token *out)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool in = q->n_projects == 0;
+        for (unsigned p = 0; p < q->n_projects; p++)
+            in = in || strcmp(all[i].project_id, q->projects[p]) == 0;
+        if (in && (q->scopes_any == 0 || (all[i].scopes & q->scopes_any) != 0))
+            out[m++] = all[i];
+    }
+    sort_order = q->order;
+    qsort(out, m, sizeof *out, cmp_tokens);
+    return m;
+}
+
+/* Walks every page of q (with its page_size) and checks it against the expectation. */
+static void check_listing(struct ct_store *st, const struct ct_token *all, size_t n,
+                          struct ct_token_query q)
+{
+    struct ct_token want[N_LIST];
+    size_t m = expected(all, n, &q, want), seen = 0;
+    for (q.page = 1;; q.page++) {
+        struct ct_token_page page;
+        assert_int_equal(ct_store_token_list(st, &q, &page), CT_OK);
+        assert_int_equal(page.total_count, m);
+        assert_true(page.n_items <= q.page_size);
+        for (size_t i = 0; i < page.n_items; i++)
+            assert_token_equal(&page.items[i], &want[seen + i]);
+        seen += page.n_items;
+        size_t got = page.n_items;
+        ct_token_page_done(&page);
+        if (got == 0)
+            break; /* the page past the end: empty, same total */
+        assert_true(got == q.page_size || seen == m);
+    }
+    assert_int_equal(seen, m);
+}
+
+static void test_list_orders(void **state)
+{
+    struct fixture *fx = *state;
+    struct ct_token toks[N_LIST];
+    char projects[3][CT_UUID_LEN + 1];
+    seed_list(fx->st, toks, projects);
+    for (int o = CT_ORDER_CREATED_AT_ASC; o <= CT_ORDER_NAME_DESC; o++) {
+        struct ct_token_query q = {.region = REGION_A, .order = (enum ct_order)o, .page_size = 50};
+        check_listing(fx->st, toks, N_LIST, q);
+    }
+}
+
+static void test_list_pagination(void **state)
+{
+    struct fixture *fx = *state;
+    struct ct_token toks[N_LIST];
+    char projects[3][CT_UUID_LEN + 1];
+    seed_list(fx->st, toks, projects);
+    static const uint32_t sizes[] = {1, 2, 7, 20, 1000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int o = CT_ORDER_CREATED_AT_ASC; o <= CT_ORDER_NAME_DESC; o++) {
+            struct ct_token_query q = {
+                .region = REGION_A, .order = (enum ct_order)o, .page_size = sizes[s]};
+            check_listing(fx->st, toks, N_LIST, q);
+        }
+    /* Far past the end: the offset must not overflow. */
+    struct ct_token_query q = {.region = REGION_A, .page = UINT32_MAX, .page_size = 1000};
+    struct ct_token_page page;
+    assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_OK);
+    assert_int_equal(page.n_items, 0);
+    assert_int_equal(page.total_count, N_LIST);
+    ct_token_page_done(&page);
+}
+
+static void test_list_filters(void **state)
+{
+    struct fixture *fx = *state;
+    struct ct_token toks[N_LIST];
+    char projects[3][CT_UUID_LEN + 1], none[1][CT_UUID_LEN + 1];
+    seed_list(fx->st, toks, projects);
+    project(none[0], 999);
+    const uint32_t scope_sets[] = {0, CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_LOGS),
+                                   CT_SCOPE_BIT(1) | CT_SCOPE_BIT(2) | CT_SCOPE_BIT(9),
+                                   CT_SCOPE_ALL_MASK};
+    for (unsigned np = 0; np <= 3; np++)
+        for (size_t s = 0; s < sizeof scope_sets / sizeof scope_sets[0]; s++) {
+            struct ct_token_query q = {.region = REGION_A,
+                                       .projects = (const char(*)[CT_UUID_LEN + 1]) projects,
+                                       .n_projects = np,
+                                       .scopes_any = scope_sets[s],
+                                       .order = (enum ct_order)((np + s) % 4),
+                                       .page_size = 3};
+            check_listing(fx->st, toks, N_LIST, q);
+            q.projects = (const char(*)[CT_UUID_LEN + 1]) projects + 1; /* other subsets */
+            q.n_projects = np > 2 ? 2 : np;
+            check_listing(fx->st, toks, N_LIST, q);
+        }
+    struct ct_token_query q = {.region = REGION_A,
+                               .projects = (const char(*)[CT_UUID_LEN + 1]) none,
+                               .n_projects = 1,
+                               .page = 1,
+                               .page_size = 10};
+    struct ct_token_page page;
+    assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_OK);
+    assert_int_equal(page.total_count, 0);
+    assert_int_equal(page.n_items, 0);
+    ct_token_page_done(&page);
+}
+
+/* ---- tokens: concurrency (group commit) ----------------------------------------------------- */
+
+#define N_THREADS 16
+#define PER_THREAD 50
+
+struct worker {
+    struct ct_store *st;
+    char project[CT_UUID_LEN + 1];
+    struct ct_token toks[PER_THREAD];
+    ct_status rcs[PER_THREAD];
+    const struct ct_token *dup; /* when set, insert this (already stored) token mid-way */
+    ct_status dup_rc;
+    pthread_barrier_t *start;
+};
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+    pthread_barrier_wait(w->start);
+    for (unsigned i = 0; i < PER_THREAD; i++) {
+        if (w->dup && i == PER_THREAD / 2)
+            w->dup_rc = ct_store_token_insert(w->st, w->dup, 0, NULL, NULL);
+        w->rcs[i] = ct_store_token_insert(w->st, &w->toks[i], 0, NULL, NULL);
+    }
+    return NULL;
+}
+
+/* Runs N_THREADS inserters; thread 0 also inserts `dup` when given. */
+static void run_workers(struct ct_store *st, struct worker *ws, const struct ct_token *dup)
+{
+    pthread_t th[N_THREADS];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, N_THREADS);
+    for (unsigned t = 0; t < N_THREADS; t++) {
+        struct worker *w = &ws[t];
+        w->st = st;
+        w->start = &start;
+        w->dup = t == 0 ? dup : NULL;
+        project(w->project, 100 + t);
+        for (unsigned i = 0; i < PER_THREAD; i++)
+            make_token(&w->toks[i], REGION_A, w->project, "concurrent", i, 1);
+        assert_int_equal(pthread_create(&th[t], NULL, worker_run, w), 0);
+    }
+    for (unsigned t = 0; t < N_THREADS; t++)
+        pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&start);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(((const struct ct_token *)a)->id, ((const struct ct_token *)b)->id);
+}
+
+/* Every worker token is stored exactly once and acknowledged with CT_OK. */
+static void check_workers(struct ct_store *st, struct worker *ws, size_t extra)
+{
+    struct id_list l = {0};
+    assert_int_equal(ct_store_token_scan(st, collect_token, &l), CT_OK);
+    assert_int_equal(l.n, N_THREADS * PER_THREAD + extra);
+    qsort(l.toks, l.n, sizeof *l.toks, cmp_id);
+    for (unsigned t = 0; t < N_THREADS; t++)
+        for (unsigned i = 0; i < PER_THREAD; i++) {
+            assert_int_equal(ws[t].rcs[i], CT_OK);
+            struct ct_token *hit = bsearch(&ws[t].toks[i], l.toks, l.n, sizeof *l.toks, cmp_id);
+            assert_non_null(hit);
+            assert_token_equal(hit, &ws[t].toks[i]);
+        }
+    free(l.toks);
+}
+
+static void test_concurrent_inserts(void **state)
+{
+    struct fixture *fx = *state;
+    struct worker *ws = calloc(N_THREADS, sizeof *ws);
+    assert_non_null(ws);
+    run_workers(fx->st, ws, NULL);
+    check_workers(fx->st, ws, 0);
+    free(ws);
+}
+
+static void test_concurrent_conflict(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 1);
+    struct ct_token first, dup;
+    make_token(&first, REGION_A, p, "first", 1, 1);
+    assert_int_equal(ct_store_token_insert(fx->st, &first, 0, NULL, NULL), CT_OK);
+    make_token(&dup, REGION_A, p, "dup", 2, 1);
+    memcpy(dup.id, first.id, sizeof dup.id);
+    struct worker *ws = calloc(N_THREADS, sizeof *ws);
+    assert_non_null(ws);
+    run_workers(fx->st, ws, &dup);
+    assert_int_equal(ws[0].dup_rc, CT_E_CONFLICT);
+    check_workers(fx->st, ws, 1);
+    struct ct_token got;
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, first.id, &got), CT_OK);
+    assert_token_equal(&got, &first);
+    free(ws);
+}
+
+/* ---- bulk and scan -------------------------------------------------------------------------- */
+
+static int count_cb(void *ud, const struct ct_token *tok)
+{
+    (void)tok;
+    ++*(size_t *)ud;
+    return 0;
+}
+
+static int stop_cb(void *ud, const struct ct_token *tok)
+{
+    (void)tok;
+    return ++*(size_t *)ud == 5;
+}
+
+static void test_bulk_and_scan(void **state)
+{
+    struct fixture *fx = *state;
+    enum { N = 10000 };
+    struct ct_token *toks = malloc(N * sizeof *toks);
+    assert_non_null(toks);
+    char p[CT_UUID_LEN + 1];
+    for (unsigned i = 0; i < N; i++) {
+        project(p, i % 37);
+        make_token(&toks[i], i % 2 ? REGION_A : REGION_B, p, "bulk", i, 3);
+    }
+    assert_int_equal(ct_store_token_insert_bulk(fx->st, toks, N), CT_OK);
+    size_t n = 0;
+    assert_int_equal(ct_store_token_scan(fx->st, count_cb, &n), CT_OK);
+    assert_int_equal(n, N);
+    n = 0;
+    assert_int_equal(ct_store_token_scan(fx->st, stop_cb, &n), CT_E_INTERNAL);
+    assert_int_equal(n, 5);
+    struct ct_token got;
+    assert_int_equal(ct_store_token_get(fx->st, toks[N - 1].region, toks[N - 1].id, &got), CT_OK);
+    assert_token_equal(&got, &toks[N - 1]);
+    free(toks);
+}
+
+/* ---- API keys ------------------------------------------------------------------------------- */
+
+static void make_apikey(struct ct_apikey *k, unsigned n_projects, int64_t created)
+{
+    unsigned seq = take_seq();
+    memset(k, 0, sizeof *k);
+    snprintf(k->access_key, sizeof k->access_key, "SCW%08X%09u", run_salt, seq);
+    memcpy(k->secret_hash, &seq, sizeof seq);
+    memcpy(k->secret_hash + sizeof seq, &run_salt, sizeof run_salt);
+    k->secret_hash[CT_HASH_LEN - 1] = 0xa5;
+    snprintf(k->description, sizeof k->description, "key with %u projects", n_projects);
+    k->created_at_us = created;
+    k->expires_at_us = n_projects ? created + 3600000000 : 0;
+    k->n_projects = n_projects;
+    for (unsigned i = 0; i < n_projects; i++)
+        project(k->projects[i], 200 + i);
+}
+
+static void assert_apikey_equal(const struct ct_apikey *a, const struct ct_apikey *b)
+{
+    assert_string_equal(a->access_key, b->access_key);
+    assert_memory_equal(a->secret_hash, b->secret_hash, CT_HASH_LEN);
+    assert_string_equal(a->description, b->description);
+    assert_int_equal(a->created_at_us, b->created_at_us);
+    assert_int_equal(a->expires_at_us, b->expires_at_us);
+    assert_int_equal(a->n_projects, b->n_projects);
+    for (unsigned i = 0; i < a->n_projects; i++)
+        assert_string_equal(a->projects[i], b->projects[i]);
+}
+
+static void test_apikeys(void **state)
+{
+    struct fixture *fx = *state;
+    struct ct_apikey keys[3], got;
+    static const unsigned n_projects[] = {3, 0, 1};
+    static const int64_t created[] = {3000, 1000, 2000};
+    for (unsigned i = 0; i < 3; i++) {
+        make_apikey(&keys[i], n_projects[i], created[i]);
+        assert_int_equal(ct_store_apikey_insert(fx->st, &keys[i], NULL), CT_OK);
+    }
+    assert_int_equal(ct_store_apikey_insert(fx->st, &keys[0], NULL), CT_E_CONFLICT);
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(ct_store_apikey_by_hash(fx->st, keys[i].secret_hash, &got), CT_OK);
+        assert_apikey_equal(&got, &keys[i]);
+    }
+    struct id_list l = {0};
+    assert_int_equal(ct_store_apikey_scan(fx->st, collect_apikey, &l), CT_OK);
+    assert_int_equal(l.n, 3); /* oldest first */
+    assert_apikey_equal(&l.keys[0], &keys[1]);
+    assert_apikey_equal(&l.keys[1], &keys[2]);
+    assert_apikey_equal(&l.keys[2], &keys[0]);
+    free(l.keys);
+    assert_int_equal(ct_store_apikey_delete(fx->st, keys[0].access_key, NULL), CT_OK);
+    assert_int_equal(ct_store_apikey_delete(fx->st, keys[0].access_key, NULL), CT_E_NOT_FOUND);
+    assert_int_equal(ct_store_apikey_by_hash(fx->st, keys[0].secret_hash, &got), CT_E_NOT_FOUND);
+    assert_int_equal(ct_store_apikey_by_hash(fx->st, keys[1].secret_hash, &got), CT_OK);
+}
+
+/* ---- audit ---------------------------------------------------------------------------------- */
+
+struct audit_list {
+    struct ct_audit_event ev[16];
+    size_t n;
+};
+
+static int collect_audit(void *ud, const struct ct_audit_event *ev)
+{
+    struct audit_list *l = ud;
+    assert_true(l->n < 16);
+    l->ev[l->n++] = *ev;
+    return 0;
+}
+
+static void make_event(struct ct_audit_event *ev, const char *project_id, int64_t at,
+                       const char *action)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->at_us = at;
+    snprintf(ev->actor, sizeof ev->actor, "local-admin");
+    snprintf(ev->action, sizeof ev->action, "%s", action);
+    snprintf(ev->resource_id, sizeof ev->resource_id, "res-%lld", (long long)at);
+    snprintf(ev->project_id, sizeof ev->project_id, "%s", project_id);
+    snprintf(ev->region, sizeof ev->region, REGION_A);
+    snprintf(ev->client, sizeof ev->client, "192.0.2.7");
+    snprintf(ev->outcome, sizeof ev->outcome, "ok");
+}
+
+static void test_audit(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1], q[CT_UUID_LEN + 1];
+    project(p, 500 + take_seq());
+    project(q, 500 + take_seq());
+    struct ct_audit_event ev[4];
+    make_event(&ev[0], p, 100, "token.create");
+    make_event(&ev[1], q, 150, "token.create");
+    make_event(&ev[2], p, 300, "token.delete"); /* appended before an older event */
+    make_event(&ev[3], p, 200, "token.list");
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(ct_store_audit_append(fx->st, &ev[i]), CT_OK);
+    struct audit_list l = {.n = 0};
+    assert_int_equal(ct_store_audit_scan(fx->st, p, 0, collect_audit, &l), CT_OK);
+    assert_int_equal(l.n, 3); /* id order, not time order */
+    assert_string_equal(l.ev[0].action, "token.create");
+    assert_string_equal(l.ev[1].action, "token.delete");
+    assert_string_equal(l.ev[2].action, "token.list");
+    assert_true(l.ev[0].id < l.ev[1].id && l.ev[1].id < l.ev[2].id);
+    assert_int_equal(l.ev[2].at_us, 200);
+    assert_string_equal(l.ev[2].actor, "local-admin");
+    assert_string_equal(l.ev[2].resource_id, "res-200");
+    assert_string_equal(l.ev[2].region, REGION_A);
+    assert_string_equal(l.ev[2].client, "192.0.2.7");
+    assert_string_equal(l.ev[2].outcome, "ok");
+    l.n = 0;
+    assert_int_equal(ct_store_audit_scan(fx->st, p, 200, collect_audit, &l), CT_OK);
+    assert_int_equal(l.n, 2);
+    l.n = 0;
+    assert_int_equal(ct_store_audit_scan(fx->st, q, 0, collect_audit, &l), CT_OK);
+    assert_int_equal(l.n, 1);
+    l.n = 0; /* all projects, since a time after everything else in a shared store */
+    int64_t late = INT64_MAX - 10;
+    make_event(&ev[0], p, late, "late");
+    assert_int_equal(ct_store_audit_append(fx->st, &ev[0]), CT_OK);
+    assert_int_equal(ct_store_audit_scan(fx->st, "", late, collect_audit, &l), CT_OK);
+    assert_true(l.n >= 1);
+    assert_string_equal(l.ev[l.n - 1].action, "late");
+}
+
+static void test_audit_in_transaction(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 500 + take_seq());
+    struct ct_token t;
+    struct ct_audit_event ev;
+    make_token(&t, REGION_A, p, "audited", 1, 1);
+    make_event(&ev, p, 10, "token.create");
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 0, &ev, NULL), CT_OK);
+    /* A refused insert writes no audit row: it shares the insert's fate. */
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 0, &ev, NULL), CT_E_CONFLICT);
+    make_event(&ev, p, 20, "token.delete");
+    assert_int_equal(ct_store_token_delete(fx->st, REGION_A, t.id, &ev, NULL), CT_OK);
+    assert_int_equal(ct_store_token_delete(fx->st, REGION_A, t.id, &ev, NULL), CT_E_NOT_FOUND);
+    struct audit_list l = {.n = 0};
+    assert_int_equal(ct_store_audit_scan(fx->st, p, 0, collect_audit, &l), CT_OK);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.ev[0].action, "token.create");
+    assert_string_equal(l.ev[1].action, "token.delete");
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static void test_reopen(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 1);
+    struct ct_token t, got;
+    make_token(&t, REGION_A, p, "persist", 42, 5);
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 0, NULL, NULL), CT_OK);
+    int v1 = -1, v2 = -1;
+    assert_int_equal(ct_store_schema_version(fx->st, &v1), CT_OK);
+    assert_true(v1 >= 1);
+    ct_store_close(fx->st);
+    fx->st = NULL;
+    assert_int_equal(ct_store_open(fx->uri, NULL, &fx->st), CT_OK);
+    assert_int_equal(ct_store_schema_version(fx->st, &v2), CT_OK);
+    assert_int_equal(v1, v2);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, t.id, &got), CT_OK);
+    assert_token_equal(&got, &t);
+}
+
+static void test_ping(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(ct_store_ping(fx->st), CT_OK);
+    const char *name = ct_store_backend(fx->st);
+    assert_true(strcmp(name, "sqlite") == 0 || strcmp(name, "postgresql") == 0);
+    struct ct_store_watcher w = {0};
+    if (strcmp(name, "sqlite") == 0)
+        assert_int_equal(ct_store_watch(fx->st, &w), CT_OK);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    run_salt = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+    const struct CMUnitTest tests[] = {
+        T(test_roundtrip),
+        T(test_not_found),
+        T(test_region_isolation),
+        T(test_duplicates),
+        T(test_quota),
+        T(test_list_orders),
+        T(test_list_pagination),
+        T(test_list_filters),
+        T(test_concurrent_inserts),
+        T(test_concurrent_conflict),
+        T(test_bulk_and_scan),
+        T(test_apikeys),
+        T(test_audit),
+        T(test_audit_in_transaction),
+        T(test_reopen),
+        T(test_ping),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
