@@ -32,6 +32,7 @@ static const char usage_main[] =
     "  token create|list|get|delete  use a running server's API (like scw cockpit token)\n"
     "  audit list            show the audit log from the database\n"
     "  config check FILE     validate a configuration file\n"
+    "  routes                list the HTTP routes served\n"
     "  version               print the version\n"
     "\n"
     "Run 'cockpit-tokens COMMAND --help' for a command's options.\n";
@@ -117,6 +118,11 @@ static int cmd_serve(int argc, char **argv)
         return rc;
     if ((rc = bootstrap_key(svc)) != 0)
         goto out;
+    if (ct_service_follow_store(svc) != CT_OK) {
+        fprintf(stderr, "cockpit-tokens: cannot follow the store's change feed\n");
+        rc = 1;
+        goto out;
+    }
     struct ct_http_config hc;
     ct_http_config_defaults(&hc);
     hc.host = cfg.listen_host;
@@ -171,6 +177,11 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("cockpit-tokens %s\n", CT_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "routes") == 0) {
+        for (size_t i = 0; ct_http_route_at(i); i++)
+            printf("%s %s\n", ct_http_route_at(i)->methods, ct_http_route_at(i)->pattern);
         return 0;
     }
     if (strcmp(cmd, "apikey") == 0)

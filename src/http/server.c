@@ -83,58 +83,62 @@ static enum ct_method parse_method(const char *m)
     return CT_OTHER;
 }
 
-/* Copies one path segment (up to '/' or end) into dst; false when too long or empty. */
-static bool take_segment(const char **p, char *dst, size_t cap)
+/* The route table. Patterns are matched segment by segment; "{region}" and
+ * "{token_id}" capture one segment. `methods` is also the Allow header. */
+static const struct ct_http_route routes[] = {
+    {"/cockpit/v1/regions/{region}/tokens", CT_ROUTE_TOKENS, "GET, POST"},
+    {"/cockpit/v1/regions/{region}/tokens/{token_id}", CT_ROUTE_TOKEN, "GET, DELETE"},
+    {"/auth/verify", CT_ROUTE_VERIFY, "*"},
+    {"/healthz", CT_ROUTE_HEALTHZ, "GET, HEAD"},
+    {"/metrics", CT_ROUTE_METRICS, "GET, HEAD"},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+const struct ct_http_route *ct_http_route_at(size_t i)
 {
-    const char *s = *p, *e = strchr(s, '/');
-    size_t n = e ? (size_t)(e - s) : strlen(s);
-    if (n == 0 || n >= cap)
-        return false;
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-    *p = s + n;
-    return true;
+    return i < N_ROUTES ? &routes[i] : NULL;
 }
 
-/* The route table, as code: a fixed prefix, then the captured segments. */
-static enum ct_route_id route_of(const char *url, struct ct_http_request *in)
+/* Matches url against one pattern, capturing into in; false on mismatch. */
+static bool match(const char *pat, const char *url, struct ct_http_request *in)
 {
-    static const char prefix[] = "/cockpit/v1/regions/";
-    if (strcmp(url, "/auth/verify") == 0)
-        return CT_ROUTE_VERIFY;
-    if (strcmp(url, "/healthz") == 0)
-        return CT_ROUTE_HEALTHZ;
-    if (strcmp(url, "/metrics") == 0)
-        return CT_ROUTE_METRICS;
-    if (strncmp(url, prefix, sizeof prefix - 1) != 0)
-        return CT_ROUTE_NONE;
-    const char *p = url + sizeof prefix - 1;
-    if (!take_segment(&p, in->region, sizeof in->region) || strncmp(p, "/tokens", 7) != 0)
-        return CT_ROUTE_NONE;
-    p += 7;
-    if (*p == '\0')
-        return CT_ROUTE_TOKENS;
-    if (*p != '/')
-        return CT_ROUTE_NONE;
-    p++;
-    if (!take_segment(&p, in->token_id, sizeof in->token_id) || *p != '\0')
-        return CT_ROUTE_NONE;
-    return CT_ROUTE_TOKEN;
+    while (*pat && *url) {
+        if (*pat == '{') {
+            const char *pe = strchr(pat, '}');
+            const char *ue = strchr(url, '/');
+            size_t n = ue ? (size_t)(ue - url) : strlen(url);
+            bool is_region = strncmp(pat, "{region}", 8) == 0;
+            char *dst = is_region ? in->region : in->token_id;
+            size_t cap = is_region ? sizeof in->region : sizeof in->token_id;
+            if (!pe || n == 0 || n >= cap)
+                return false;
+            memcpy(dst, url, n);
+            dst[n] = '\0';
+            pat = pe + 1;
+            url += n;
+        } else if (*pat++ != *url++) {
+            return false;
+        }
+    }
+    return *pat == '\0' && *url == '\0';
+}
+
+static const struct ct_http_route *route_of(const char *url, struct ct_http_request *in)
+{
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (match(routes[i].pattern, url, in))
+            return &routes[i];
+    }
+    return NULL;
 }
 
 static const char *allowed_methods(enum ct_route_id r)
 {
-    switch (r) {
-    case CT_ROUTE_TOKENS:
-        return "GET, POST";
-    case CT_ROUTE_TOKEN:
-        return "GET, DELETE";
-    case CT_ROUTE_HEALTHZ:
-    case CT_ROUTE_METRICS:
-        return "GET, HEAD";
-    default:
-        return NULL;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (routes[i].id == (int)r)
+            return routes[i].methods;
     }
+    return NULL;
 }
 
 static bool method_allowed(enum ct_route_id r, enum ct_method m)
@@ -406,7 +410,8 @@ static struct request *request_new(struct MHD_Connection *conn, const char *url,
     r->start_us = ct_mono_us();
     r->method_str = method;
     r->in.method = parse_method(method);
-    r->in.route = route_of(url, &r->in);
+    const struct ct_http_route *rt = route_of(url, &r->in);
+    r->in.route = rt ? rt->id : CT_ROUTE_NONE;
     set_request_id(r, conn);
     return r;
 }

@@ -13,6 +13,15 @@
 
 struct ct_http;
 
+/* One row of the constant route table. */
+struct ct_http_route {
+    const char *pattern; /* e.g. "/cockpit/v1/regions/{region}/tokens" */
+    int id;              /* internal route id */
+    const char *methods; /* "GET, POST"; "*" = any method */
+};
+/* The i-th route, NULL past the end (for `cockpit-tokens routes` and docs tests). */
+const struct ct_http_route *ct_http_route_at(size_t i);
+
 struct ct_http_config {
     const char *host;              /* numeric IPv4/IPv6 address to bind */
     uint16_t port;                 /* 0 = any free port (see ct_http_port) */

@@ -10,6 +10,7 @@
 #include "json/json.h"
 #include "service/index.h"
 #include "util/log.h"
+#include "util/time.h"
 
 /* An index mutation recorded while a full reload is in flight, replayed onto the
  * new table before it is swapped in, so no concurrent change is lost. */
@@ -558,4 +559,50 @@ void ct_service_verify(struct ct_service *svc, const struct ct_verify_input *in,
     ret->token_id[0] = ret->project_id[0] = '\0';
     ret->outcome = decide(svc, in, now_us, ret);
     atomic_fetch_add_explicit(&svc->verify_counts[ret->outcome], 1, memory_order_relaxed);
+}
+
+/* ---- change feed (shared stores) ------------------------------------------ */
+
+static void feed_added(void *ud, const struct ct_token *tok)
+{
+    index_put(ud, tok);
+}
+
+static void feed_removed(void *ud, const char *region, const char *id)
+{
+    (void)region;
+    index_remove(ud, id);
+}
+
+static void feed_resync(void *ud)
+{
+    struct ct_service *svc = ud;
+    int64_t t0 = ct_now_us();
+    ct_status rc = ct_service_reload_index(svc);
+    if (rc == CT_OK)
+        ct_info("verification index resynchronised: %zu tokens in %lld ms",
+                ct_index_count(svc->index, NULL), (long long)((ct_now_us() - t0) / 1000));
+    else
+        ct_warn("verification index resync failed: %s", ct_status_message(rc));
+}
+
+static void feed_connectivity(void *ud, bool up)
+{
+    ct_service_set_store_up(ud, up, ct_now_us());
+    if (up)
+        ct_notice("store connection is up");
+    else
+        ct_warn("store connection lost: verification answers from the last known index");
+}
+
+ct_status ct_service_follow_store(struct ct_service *svc)
+{
+    struct ct_store_watcher w = {
+        .token_added = feed_added,
+        .token_removed = feed_removed,
+        .resync = feed_resync,
+        .connectivity = feed_connectivity,
+        .ud = svc,
+    };
+    return ct_store_watch(svc->store, &w);
 }

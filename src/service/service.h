@@ -115,4 +115,9 @@ ct_status ct_service_reload_index(struct ct_service *svc);
 /* Marks the shared store reachable (stale_since 0) or not (since now). */
 void ct_service_set_store_up(struct ct_service *svc, bool up, int64_t now_us);
 
+/* Subscribes the index to the store's change feed (shared stores): changes made
+ * by other nodes are applied as they arrive; a resync reloads the index; the
+ * store's connectivity drives the staleness clock. No-op on SQLite. */
+ct_status ct_service_follow_store(struct ct_service *svc);
+
 #endif
