@@ -135,6 +135,8 @@ static int cmd_serve(int argc, char **argv)
     hc.connection_memory = cfg.connection_memory;
     hc.connection_timeout_s = cfg.connection_timeout;
     hc.queue_limit = cfg.queue_limit;
+    hc.auth_fail_limit = cfg.auth_fail_limit;
+    hc.auth_fail_window_s = cfg.auth_fail_window;
     hc.access_log = strcmp(cfg.access_log, "off") == 0   ? 0
                     : strcmp(cfg.access_log, "all") == 0 ? 2
                                                          : 1;
@@ -186,6 +188,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "apikey") == 0)
         return ct_admin_apikey_main(argc - 2, argv + 2);
+#ifdef CT_HAVE_CLI
+    if (strcmp(cmd, "token") == 0)
+        return ct_cli_token_main(argc - 2, argv + 2);
+#endif
     if (strcmp(cmd, "config") == 0)
         return ct_admin_config_main(argc - 2, argv + 2);
     fprintf(stderr, "cockpit-tokens: unknown command \"%s\" (see --help)\n", cmd);

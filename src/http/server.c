@@ -17,6 +17,9 @@
 
 #include "crypto/crypto.h"
 #include "http/http_int.h"
+#include "service/index.h"
+#include "service/throttle.h"
+#include "util/metrics.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -52,7 +55,12 @@ struct ct_http {
     unsigned q_len, in_flight;
     bool stopping;
     struct MHD_Response *resp_401, *resp_403, *resp_503;
+    struct ct_throttle *throttle;
+    int64_t started_us;
 };
+
+static const char *const route_names[] = {"tokens",  "token",   "verify",
+                                          "healthz", "metrics", "none"};
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -259,6 +267,8 @@ static void *worker_main(void *arg)
         r->in.body = r->body;
         r->in.body_len = r->body_len;
         ct_handle(h->svc, &r->in, &r->out);
+        if (r->out.status == 401)
+            ct_throttle_fail(h->throttle, r->in.client, ct_now_us());
         r->state = REQ_DONE;
         MHD_resume_connection(r->conn);
 
@@ -323,6 +333,17 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
             memcpy(r->in.auth_token, tok, n + 1);
     }
     client_address(c, r->in.client, sizeof r->in.client);
+    unsigned retry_s = 0;
+    if (r->in.route != CT_ROUTE_HEALTHZ &&
+        !ct_throttle_check(h->throttle, r->in.client, ct_now_us(), &retry_s)) {
+        struct ct_error err;
+        ct_error_status(&err, CT_E_TOO_MANY);
+        snprintf(err.help, sizeof err.help,
+                 "too many failed authentication attempts from this address; retry in %u s",
+                 retry_s);
+        ct_reply_error(&r->out, &err);
+        return send_reply(h, r);
+    }
     if (r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_GET)
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &r->in);
     if (!enqueue(h, r))
@@ -371,6 +392,59 @@ static enum MHD_Result verify(struct ct_http *h, struct request *r)
     MHD_add_response_header(resp, "X-Cockpit-Token-Id", res.token_id);
     r->out.status = 204;
     enum MHD_Result ret = MHD_queue_response(c, 204, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- /metrics ---------------------------------------------------------------- */
+
+static void render_service_metrics(struct ct_http *h, struct ct_buf *b)
+{
+    ct_buf_printf(b, "# HELP cockpit_tokens_verify_decisions_total /auth/verify decisions by "
+                     "outcome.\n# TYPE cockpit_tokens_verify_decisions_total counter\n");
+    for (unsigned o = 0; o < CT_VERIFY_OUTCOME_COUNT_; o++)
+        ct_buf_printf(
+            b, "cockpit_tokens_verify_decisions_total{decision=\"%s\"} %llu\n",
+            ct_verify_outcome_name((enum ct_verify_outcome)o),
+            (unsigned long long)ct_service_verify_count(h->svc, (enum ct_verify_outcome)o));
+    const struct ct_service_config *sc = ct_service_config(h->svc);
+    struct ct_index *idx = ct_service_index(h->svc);
+    ct_buf_printf(b, "# HELP cockpit_tokens_index_tokens Tokens in the verification index.\n"
+                     "# TYPE cockpit_tokens_index_tokens gauge\n");
+    for (unsigned i = 0; i < sc->n_regions; i++)
+        ct_buf_printf(b, "cockpit_tokens_index_tokens{region=\"%s\"} %zu\n", sc->regions[i],
+                      ct_index_count(idx, sc->regions[i]));
+    ct_buf_printf(b,
+                  "# HELP cockpit_tokens_worker_queue_length Store requests waiting for a "
+                  "worker.\n# TYPE cockpit_tokens_worker_queue_length gauge\n"
+                  "cockpit_tokens_worker_queue_length %u\n",
+                  h->q_len);
+    ct_buf_printf(b,
+                  "# HELP cockpit_tokens_start_time_seconds Start time of the process.\n"
+                  "# TYPE cockpit_tokens_start_time_seconds gauge\n"
+                  "cockpit_tokens_start_time_seconds %.3f\n",
+                  (double)h->started_us / 1e6);
+}
+
+static enum MHD_Result metrics(struct ct_http *h, struct request *r)
+{
+    struct ct_buf b = {0};
+    ct_metrics_render(&b);
+    render_service_metrics(h, &b);
+    if (b.failed) {
+        free(b.data);
+        return send_status(h, r, CT_E_NOMEM);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(b.data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    add_common_headers(resp, r);
+    r->out.status = 200;
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
     MHD_destroy_response(resp);
     return ret;
 }
@@ -463,7 +537,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->in.route == CT_ROUTE_VERIFY)
         return verify(h, r);
     if (r->in.route == CT_ROUTE_METRICS)
-        return send_status(h, r, CT_E_NOT_FOUND); /* TODO(metrics issue): Prometheus text */
+        return metrics(h, r);
     return dispatch(h, r);
 }
 
@@ -474,8 +548,6 @@ static void log_access(struct ct_http *h, const struct request *r)
         return;
     if (ct_log_threshold < CT_LOG_INFO)
         return;
-    static const char *const route_names[] = {"tokens",  "token",   "verify",
-                                              "healthz", "metrics", "none"};
     char line[768];
     int64_t dur = ct_mono_us() - r->start_us;
     const char *ak = r->out.access_key[0] ? r->out.access_key : "-";
@@ -514,6 +586,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->in.client[0] == '\0')
         client_address(conn, r->in.client, sizeof r->in.client);
     log_access(h, r);
+    ct_metrics_http((unsigned)r->in.route, r->out.status ? r->out.status : 500,
+                    ct_mono_us() - r->start_us);
     if (r->out.body && r->out.wipe)
         ct_wipe(r->out.body, r->out.body_len);
     free(r->out.body);
@@ -542,6 +616,8 @@ void ct_http_config_defaults(struct ct_http_config *cfg)
     cfg->connection_timeout_s = 30;
     cfg->queue_limit = 4096;
     cfg->access_log = 1;
+    cfg->auth_fail_limit = 20;
+    cfg->auth_fail_window_s = 60;
 }
 
 static struct MHD_Response *fixed_json(ct_status st, const char *help)
@@ -623,6 +699,9 @@ ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc
         return CT_E_NOMEM;
     h->svc = svc;
     h->cfg = *cfg;
+    h->started_us = ct_now_us();
+    ct_metrics_set_route_names(route_names, CT_ROUTE_COUNT_);
+    h->throttle = ct_throttle_new(cfg->auth_fail_limit, (int64_t)cfg->auth_fail_window_s * 1000000);
     pthread_mutex_init(&h->qlock, NULL);
     pthread_cond_init(&h->qcond, NULL);
     pthread_cond_init(&h->idle_cond, NULL);
@@ -684,6 +763,7 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
     if (h->resp_503)
         MHD_destroy_response(h->resp_503);
     free(h->workers);
+    ct_throttle_free(h->throttle);
     pthread_mutex_destroy(&h->qlock);
     pthread_cond_destroy(&h->qcond);
     pthread_cond_destroy(&h->idle_cond);

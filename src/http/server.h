@@ -34,6 +34,8 @@ struct ct_http_config {
     unsigned connection_timeout_s; /* idle / slow-client timeout */
     unsigned queue_limit;          /* queued store requests before 503 */
     int access_log;                /* 0 off, 1 management + denied verify, 2 everything */
+    unsigned auth_fail_limit; /* failed X-Auth-Token attempts per address per window; 0 = off */
+    unsigned auth_fail_window_s;
 };
 
 /* Fills cfg with the defaults. */

@@ -176,6 +176,27 @@ void ct_service_set_store_up(struct ct_service *svc, bool up, int64_t now_us)
 
 /* ---- authentication ------------------------------------------------------ */
 
+static void audit_init(struct ct_audit_event *ev, const struct ct_caller *c, const char *action,
+                       const char *resource_id, const char *project, const char *region,
+                       int64_t now_us);
+
+/* Denied management attempts are audited too; throttling bounds their rate. */
+static void audit_denied(struct ct_service *svc, const struct ct_caller *c, const char *client,
+                         const char *action, const char *project, const char *region,
+                         const char *outcome)
+{
+    struct ct_audit_event ev;
+    audit_init(&ev, c, action, "", project, region, ct_now_us());
+    if (!c) {
+        snprintf(ev.actor, sizeof ev.actor, "-");
+        snprintf(ev.client, sizeof ev.client, "%s", client ? client : "");
+    }
+    snprintf(ev.outcome, sizeof ev.outcome, "%s", outcome);
+    ct_status rc = ct_store_audit_append(svc->store, &ev);
+    if (rc != CT_OK)
+        ct_warn("could not record a denied attempt in the audit log: %s", ct_status_message(rc));
+}
+
 static ct_status auth_denied(struct ct_error *err, const char *reason)
 {
     ct_error_status(err, CT_E_UNAUTHENTICATED);
@@ -188,22 +209,30 @@ ct_status ct_service_authenticate(struct ct_service *svc, const char *x_auth_tok
                                   const char *client, int64_t now_us, struct ct_caller *ret_caller,
                                   struct ct_error *err)
 {
-    if (!x_auth_token || !x_auth_token[0])
+    if (!x_auth_token || !x_auth_token[0]) {
+        audit_denied(svc, NULL, client, "auth", "", "", "denied:missing");
         return auth_denied(err, "not_found");
+    }
     size_t len = strlen(x_auth_token);
-    if (!ct_uuid_valid(x_auth_token, len))
+    if (!ct_uuid_valid(x_auth_token, len)) {
+        audit_denied(svc, NULL, client, "auth", "", "", "denied:invalid_argument");
         return auth_denied(err, "invalid_argument");
+    }
     uint8_t hash[CT_HASH_LEN];
     ct_apikey_hash(x_auth_token, len, hash);
     struct ct_caller c;
     memset(&c, 0, sizeof c);
     ct_status rc = ct_store_apikey_by_hash(svc->store, hash, &c.key);
-    if (rc == CT_E_NOT_FOUND)
+    if (rc == CT_E_NOT_FOUND) {
+        audit_denied(svc, NULL, client, "auth", "", "", "denied:not_found");
         return auth_denied(err, "not_found");
+    }
     if (rc != CT_OK)
         return ct_error_status(err, rc);
-    if (c.key.expires_at_us != 0 && c.key.expires_at_us <= now_us)
+    if (c.key.expires_at_us != 0 && c.key.expires_at_us <= now_us) {
+        audit_denied(svc, NULL, client, "auth", "", "", "denied:expired");
         return auth_denied(err, "expired");
+    }
     snprintf(c.client, sizeof c.client, "%s", client ? client : "");
     *ret_caller = c;
     return CT_OK;
@@ -264,8 +293,11 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
     ct_status rc = check_region(svc, region, err);
     if (rc != CT_OK)
         return rc;
-    if (!ct_caller_may(caller, in->project_id))
+    if (!ct_caller_may(caller, in->project_id)) {
+        audit_denied(svc, caller, NULL, "token.create", in->project_id, region,
+                     "denied:permissions");
         return forbidden(err, "write");
+    }
     struct ct_token tok;
     char secret[CT_SECRET_LEN + 1];
     memset(&tok, 0, sizeof tok);
@@ -420,8 +452,11 @@ ct_status ct_service_token_list(struct ct_service *svc, const struct ct_caller *
         .page_size = req->page_size,
     };
     if (req->project_id[0]) {
-        if (!ct_caller_may(caller, req->project_id))
+        if (!ct_caller_may(caller, req->project_id)) {
+            audit_denied(svc, caller, NULL, "token.list", req->project_id, region,
+                         "denied:permissions");
             return forbidden(err, "read");
+        }
         q.projects = (const char(*)[CT_UUID_LEN + 1]) & req->project_id;
         q.n_projects = 1;
     } else if (caller->key.n_projects > 0) {

@@ -5,6 +5,17 @@
 
 #include "store/store_int.h"
 #include "util/log.h"
+#include "util/metrics.h"
+#include "util/time.h"
+
+/* Every call is timed for the store latency and error metrics. */
+#define TIMED(op, call)                                                                            \
+    do {                                                                                           \
+        int64_t t0_ = ct_mono_us();                                                                \
+        ct_status rc_ = (call);                                                                    \
+        ct_metrics_store((op), rc_, ct_mono_us() - t0_);                                           \
+        return rc_;                                                                                \
+    } while (0)
 
 struct ct_store {
     const struct ct_store_ops *ops;
@@ -75,7 +86,7 @@ const char *ct_store_backend(const struct ct_store *st)
 
 ct_status ct_store_ping(struct ct_store *st)
 {
-    return st->ops->ping(st->be);
+    TIMED(CT_STORE_OP_PING, st->ops->ping(st->be));
 }
 
 ct_status ct_store_schema_version(struct ct_store *st, int *ret_version)
@@ -87,69 +98,70 @@ ct_status ct_store_token_insert(struct ct_store *st, const struct ct_token *tok,
                                 uint64_t max_per_project, const struct ct_audit_event *audit,
                                 uint64_t *ret_current)
 {
-    return st->ops->token_insert(st->be, tok, max_per_project, audit, ret_current);
+    TIMED(CT_STORE_OP_TOKEN_INSERT,
+          st->ops->token_insert(st->be, tok, max_per_project, audit, ret_current));
 }
 
 ct_status ct_store_token_delete(struct ct_store *st, const char *region, const char *id,
                                 const struct ct_audit_event *audit, struct ct_token *ret_deleted)
 {
-    return st->ops->token_delete(st->be, region, id, audit, ret_deleted);
+    TIMED(CT_STORE_OP_TOKEN_DELETE, st->ops->token_delete(st->be, region, id, audit, ret_deleted));
 }
 
 ct_status ct_store_token_get(struct ct_store *st, const char *region, const char *id,
                              struct ct_token *ret_tok)
 {
-    return st->ops->token_get(st->be, region, id, ret_tok);
+    TIMED(CT_STORE_OP_TOKEN_GET, st->ops->token_get(st->be, region, id, ret_tok));
 }
 
 ct_status ct_store_token_list(struct ct_store *st, const struct ct_token_query *q,
                               struct ct_token_page *ret_page)
 {
-    return st->ops->token_list(st->be, q, ret_page);
+    TIMED(CT_STORE_OP_TOKEN_LIST, st->ops->token_list(st->be, q, ret_page));
 }
 
 ct_status ct_store_token_scan(struct ct_store *st, ct_store_token_fn fn, void *ud)
 {
-    return st->ops->token_scan(st->be, fn, ud);
+    TIMED(CT_STORE_OP_TOKEN_SCAN, st->ops->token_scan(st->be, fn, ud));
 }
 
 ct_status ct_store_token_insert_bulk(struct ct_store *st, const struct ct_token *toks, size_t n)
 {
-    return st->ops->token_insert_bulk(st->be, toks, n);
+    TIMED(CT_STORE_OP_TOKEN_INSERT, st->ops->token_insert_bulk(st->be, toks, n));
 }
 
 ct_status ct_store_apikey_insert(struct ct_store *st, const struct ct_apikey *key,
                                  const struct ct_audit_event *audit)
 {
-    return st->ops->apikey_insert(st->be, key, audit);
+    TIMED(CT_STORE_OP_APIKEY, st->ops->apikey_insert(st->be, key, audit));
 }
 
 ct_status ct_store_apikey_by_hash(struct ct_store *st, const uint8_t hash[CT_HASH_LEN],
                                   struct ct_apikey *ret_key)
 {
-    return st->ops->apikey_by_hash(st->be, hash, ret_key);
+    TIMED(CT_STORE_OP_APIKEY, st->ops->apikey_by_hash(st->be, hash, ret_key));
 }
 
 ct_status ct_store_apikey_delete(struct ct_store *st, const char *access_key,
                                  const struct ct_audit_event *audit)
 {
-    return st->ops->apikey_delete(st->be, access_key, audit);
+    TIMED(CT_STORE_OP_APIKEY, st->ops->apikey_delete(st->be, access_key, audit));
 }
 
 ct_status ct_store_apikey_scan(struct ct_store *st, ct_store_apikey_fn fn, void *ud)
 {
-    return st->ops->apikey_scan(st->be, fn, ud);
+    TIMED(CT_STORE_OP_APIKEY, st->ops->apikey_scan(st->be, fn, ud));
 }
 
 ct_status ct_store_audit_append(struct ct_store *st, const struct ct_audit_event *ev)
 {
-    return st->ops->audit_append(st->be, ev);
+    TIMED(CT_STORE_OP_AUDIT, st->ops->audit_append(st->be, ev));
 }
 
 ct_status ct_store_audit_scan(struct ct_store *st, const char *project_id, int64_t since_us,
                               ct_store_audit_fn fn, void *ud)
 {
-    return st->ops->audit_scan(st->be, project_id, since_us, fn, ud);
+    TIMED(CT_STORE_OP_AUDIT, st->ops->audit_scan(st->be, project_id, since_us, fn, ud));
 }
 
 ct_status ct_store_watch(struct ct_store *st, const struct ct_store_watcher *w)
