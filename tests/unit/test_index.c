@@ -1,0 +1,226 @@
+/* Unit tests: the verification index (put/lookup/remove, growth, reload swap),
+ * the auth throttle, and configuration parsing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "crypto/crypto.h"
+#include "service/index.h"
+#include "service/throttle.h"
+
+static void make_token(struct ct_token *t, const char *region, uint32_t scopes, char *secret)
+{
+    memset(t, 0, sizeof *t);
+    ct_uuid_v4(t->id);
+    ct_uuid_v4(t->project_id);
+    snprintf(t->region, sizeof t->region, "%s", region);
+    snprintf(t->name, sizeof t->name, "tok");
+    t->scopes = scopes;
+    ct_secret_new(secret);
+    ct_secret_hash(secret, CT_SECRET_LEN, t->secret_hash);
+}
+
+static void put_lookup_remove(void **state)
+{
+    (void)state;
+    struct ct_index *idx;
+    assert_int_equal(ct_index_new(&idx), CT_OK);
+    struct ct_token t;
+    char secret[CT_SECRET_LEN + 1];
+    make_token(&t, "fr-par", 5, secret);
+    assert_int_equal(ct_index_put(idx, &t), CT_OK);
+    struct ct_index_hit hit;
+    assert_true(ct_index_lookup(idx, t.secret_hash, &hit));
+    assert_string_equal(hit.token_id, t.id);
+    assert_string_equal(hit.project_id, t.project_id);
+    assert_string_equal(hit.region, "fr-par");
+    assert_int_equal(hit.scopes, 5);
+    assert_int_equal(ct_index_count(idx, NULL), 1);
+    assert_int_equal(ct_index_count(idx, "fr-par"), 1);
+    assert_int_equal(ct_index_count(idx, "nl-ams"), 0);
+    /* Re-putting the same id replaces, it does not duplicate. */
+    t.scopes = 7;
+    assert_int_equal(ct_index_put(idx, &t), CT_OK);
+    assert_int_equal(ct_index_count(idx, NULL), 1);
+    assert_true(ct_index_lookup(idx, t.secret_hash, &hit));
+    assert_int_equal(hit.scopes, 7);
+    assert_true(ct_index_remove(idx, t.id));
+    assert_false(ct_index_remove(idx, t.id));
+    assert_false(ct_index_lookup(idx, t.secret_hash, &hit));
+    assert_int_equal(ct_index_count(idx, NULL), 0);
+    ct_index_free(idx);
+}
+
+/* Many tokens force growth and long probe chains; every removal must keep every
+ * other token reachable (backward-shift deletion). */
+static void many_tokens(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    struct ct_index *idx;
+    assert_int_equal(ct_index_new(&idx), CT_OK);
+    struct ct_token *toks = calloc(N, sizeof *toks);
+    char secret[CT_SECRET_LEN + 1];
+    for (int i = 0; i < N; i++) {
+        make_token(&toks[i], i % 2 ? "fr-par" : "nl-ams", 1u << (i % 9), secret);
+        assert_int_equal(ct_index_put(idx, &toks[i]), CT_OK);
+    }
+    assert_int_equal(ct_index_count(idx, NULL), N);
+    assert_int_equal(ct_index_count(idx, "fr-par"), N / 2);
+    for (int i = 0; i < N; i += 3)
+        assert_true(ct_index_remove(idx, toks[i].id));
+    struct ct_index_hit hit;
+    for (int i = 0; i < N; i++) {
+        bool present = i % 3 != 0;
+        assert_int_equal(ct_index_lookup(idx, toks[i].secret_hash, &hit), present);
+        if (present)
+            assert_string_equal(hit.token_id, toks[i].id);
+    }
+    /* Removed slots are reused. */
+    for (int i = 0; i < N; i += 3)
+        assert_int_equal(ct_index_put(idx, &toks[i]), CT_OK);
+    assert_int_equal(ct_index_count(idx, NULL), N);
+    for (int i = 0; i < N; i++)
+        assert_true(ct_index_lookup(idx, toks[i].secret_hash, &hit));
+    free(toks);
+    ct_index_free(idx);
+}
+
+static void duplicate_hash_refused(void **state)
+{
+    (void)state;
+    struct ct_index *idx;
+    assert_int_equal(ct_index_new(&idx), CT_OK);
+    struct ct_token a, b;
+    char secret[CT_SECRET_LEN + 1];
+    make_token(&a, "fr-par", 1, secret);
+    make_token(&b, "fr-par", 2, secret);
+    memcpy(b.secret_hash, a.secret_hash, CT_HASH_LEN);
+    assert_int_equal(ct_index_put(idx, &a), CT_OK);
+    assert_int_equal(ct_index_put(idx, &b), CT_E_CONFLICT);
+    struct ct_index_hit hit;
+    assert_true(ct_index_lookup(idx, a.secret_hash, &hit));
+    assert_string_equal(hit.token_id, a.id);
+    ct_index_free(idx);
+}
+
+static void replace_table(void **state)
+{
+    (void)state;
+    struct ct_index *idx;
+    assert_int_equal(ct_index_new(&idx), CT_OK);
+    struct ct_token a, b;
+    char secret[CT_SECRET_LEN + 1];
+    make_token(&a, "fr-par", 1, secret);
+    make_token(&b, "pl-waw", 2, secret);
+    assert_int_equal(ct_index_put(idx, &a), CT_OK);
+    struct ct_index_table *tab;
+    assert_int_equal(ct_index_table_new(10, &tab), CT_OK);
+    assert_int_equal(ct_index_table_put(tab, &b), CT_OK);
+    ct_index_replace(idx, tab);
+    struct ct_index_hit hit;
+    assert_false(ct_index_lookup(idx, a.secret_hash, &hit));
+    assert_true(ct_index_lookup(idx, b.secret_hash, &hit));
+    assert_string_equal(hit.region, "pl-waw");
+    ct_index_free(idx);
+}
+
+static void throttle(void **state)
+{
+    (void)state;
+    struct ct_throttle *t = ct_throttle_new(3, 10 * 1000000LL);
+    unsigned retry = 0;
+    int64_t now = 1000000000;
+    for (int i = 0; i < 3; i++) {
+        assert_true(ct_throttle_check(t, "10.0.0.1", now, &retry));
+        ct_throttle_fail(t, "10.0.0.1", now);
+    }
+    assert_false(ct_throttle_check(t, "10.0.0.1", now + 1000000, &retry));
+    assert_true(retry >= 1 && retry <= 10);
+    /* Another address is not affected. */
+    assert_true(ct_throttle_check(t, "10.0.0.2", now, &retry));
+    /* The window ends. */
+    assert_true(ct_throttle_check(t, "10.0.0.1", now + 11 * 1000000LL, &retry));
+    /* Many addresses: memory stays bounded and the table keeps working. */
+    char addr[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(addr, sizeof addr, "192.0.%d.%d", i / 256, i % 256);
+        ct_throttle_fail(t, addr, now);
+    }
+    ct_throttle_free(t);
+    struct ct_throttle *off = ct_throttle_new(0, 1);
+    ct_throttle_fail(off, "x", now);
+    assert_true(ct_throttle_check(off, "x", now, &retry));
+    ct_throttle_free(off);
+}
+
+static void config_parsing(void **state)
+{
+    (void)state;
+    struct ct_config c;
+    char err[CT_CONFIG_ERR_LEN];
+    ct_config_defaults(&c);
+    assert_int_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
+    assert_string_equal(c.listen_host, "127.0.0.1");
+    assert_int_equal(c.listen_port, 8080);
+    assert_int_equal(c.n_regions, 3);
+    assert_string_equal(c.regions[1], "nl-ams");
+    const char *text = "# comment\n\nlisten = [::1]:9000\nregions = fr-par\n"
+                       "workers=4\nlog-level = \"debug\"\n";
+    assert_int_equal(ct_config_parse(&c, text, strlen(text), "t.conf", err, sizeof err), CT_OK);
+    assert_int_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
+    assert_string_equal(c.listen_host, "::1");
+    assert_int_equal(c.listen_port, 9000);
+    assert_int_equal(c.n_regions, 1);
+    assert_int_equal(c.workers, 4);
+    assert_string_equal(c.log_level, "debug");
+    const char *bad1 = "listen = 1.2.3.4:80\nbogus = 1\n";
+    assert_int_not_equal(ct_config_parse(&c, bad1, strlen(bad1), "t.conf", err, sizeof err), CT_OK);
+    assert_non_null(strstr(err, "t.conf:2"));
+    assert_non_null(strstr(err, "bogus"));
+    const char *bad2 = "workers = many\n";
+    assert_int_not_equal(ct_config_parse(&c, bad2, strlen(bad2), "t.conf", err, sizeof err), CT_OK);
+    assert_non_null(strstr(err, "workers"));
+    const char *bad3 = "workers 4\n";
+    assert_int_not_equal(ct_config_parse(&c, bad3, strlen(bad3), "t.conf", err, sizeof err), CT_OK);
+    ct_config_defaults(&c);
+    assert_int_equal(ct_config_set(&c, "listen", "nonsense", err, sizeof err), CT_OK);
+    assert_int_not_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
+    assert_non_null(strstr(err, "listen"));
+    ct_config_defaults(&c);
+    ct_config_set(&c, "regions", "fr-par,,", err, sizeof err);
+    assert_int_not_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
+    ct_config_defaults(&c);
+    ct_config_set(&c, "log_format", "xml", err, sizeof err);
+    assert_int_not_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
+    assert_int_equal(ct_config_set(&c, "workers", "0", err, sizeof err), CT_E_INVALID);
+    assert_int_equal(ct_config_set(&c, "workers", "-1", err, sizeof err), CT_E_INVALID);
+    assert_int_equal(ct_config_set(&c, "max-body", "70000", err, sizeof err), CT_OK);
+    assert_int_equal(c.max_body, 70000);
+    const char nul[] = "workers = 4\0\n";
+    assert_int_not_equal(ct_config_parse(&c, nul, sizeof nul - 1, "t.conf", err, sizeof err),
+                         CT_OK);
+}
+
+int main(void)
+{
+    if (ct_crypto_init() != 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(put_lookup_remove),
+        cmocka_unit_test(many_tokens),
+        cmocka_unit_test(duplicate_hash_refused),
+        cmocka_unit_test(replace_table),
+        cmocka_unit_test(throttle),
+        cmocka_unit_test(config_parsing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

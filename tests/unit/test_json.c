@@ -1,0 +1,229 @@
+/* Unit tests: Create body validation, token/page/error renderers, list query
+ * parsing and pagination arguments. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "json/json.h"
+#include "service/service.h"
+
+#define PID "123e4567-e89b-42d3-a456-426614174000"
+
+static ct_status parse(const char *body, struct ct_token_create *out, struct ct_error *err)
+{
+    return ct_json_parse_token_create(body, strlen(body), out, err);
+}
+
+static void expect_invalid(const char *body, const char *arg, const char *reason)
+{
+    struct ct_token_create c;
+    struct ct_error err;
+    assert_int_equal(parse(body, &c, &err), CT_E_INVALID);
+    assert_int_equal(err.status, CT_E_INVALID);
+    assert_string_equal(err.argument, arg);
+    assert_string_equal(err.reason, reason);
+}
+
+static void create_ok(void **state)
+{
+    (void)state;
+    struct ct_token_create c;
+    struct ct_error err;
+    assert_int_equal(parse("{\"project_id\":\"" PID "\",\"name\":\"my-token\",\"token_scopes\":"
+                           "[\"write_only_logs\",\"read_only_metrics\",\"read_only_metrics\"]}",
+                           &c, &err),
+                     CT_OK);
+    assert_string_equal(c.project_id, PID);
+    assert_string_equal(c.name, "my-token");
+    assert_int_equal(c.scopes, CT_SCOPE_BIT(CT_SCOPE_WRITE_ONLY_LOGS) |
+                                   CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_METRICS));
+    /* Any key order, whitespace, null / absent / empty scopes, unknown keys ignored. */
+    assert_int_equal(
+        parse(" { \"name\" : \"abc\" ,\n \"token_scopes\": null, \"project_id\": \"" PID
+              "\", \"extra\": {\"x\": 1} } ",
+              &c, &err),
+        CT_OK);
+    assert_int_equal(c.scopes, 0);
+    assert_int_equal(parse("{\"project_id\":\"" PID "\",\"name\":\"abc\"}", &c, &err), CT_OK);
+    assert_int_equal(
+        parse("{\"project_id\":\"" PID "\",\"name\":\"abc\",\"token_scopes\":[]}", &c, &err),
+        CT_OK);
+    /* Upper-case UUIDs are accepted and lowercased. */
+    assert_int_equal(
+        parse("{\"project_id\":\"123E4567-E89B-42D3-A456-426614174000\",\"name\":\"abc\"}", &c,
+              &err),
+        CT_OK);
+    assert_string_equal(c.project_id, PID);
+}
+
+static void create_invalid(void **state)
+{
+    (void)state;
+    expect_invalid("{\"name\":\"abc\"}", "project_id", "required");
+    expect_invalid("{\"project_id\":\"\",\"name\":\"abc\",\"token_scopes\":null}", "project_id",
+                   "required");
+    expect_invalid("{\"project_id\":null,\"name\":\"abc\"}", "project_id", "required");
+    expect_invalid("{\"project_id\":\"nope\",\"name\":\"abc\"}", "project_id", "format");
+    expect_invalid("{\"project_id\":42,\"name\":\"abc\"}", "project_id", "format");
+    expect_invalid("{\"project_id\":\"" PID "\"}", "name", "required");
+    expect_invalid("{\"project_id\":\"" PID "\",\"name\":\"ab\"}", "name", "constraint");
+    expect_invalid("{\"project_id\":\"" PID "\",\"name\":\"a b c\"}", "name", "constraint");
+    expect_invalid("{\"project_id\":\"" PID
+                   "\",\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+                   "name", "constraint");
+    expect_invalid("{\"project_id\":\"" PID "\",\"name\":\"abc\",\"token_scopes\":[\"nope\"]}",
+                   "token_scopes", "constraint");
+    expect_invalid("{\"project_id\":\"" PID
+                   "\",\"name\":\"abc\",\"token_scopes\":[\"unknown_scope\"]}",
+                   "token_scopes", "constraint");
+    expect_invalid("{\"project_id\":\"" PID
+                   "\",\"name\":\"abc\",\"token_scopes\":\"read_only_logs\"}",
+                   "token_scopes", "format");
+    expect_invalid("{\"project_id\":\"" PID "\",\"name\":\"abc\",\"token_scopes\":[1]}",
+                   "token_scopes", "format");
+    /* Malformed bodies name the body. */
+    expect_invalid("", "body", "format");
+    expect_invalid("{", "body", "format");
+    expect_invalid("[]", "body", "format");
+    expect_invalid("null", "body", "format");
+    expect_invalid("{\"name\":\"abc\",\"name\":\"abd\"}", "body", "format");
+    /* Embedded NUL in a string is refused. */
+    const char nul[] = "{\"project_id\":\"" PID "\",\"name\":\"ab\\u0000c\"}";
+    expect_invalid(nul, "body", "format");
+}
+
+static void render_token_order(void **state)
+{
+    (void)state;
+    struct ct_token t;
+    memset(&t, 0, sizeof t);
+    strcpy(t.id, "aaaaaaaa-e89b-42d3-a456-426614174000");
+    strcpy(t.project_id, PID);
+    strcpy(t.name, "my-token");
+    strcpy(t.region, "fr-par");
+    t.scopes = CT_SCOPE_BIT(CT_SCOPE_WRITE_ONLY_TRACES) | CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_METRICS);
+    t.created_at_us = 1795856670777794LL;
+    size_t len;
+    char *s = ct_json_token(&t, NULL, &len);
+    assert_string_equal(s,
+                        "{\"id\":\"aaaaaaaa-e89b-42d3-a456-426614174000\",\"project_id\":\"" PID
+                        "\",\"name\":\"my-token\",\"created_at\":\"2026-11-28T09:04:30.777794Z\","
+                        "\"updated_at\":\"2026-11-28T09:04:30.777794Z\",\"scopes\":["
+                        "\"read_only_metrics\",\"write_only_traces\"],\"secret_key\":null,"
+                        "\"region\":\"fr-par\"}");
+    assert_int_equal(len, strlen(s));
+    free(s);
+    s = ct_json_token(&t, "SECRET", &len);
+    assert_non_null(strstr(s, "\"secret_key\":\"SECRET\",\"region\""));
+    free(s);
+    struct ct_token_page page = {.items = &t, .n_items = 1, .total_count = 42};
+    s = ct_json_token_page(&page, &len);
+    assert_true(strncmp(s, "{\"total_count\":42,\"tokens\":[{\"id\"", 33) == 0);
+    free(s);
+    struct ct_token_page empty = {.items = NULL, .n_items = 0, .total_count = 7};
+    s = ct_json_token_page(&empty, &len);
+    assert_string_equal(s, "{\"total_count\":7,\"tokens\":[]}");
+    free(s);
+}
+
+static void render_errors(void **state)
+{
+    (void)state;
+    struct ct_error err;
+    size_t len;
+    ct_error_invalid(&err, "project_id", "format", "value must be a valid UUID");
+    char *s = ct_json_error(&err, &len);
+    assert_string_equal(s, "{\"details\":[{\"argument_name\":\"project_id\",\"help_message\":"
+                           "\"value must be a valid UUID\",\"reason\":\"format\"}],\"message\":"
+                           "\"invalid argument(s)\",\"type\":\"invalid_arguments\"}");
+    free(s);
+    ct_error_not_found(&err, "token", "123");
+    s = ct_json_error(&err, &len);
+    assert_string_equal(s, "{\"message\":\"resource is not found\",\"resource\":\"token\","
+                           "\"resource_id\":\"123\",\"type\":\"not_found\"}");
+    free(s);
+    ct_error_status(&err, CT_E_UNAUTHENTICATED);
+    err.reason = "invalid_argument";
+    s = ct_json_error(&err, &len);
+    assert_string_equal(s, "{\"message\":\"authentication is denied\",\"method\":\"api_key\","
+                           "\"reason\":\"invalid_argument\",\"type\":\"denied_authentication\"}");
+    free(s);
+    ct_error_status(&err, CT_E_FORBIDDEN);
+    err.action = "write";
+    err.resource = "token";
+    s = ct_json_error(&err, &len);
+    assert_string_equal(
+        s, "{\"details\":[{\"action\":\"write\",\"resource\":\"token\"}],"
+           "\"message\":\"insufficient permissions\",\"type\":\"permissions_denied\"}");
+    free(s);
+    ct_error_status(&err, CT_E_QUOTA);
+    err.resource = "tokens";
+    err.quota = 10;
+    err.current = 10;
+    s = ct_json_error(&err, &len);
+    assert_non_null(strstr(s, "\"type\":\"quotas_exceeded\""));
+    assert_non_null(strstr(s, "\"quota\":10"));
+    free(s);
+    ct_error_status(&err, CT_E_TOO_MANY);
+    strcpy(err.help, "slow down");
+    s = ct_json_error(&err, &len);
+    assert_non_null(strstr(s, "\"help_message\":\"slow down\""));
+    assert_non_null(strstr(s, "\"type\":\"too_many_requests\""));
+    free(s);
+}
+
+static void list_args(void **state)
+{
+    (void)state;
+    struct ct_list_request r;
+    struct ct_error err;
+    ct_list_request_init(&r);
+    assert_int_equal(r.page, 1);
+    assert_int_equal(r.page_size, 20);
+    assert_int_equal(r.order, CT_ORDER_CREATED_AT_ASC);
+    assert_int_equal(ct_list_request_arg(&r, "project_id", "", &err), CT_OK);
+    assert_string_equal(r.project_id, "");
+    assert_int_equal(ct_list_request_arg(&r, "project_id", PID, &err), CT_OK);
+    assert_string_equal(r.project_id, PID);
+    assert_int_equal(ct_list_request_arg(&r, "project_id", "x", &err), CT_E_INVALID);
+    assert_string_equal(err.argument, "project_id");
+    assert_int_equal(ct_list_request_arg(&r, "token_scopes", "read_only_logs", &err), CT_OK);
+    assert_int_equal(ct_list_request_arg(&r, "token_scopes", "write_only_logs", &err), CT_OK);
+    assert_int_equal(r.scopes_any, CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_LOGS) |
+                                       CT_SCOPE_BIT(CT_SCOPE_WRITE_ONLY_LOGS));
+    assert_int_equal(ct_list_request_arg(&r, "token_scopes", "bogus", &err), CT_E_INVALID);
+    assert_int_equal(ct_list_request_arg(&r, "page", "3", &err), CT_OK);
+    assert_int_equal(r.page, 3);
+    const char *bad_pages[] = {"0", "-1", "abc", "1.5", "99999999999", " 1"};
+    for (size_t i = 0; i < sizeof bad_pages / sizeof *bad_pages; i++) {
+        assert_int_equal(ct_list_request_arg(&r, "page", bad_pages[i], &err), CT_E_INVALID);
+        assert_string_equal(err.argument, "page");
+    }
+    assert_int_equal(ct_list_request_arg(&r, "page_size", "1000", &err), CT_OK);
+    assert_int_equal(r.page_size, 1000);
+    assert_int_equal(ct_list_request_arg(&r, "page_size", "1", &err), CT_OK);
+    assert_int_equal(ct_list_request_arg(&r, "page_size", "1001", &err), CT_E_INVALID);
+    assert_int_equal(ct_list_request_arg(&r, "page_size", "0", &err), CT_E_INVALID);
+    assert_string_equal(err.argument, "page_size");
+    assert_int_equal(ct_list_request_arg(&r, "order_by", "name_asc", &err), CT_OK);
+    assert_int_equal(r.order, CT_ORDER_NAME_ASC);
+    assert_int_equal(ct_list_request_arg(&r, "order_by", "random", &err), CT_E_INVALID);
+    assert_string_equal(err.argument, "order_by");
+    assert_int_equal(ct_list_request_arg(&r, "whatever", "x", &err), CT_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(create_ok),          cmocka_unit_test(create_invalid),
+        cmocka_unit_test(render_token_order), cmocka_unit_test(render_errors),
+        cmocka_unit_test(list_args),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
