@@ -33,6 +33,7 @@ static const char usage_main[] =
     "  audit list            show the audit log from the database\n"
     "  config check FILE     validate a configuration file\n"
     "  routes                list the HTTP routes served\n"
+    "  bulk-load             create many tokens directly in the database (benchmarks)\n"
     "  version               print the version\n"
     "\n"
     "Run 'cockpit-tokens COMMAND --help' for a command's options.\n";
@@ -192,6 +193,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "token") == 0)
         return ct_cli_token_main(argc - 2, argv + 2);
 #endif
+    if (strcmp(cmd, "bulk-load") == 0)
+        return ct_admin_bulk_main(argc - 2, argv + 2);
     if (strcmp(cmd, "config") == 0)
         return ct_admin_config_main(argc - 2, argv + 2);
     fprintf(stderr, "cockpit-tokens: unknown command \"%s\" (see --help)\n", cmd);

@@ -2,11 +2,13 @@
  * (API keys, the audit log) and validate configuration files. */
 #include "cli/cli.h"
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "json/json.h"
 #include "util/time.h"
 
@@ -194,4 +196,140 @@ int ct_admin_config_main(int argc, char **argv)
     }
     printf("%s: ok\n", argv[1]);
     return 0;
+}
+
+/* ---- bulk-load (benchmarks, migrations) ------------------------------------- */
+
+static const char usage_bulk[] =
+    "usage: cockpit-tokens bulk-load --count N [--project UUID | --projects K] [--region R]\n"
+    "                                [--scope S]... [--secrets-out FILE --secrets-sample M]\n"
+    "                                [--db URI]\n"
+    "Creates N tokens directly in the database (same token code path as the API, large\n"
+    "transactions, no audit rows). Spread over K random projects (default 1000) unless\n"
+    "--project is given. Writes the secrets of the first M tokens to FILE (mode 0600),\n"
+    "one 'token_id project_id secret' line each, for benchmarks. Stop the server first or\n"
+    "restart it afterwards: a running server does not see bulk-loaded tokens until then.\n";
+
+struct bulk_args {
+    unsigned long count, projects, sample;
+    const char *project, *region, *secrets_out;
+    uint32_t scopes;
+};
+
+static int parse_bulk_args(int n, char **rest, struct bulk_args *a)
+{
+    for (int i = 0; i < n; i++) {
+        const char *s = rest[i], *v = i + 1 < n ? rest[i + 1] : NULL;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            fputs(usage_bulk, stdout);
+            exit(0);
+        }
+        if (!v) {
+            fprintf(stderr, "cockpit-tokens bulk-load: \"%s\" needs a value (see --help)\n", s);
+            return EXIT_USAGE;
+        }
+        i++;
+        if (strcmp(s, "--count") == 0)
+            a->count = strtoul(v, NULL, 10);
+        else if (strcmp(s, "--projects") == 0)
+            a->projects = strtoul(v, NULL, 10);
+        else if (strcmp(s, "--secrets-sample") == 0)
+            a->sample = strtoul(v, NULL, 10);
+        else if (strcmp(s, "--project") == 0 && ct_uuid_valid(v, strlen(v)))
+            a->project = v;
+        else if (strcmp(s, "--secrets-out") == 0)
+            a->secrets_out = v;
+        else if (strcmp(s, "--scope") == 0 && ct_scope_parse(v, strlen(v)) != CT_SCOPE_UNKNOWN)
+            a->scopes |= CT_SCOPE_BIT(ct_scope_parse(v, strlen(v)));
+        else if (strcmp(s, "--region") == 0)
+            a->region = v;
+        else {
+            fprintf(stderr, "cockpit-tokens bulk-load: bad argument \"%s %s\" (see --help)\n", s, v);
+            return EXIT_USAGE;
+        }
+    }
+    if (a->count == 0 || a->projects == 0) {
+        fprintf(stderr, "cockpit-tokens bulk-load: --count and --projects must be > 0\n");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int bulk_write(struct ct_store *st, const struct bulk_args *a, FILE *secrets)
+{
+    enum { BATCH = 50000 };
+    struct ct_token *batch = calloc(BATCH, sizeof *batch);
+    char(*projects)[CT_UUID_LEN + 1] = calloc(a->projects, sizeof *projects);
+    if (!batch || !projects) {
+        free(batch);
+        free(projects);
+        return 1;
+    }
+    for (unsigned long p = 0; p < a->projects; p++)
+        ct_uuid_v4(projects[p]);
+    int64_t now = ct_now_us();
+    unsigned long done = 0;
+    int rc = 0;
+    while (done < a->count && rc == 0) {
+        size_t n = a->count - done < BATCH ? a->count - done : BATCH;
+        for (size_t i = 0; i < n; i++) {
+            char secret[CT_SECRET_LEN + 1], name[32];
+            const char *proj = a->project ? a->project : projects[ct_random_u64() % a->projects];
+            snprintf(name, sizeof name, "bulk-%lu", done + i);
+            ct_token_build(proj, name, a->region, a->scopes, now + (int64_t)(done + i), &batch[i],
+                           secret);
+            if (secrets && done + i < a->sample)
+                fprintf(secrets, "%s %s %s\n", batch[i].id, batch[i].project_id, secret);
+            ct_wipe(secret, sizeof secret);
+        }
+        ct_status s = ct_store_token_insert_bulk(st, batch, n);
+        if (s != CT_OK) {
+            fprintf(stderr, "cockpit-tokens bulk-load: %s\n", ct_status_message(s));
+            rc = 1;
+        }
+        done += n;
+    }
+    free(batch);
+    free(projects);
+    return rc;
+}
+
+int ct_admin_bulk_main(int argc, char **argv)
+{
+    struct ct_config cfg;
+    char *rest[256];
+    int nrest = 0, rc;
+    if (argc > 256)
+        return EXIT_USAGE;
+    if ((rc = ct_cli_load_config(&cfg, argc, argv, &nrest, rest)) != 0)
+        return rc;
+    struct bulk_args a = {.projects = 1000, .region = cfg.regions[0]};
+    if ((rc = parse_bulk_args(nrest, rest, &a)) != 0)
+        return rc;
+    struct ct_store *st = NULL;
+    ct_status s = ct_store_open(cfg.db, NULL, &st);
+    if (s != CT_OK) {
+        fprintf(stderr, "cockpit-tokens bulk-load: cannot open the database: %s\n",
+                ct_status_message(s));
+        return 1;
+    }
+    FILE *secrets = NULL;
+    if (a.secrets_out) {
+        int fd = open(a.secrets_out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        secrets = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!secrets) {
+            fprintf(stderr, "cockpit-tokens bulk-load: %s: cannot write\n", a.secrets_out);
+            ct_store_close(st);
+            return 1;
+        }
+    }
+    int64_t t0 = ct_mono_us();
+    rc = bulk_write(st, &a, secrets);
+    if (secrets)
+        fclose(secrets);
+    if (rc == 0)
+        fprintf(stderr, "bulk-load: %lu tokens in %.1f s\n", a.count,
+                (double)(ct_mono_us() - t0) / 1e6);
+    ct_store_close(st);
+    return rc;
 }

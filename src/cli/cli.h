@@ -22,6 +22,8 @@ int ct_cli_open_service(const struct ct_config *cfg, struct ct_store **ret_st,
 int ct_admin_apikey_main(int argc, char **argv);
 /* `config check FILE`. */
 int ct_admin_config_main(int argc, char **argv);
+/* `bulk-load`: many tokens straight into the store (benchmarks). */
+int ct_admin_bulk_main(int argc, char **argv);
 /* `audit list`. */
 int ct_admin_audit_main(int argc, char **argv);
 /* `token ...`: the HTTP client (NULL-safe stub prints that it is not built). */

@@ -252,8 +252,8 @@ static void quota_line(json_t *root, char *out, size_t cap)
     json_t *d = json_array_get(json_object_get(root, "details"), 0);
     json_t *cur = json_object_get(d, "current"), *quota = json_object_get(d, "quota");
     if (json_is_integer(cur) && json_is_integer(quota))
-        snprintf(out, cap, "quota exceeded: %s: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
-                 " used",
+        snprintf(out, cap,
+                 "quota exceeded: %s: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " used",
                  str_or(d, "resource", "resource"), json_integer_value(cur),
                  json_integer_value(quota));
     else

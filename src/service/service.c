@@ -300,15 +300,7 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
     }
     struct ct_token tok;
     char secret[CT_SECRET_LEN + 1];
-    memset(&tok, 0, sizeof tok);
-    ct_uuid_v4(tok.id);
-    memcpy(tok.project_id, in->project_id, sizeof tok.project_id);
-    memcpy(tok.name, in->name, sizeof tok.name);
-    snprintf(tok.region, sizeof tok.region, "%s", region);
-    tok.scopes = in->scopes & CT_SCOPE_ALL_MASK;
-    tok.created_at_us = now_us;
-    ct_secret_new(secret);
-    ct_secret_hash(secret, CT_SECRET_LEN, tok.secret_hash);
+    ct_token_build(in->project_id, in->name, region, in->scopes, now_us, &tok, secret);
 
     struct ct_audit_event ev;
     audit_init(&ev, caller, "token.create", tok.id, tok.project_id, region, now_us);
@@ -330,6 +322,22 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
     }
     ct_wipe(secret, sizeof secret);
     return rc;
+}
+
+void ct_token_build(const char *project_id, const char *name, const char *region, uint32_t scopes,
+                    int64_t now_us, struct ct_token *ret_tok, char ret_secret[CT_SECRET_LEN + 1])
+{
+    struct ct_token tok;
+    memset(&tok, 0, sizeof tok);
+    ct_uuid_v4(tok.id);
+    snprintf(tok.project_id, sizeof tok.project_id, "%s", project_id);
+    snprintf(tok.name, sizeof tok.name, "%s", name);
+    snprintf(tok.region, sizeof tok.region, "%s", region);
+    tok.scopes = scopes & CT_SCOPE_ALL_MASK;
+    tok.created_at_us = now_us;
+    ct_secret_new(ret_secret);
+    ct_secret_hash(ret_secret, CT_SECRET_LEN, tok.secret_hash);
+    *ret_tok = tok;
 }
 
 static ct_status check_token_id(const char *token_id, struct ct_error *err)

@@ -52,6 +52,10 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
                                   const char *region, const struct ct_token_create *in,
                                   int64_t now_us, struct ct_token *ret_tok,
                                   char ret_secret[CT_SECRET_LEN + 1], struct ct_error *err);
+/* Makes a new token record and its secret (the one code path for every token:
+ * API creates and admin bulk loads). Writes nothing to the store. */
+void ct_token_build(const char *project_id, const char *name, const char *region, uint32_t scopes,
+                    int64_t now_us, struct ct_token *ret_tok, char ret_secret[CT_SECRET_LEN + 1]);
 ct_status ct_service_token_get(struct ct_service *svc, const struct ct_caller *caller,
                                const char *region, const char *token_id, struct ct_token *ret_tok,
                                struct ct_error *err);

@@ -36,9 +36,8 @@ static enum ct_extract from_basic(const char *b64, char out[CT_SECRET_LEN + 1])
     if (len > 340)
         return CT_EXTRACT_MALFORMED;
     long n = ct_base64_decode(b64, len, raw, sizeof raw - 1);
-    if (n < 0)
-        return CT_EXTRACT_MALFORMED;
-    const unsigned char *colon = memchr(raw, ':', (size_t)n);
+    /* A failed decode may have written part of the password: wipe on every path. */
+    const unsigned char *colon = n < 0 ? NULL : memchr(raw, ':', (size_t)n);
     enum ct_extract r = CT_EXTRACT_MALFORMED;
     if (colon) {
         const char *pw = (const char *)colon + 1;
@@ -212,7 +211,9 @@ static enum ct_scope traces_scope(const char *path)
         "/api/v2/spans",
         NULL};
     static const char *const read[] = {
-        "/api/traces",    "/api/search",  "/api/echo", "/api/v2/traces",
+        /* Below /api/traces/ only: the bare /api/traces is where Jaeger's
+         * Thrift-over-HTTP collector takes writes, which must not pass as reads. */
+        "/api/traces/*",  "/api/search",  "/api/echo", "/api/v2/traces",
         "/api/v2/search", "/api/metrics", NULL};
     if (any_under(path, write))
         return CT_SCOPE_WRITE_ONLY_TRACES;

@@ -1,0 +1,89 @@
+# Shared helpers for the benchmarks (sourced). Benchmarks print figures; they are
+# not tests. Everything binds to 127.0.0.1 and stops by itself.
+set -euo pipefail
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${CT_BIN:-$BENCH_ROOT/build/cockpit-tokens}
+WORK=$(mktemp -d /tmp/ct-bench.XXXXXX)
+PIDS=()
+CG=/sys/fs/cgroup/cpu/ct-bench-$$
+
+cleanup() {
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    sleep 0.2
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+    [ -d "$CG" ] && { cat "$CG/tasks" 2>/dev/null | while read -r t; do echo "$t" > /sys/fs/cgroup/cpu/tasks 2>/dev/null || true; done; rmdir "$CG" 2>/dev/null || true; }
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() { # wait_http URL [seconds]
+    local url=$1 deadline=$((SECONDS + ${2:-30}))
+    until curl -s -o /dev/null "$url"; do
+        [ $SECONDS -lt $deadline ] || { echo "timeout waiting for $url" >&2; return 1; }
+        sleep 0.05
+    done
+}
+
+# Server CPU cap: core 0 and, when the cgroup v1 cpu controller is writable, a
+# quota of CPU_QUOTA_PCT % of that core, so that one wrk thread on core 1 is
+# never the bottleneck. Prints how the cap was applied.
+CPU_QUOTA_PCT=${CPU_QUOTA_PCT:-50}
+cap_setup() {
+    if mkdir "$CG" 2>/dev/null; then
+        echo 100000 > "$CG/cpu.cfs_period_us"
+        echo $((CPU_QUOTA_PCT * 1000)) > "$CG/cpu.cfs_quota_us"
+        echo "cpu cap: core 0, cgroup quota ${CPU_QUOTA_PCT}% of one core; load generator on core 1"
+    else
+        echo "cpu cap: core 0 only (no writable cgroup cpu controller); load generator on core 1"
+    fi
+}
+cap_pid() { # cap_pid PID: pin to core 0 and put into the cgroup
+    taskset -a -p -c 0 "$1" >/dev/null
+    [ -d "$CG" ] && for t in /proc/"$1"/task/*; do echo "${t##*/}" > "$CG/tasks"; done
+    return 0
+}
+
+# run_wrk URL SECONDS CONNS [wrk args...] -> prints "rps p50_ms p99_ms"
+run_wrk() {
+    local url=$1 dur=$2 conns=$3; shift 3
+    taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" --latency "$@" "$url" > "$WORK/wrk.out" 2>&1 || true
+    python3 - "$WORK/wrk.out" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(v):
+    m = re.match(r'([\d.]+)(us|ms|s)', v)
+    x = float(m.group(1)); u = m.group(2)
+    return x / 1000 if u == 'us' else x * 1000 if u == 's' else x
+rps = float(re.search(r'Requests/sec:\s+([\d.]+)', t).group(1))
+p50 = ms(re.search(r'\n\s+50%\s+(\S+)', t).group(1))
+p99 = ms(re.search(r'\n\s+99%\s+(\S+)', t).group(1))
+non2xx = re.search(r'Non-2xx or 3xx responses:\s+(\d+)', t)
+print(f"{rps:.0f} {p50:.3f} {p99:.3f} {non2xx.group(1) if non2xx else 0}")
+PY
+}
+
+median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):.3f}")' "$@"; }
+rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
+
+start_nginx_204() { # start_nginx_204 PORT -> nginx answering `return 204` (1 worker)
+    local port=$1 dir=$WORK/nginx
+    mkdir -p "$dir/logs"
+    cat > "$dir/nginx.conf" <<CONF
+worker_processes 1;
+error_log $dir/logs/error.log warn;
+pid $dir/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$port; location / { return 204; } }
+}
+CONF
+    nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
+    PIDS+=($!)
+    wait_http "http://127.0.0.1:$port/"
+}

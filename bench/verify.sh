@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Data-plane benchmark: /auth/verify with 1,000,000 tokens loaded, against nginx
+# answering `return 204` in the same run, same CPU cap, interleaved rounds.
+# Prints req/s, p50/p99, the ratio to nginx, RSS per token and start-up time.
+# usage: bench/verify.sh [TOKENS=1000000] [ROUNDS=5] [SECONDS_PER_ROUND=8] [CONNS=50]
+source "$(dirname "$0")/lib.sh"
+TOKENS=${1:-1000000} ROUNDS=${2:-5} DUR=${3:-8} CONNS=${4:-50}
+DB=sqlite:$WORK/verify.db
+echo "== verify benchmark: $TOKENS tokens, $ROUNDS rounds x ${DUR}s, $CONNS connections"
+
+start_server() { # start_server -> sets SPID, prints startup ms from the log
+    local port=$1
+    "$BIN" serve --listen 127.0.0.1:"$port" --db "$DB" --regions fr-par --access-log off \
+        --log-level notice 2> "$WORK/server.log" &
+    SPID=$!
+    PIDS+=($SPID)
+    wait_http "http://127.0.0.1:$port/healthz" 120
+}
+
+PORT=$(free_port)
+start_server "$PORT"
+rss_empty=$(rss_kb "$SPID")
+kill "$SPID"; wait "$SPID" 2>/dev/null || true
+
+t0=$(date +%s.%N)
+"$BIN" bulk-load --db "$DB" --count "$TOKENS" --projects 10000 --region fr-par \
+    --scope write_only_metrics --scope read_only_metrics \
+    --secrets-out "$WORK/secrets" --secrets-sample 100 2>&1 | grep -v migration
+t1=$(date +%s.%N)
+echo "load: $TOKENS tokens in $(python3 -c "print(f'{$t1-$t0:.1f}')") s (admin bulk path, same token code as the API)"
+
+start_server "$PORT"
+startup_ms=$(sed -n 's/.*startup_ms=\([0-9]*\).*/\1/p' "$WORK/server.log")
+rss_full=$(rss_kb "$SPID")
+echo "start-up with $TOKENS tokens: ${startup_ms} ms (open store + load index)"
+echo "rss: empty ${rss_empty} KiB, loaded ${rss_full} KiB -> $(( (rss_full - rss_empty) * 1024 / TOKENS )) bytes per token"
+
+NPORT=$(free_port)
+start_nginx_204 "$NPORT"
+NPID=$(cat "$WORK/nginx/nginx.pid")
+cap_setup
+cap_pid "$SPID"
+cap_pid "$NPID"; for c in $(pgrep -P "$NPID"); do cap_pid "$c"; done
+
+SECRET=$(awk 'NR==1 {print $3}' "$WORK/secrets")
+H=(-H "X-Token: $SECRET" -H "X-Cockpit-Region: fr-par" -H "X-Cockpit-Data-Source: metrics"
+   -H "X-Original-Method: POST" -H "X-Original-URI: /api/v1/push")
+code=$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" "http://127.0.0.1:$PORT/auth/verify")
+[ "$code" = 204 ] || { echo "verify answered $code, expected 204" >&2; exit 1; }
+
+run_wrk "http://127.0.0.1:$PORT/auth/verify" 2 "$CONNS" "${H[@]}" >/dev/null   # warm-up
+run_wrk "http://127.0.0.1:$NPORT/" 2 "$CONNS" >/dev/null
+ours_rps=() ours_p50=() ours_p99=() ng_rps=() ng_p50=() ng_p99=()
+for r in $(seq 1 "$ROUNDS"); do
+    read -r rps p50 p99 bad < <(run_wrk "http://127.0.0.1:$NPORT/" "$DUR" "$CONNS")
+    ng_rps+=("$rps"); ng_p50+=("$p50"); ng_p99+=("$p99")
+    read -r rps2 p502 p992 bad2 < <(run_wrk "http://127.0.0.1:$PORT/auth/verify" "$DUR" "$CONNS" "${H[@]}")
+    [ "$bad2" = 0 ] || echo "warning: $bad2 non-2xx answers from /auth/verify"
+    ours_rps+=("$rps2"); ours_p50+=("$p502"); ours_p99+=("$p992")
+    echo "round $r: nginx $rps req/s p50 ${p50}ms p99 ${p99}ms | verify $rps2 req/s p50 ${p502}ms p99 ${p992}ms"
+done
+o=$(median "${ours_rps[@]}") n=$(median "${ng_rps[@]}")
+echo
+echo "RESULT verify req/s (median)      : $o"
+echo "RESULT nginx return 204 (median)  : $n"
+echo "RESULT ratio verify/nginx          : $(python3 -c "print(f'{$o/$n:.2f}')")"
+echo "RESULT verify p50 / p99 (median)  : $(median "${ours_p50[@]}") ms / $(median "${ours_p99[@]}") ms"
+echo "RESULT nginx p50 / p99 (median)   : $(median "${ng_p50[@]}") ms / $(median "${ng_p99[@]}") ms"
+echo "RESULT bytes per token (RSS)       : $(( (rss_full - rss_empty) * 1024 / TOKENS ))"
+echo "RESULT start-up with $TOKENS tokens: ${startup_ms} ms"
