@@ -34,9 +34,10 @@ wait_http() { # wait_http URL [seconds]
 CPU_QUOTA_PCT=${CPU_QUOTA_PCT:-50}
 cap_setup() {
     if mkdir "$CG" 2>/dev/null; then
-        echo 100000 > "$CG/cpu.cfs_period_us"
-        echo $((CPU_QUOTA_PCT * 1000)) > "$CG/cpu.cfs_quota_us"
-        echo "cpu cap: core 0, cgroup quota ${CPU_QUOTA_PCT}% of one core; load generator on core 1"
+        # A short period keeps throttling pauses (and so their latency spikes) small.
+        echo 2000 > "$CG/cpu.cfs_period_us"
+        echo $((CPU_QUOTA_PCT * 20)) > "$CG/cpu.cfs_quota_us"
+        echo "cpu cap: core 0, cgroup quota ${CPU_QUOTA_PCT}% of one core (2 ms period); load generator on core 1"
     else
         echo "cpu cap: core 0 only (no writable cgroup cpu controller); load generator on core 1"
     fi

@@ -40,7 +40,7 @@ struct ct_http_request {
     char auth_token[CT_UUID_LEN + 8]; /* X-Auth-Token (secret: wiped after use) */
     bool auth_present, auth_too_long;
     char client[64];
-    struct ct_http_arg args[CT_HTTP_MAX_ARGS];
+    struct ct_http_arg *args; /* CT_HTTP_MAX_ARGS slots, allocated for List only */
     unsigned n_args;
     bool args_overflow;
     const char *body;

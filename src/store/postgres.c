@@ -259,11 +259,11 @@ static PGconn *connect_raw(const struct ct_store_backend *be)
 {
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d", be->connect_timeout_s);
-    const char *const keys[] = {"connect_timeout",   "keepalives",          "keepalives_idle",
-                                "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-                                "fallback_application_name", "dbname", NULL};
-    const char *const values[] = {timeout, "1", "10", "3", "3", "10000", "cockpit-tokens",
-                                  be->target, NULL};
+    const char *const keys[] = {"connect_timeout",           "keepalives",       "keepalives_idle",
+                                "keepalives_interval",       "keepalives_count", "tcp_user_timeout",
+                                "fallback_application_name", "dbname",           NULL};
+    const char *const values[] = {timeout,          "1",        "10", "3", "3", "10000",
+                                  "cockpit-tokens", be->target, NULL};
     PGconn *pg = PQconnectdbParams(keys, values, 1);
     if (pg && PQstatus(pg) == CONNECTION_OK)
         PQsetNoticeProcessor(pg, quiet_notice, NULL);
@@ -334,8 +334,8 @@ static ct_status pool_acquire(struct ct_store_backend *be, struct pg_conn **ret_
     }
     c->progress = false;
     if (conn_lost(c)) {
-        ct_status rc = atomic_load(&be->retry_after_us) > ct_mono_us() ? CT_E_UNAVAILABLE
-                                                                         : conn_connect(c);
+        ct_status rc =
+            atomic_load(&be->retry_after_us) > ct_mono_us() ? CT_E_UNAVAILABLE : conn_connect(c);
         if (rc != CT_OK) {
             pool_release(be, c);
             return rc;
@@ -373,8 +373,8 @@ static ct_status exec_stmt(struct pg_conn *c, unsigned id, const struct params *
     ct_status rc = prepare(c, id, name);
     if (rc != CT_OK)
         return rc;
-    PGresult *res = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL,
-                                   p ? p->len : NULL, p ? p->fmt : NULL, 0);
+    PGresult *res = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                                   p ? p->fmt : NULL, 0);
     rc = check(c, res, sql_of(c->be, id));
     if (rc == CT_OK && ret_res) {
         *ret_res = res;
@@ -1104,9 +1104,8 @@ static ct_status pg_audit_scan(struct ct_store_backend *be, const char *project_
 {
     struct audit_scan_ctx x = {fn, ud};
     bool by_project = project_id && *project_id;
-    struct scan_args a = {.id = by_project ? S_AUDIT_SCAN_PROJECT : S_AUDIT_SCAN_ALL,
-                          .fn = audit_row,
-                          .ctx = &x};
+    struct scan_args a = {
+        .id = by_project ? S_AUDIT_SCAN_PROJECT : S_AUDIT_SCAN_ALL, .fn = audit_row, .ctx = &x};
     if (by_project)
         p_text(&a.p, project_id);
     p_i64(&a.p, since_us != 0 ? since_us : INT64_MIN);
@@ -1154,8 +1153,8 @@ static ct_status op_migrate(struct pg_conn *c, void *arg)
     if (rc == CT_OK)
         rc = read_version(c, &have);
     if (rc == CT_OK && have > N_MIGRATIONS) {
-        ct_err("postgresql: the database schema (version %d) is newer than this program (%d)",
-               have, N_MIGRATIONS);
+        ct_err("postgresql: the database schema (version %d) is newer than this program (%d)", have,
+               N_MIGRATIONS);
         rc = CT_E_STORE;
     }
     for (int v = have + 1; rc == CT_OK && v <= N_MIGRATIONS; v++)

@@ -137,25 +137,44 @@ export async function startServer({ regions = REGIONS, extraArgs = [], extraEnv 
     dbUri = `sqlite:${tmpdir}/t.db`;
   }
   const secretKey = randomUUID();
-  let lastErr;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const srv = await startOnce({ dbUri, secretKey, regions, extraArgs, extraEnv });
-      const stop = srv.stop;
-      srv.tmpdir = tmpdir;
-      srv.stop = async () => {
-        const r = await stop();
-        if (tmpdir) await rm(tmpdir, { recursive: true, force: true });
-        return r;
-      };
-      return srv;
-    } catch (err) {
-      lastErr = err;
-      if (!err.retryable) break; // a port race is the only thing worth retrying
+  const launch = async () => {
+    let lastErr;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        return await startOnce({ dbUri, secretKey, regions, extraArgs, extraEnv });
+      } catch (err) {
+        lastErr = err;
+        if (!err.retryable) break; // a port race is the only thing worth retrying
+      }
     }
+    throw lastErr;
+  };
+  let inner;
+  try {
+    inner = await launch();
+  } catch (err) {
+    if (tmpdir) await rm(tmpdir, { recursive: true, force: true });
+    throw err;
   }
-  if (tmpdir) await rm(tmpdir, { recursive: true, force: true });
-  throw lastErr;
+  // A stable handle: restart() swaps the process (same database and key, new port) in place.
+  const handle = {
+    secretKey, dbUri, tmpdir, crashes: [],
+    get url() { return inner.url; },
+    get port() { return inner.port; },
+    get child() { return inner.child; },
+    stderr: () => inner.stderr(),
+    exited: () => inner.exited(),
+    async restart() {
+      await inner.stop();
+      inner = await launch();
+    },
+    async stop() {
+      const r = await inner.stop();
+      if (tmpdir) await rm(tmpdir, { recursive: true, force: true });
+      return r;
+    },
+  };
+  return handle;
 }
 
 /**
@@ -194,15 +213,21 @@ export function createApiKey(dbUri, projects) {
  */
 export function withServerLog(getServer, fn) {
   return async (t) => {
+    const srv = getServer();
+    if (srv && srv.exited()) {
+      // An earlier test killed the server: note it, and give this test a live one.
+      srv.crashes.push({ exit: srv.exited(), log: srv.stderr().slice(-2000) });
+      await srv.restart();
+    }
     try {
       await fn(t);
     } catch (err) {
-      const srv = getServer();
       if (srv) {
+        if (!srv.exited()) await new Promise((r) => setTimeout(r, 100)); // let a dying server finish
         const tail = srv.stderr().slice(-8000).trimEnd();
         const exited = srv.exited();
         let note = tail ? `cockpit-tokens output (last lines):\n${tail}` : 'cockpit-tokens printed nothing';
-        if (exited) note += `\nserver exited: ${JSON.stringify(exited)}`;
+        if (exited) note += `\nSERVER DIED during this test: ${JSON.stringify(exited)}`;
         t.diagnostic(note);
         process.stderr.write(`\n--- test "${t.name}" failed; ${note}\n--- end ---\n`);
       }
