@@ -17,6 +17,7 @@ if [ $# -ne 1 ] || [ ! -r "$1" ]; then
 fi
 template=$1
 
+# shellcheck disable=SC2016 # a literal ${, not an expansion
 names=$(grep -o '\${[A-Z][A-Z0-9_]*}' "$template" | sed 's/^\${\(.*\)}$/\1/' | sort -u)
 
 script=

@@ -724,7 +724,7 @@ static struct MHD_Daemon *start_daemon(struct ct_http *h, const struct sockaddr_
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.connection_timeout_s,
                             MHD_OPTION_THREAD_POOL_SIZE,
                             (unsigned)(h->cfg.event_threads > 1 ? h->cfg.event_threads : 0),
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+                            MHD_OPTION_END);
 }
 
 ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc,

@@ -39,8 +39,8 @@ ct_status ct_store_schema_version(struct ct_store *st, int *ret_version);
 
 /* Inserts a token durably (committed and fsync'd on return). When max_per_project
  * is non-zero and the project already holds that many tokens in the region, nothing
- * is written and CT_E_QUOTA is returned with *ret_current set. `audit` (nullable) is
- * written in the same transaction. */
+ * is written and CT_E_QUOTA is returned with *ret_current (nullable) set; it is not
+ * written otherwise. `audit` (nullable) is written in the same transaction. */
 ct_status ct_store_token_insert(struct ct_store *st, const struct ct_token *tok,
                                 uint64_t max_per_project, const struct ct_audit_event *audit,
                                 uint64_t *ret_current);

@@ -5,6 +5,11 @@
 # Extra arguments go to `node --test` (e.g. --test-name-pattern=list).
 set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+# A relative CT_BIN means relative to the caller's directory.
+if [ -n "${CT_BIN:-}" ]; then
+    case $CT_BIN in /*) ;; *) CT_BIN="$PWD/$CT_BIN" ;; esac
+    export CT_BIN
+fi
 cd "$here"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ] || [ package.json -nt node_modules ]; then

@@ -17,6 +17,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 unset SCW_API_URL SCW_SECRET_KEY SCW_ACCESS_KEY SCW_DEFAULT_PROJECT_ID SCW_DEFAULT_REGION
 unset COCKPIT_TOKENS_CONFIG

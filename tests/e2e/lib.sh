@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the end-to-end runners (sourced, bash): a temporary directory, free
 # loopback ports, background processes that a trap always stops, readiness waits.
 #

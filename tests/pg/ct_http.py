@@ -89,7 +89,7 @@ def cmd_call(base, method, path, key=None, timeout_s="10"):
     except (OSError, http.client.HTTPException) as e:
         st, data = 0, str(e).encode()
     ms = (time.monotonic() - t0) * 1000
-    print(st, f"{ms:.0f}", data.decode(errors="replace").replace("\n", " ")[:400])
+    print(st, f"{ms:.0f}", data.decode(errors="replace").replace("\n", " "))
     return 0
 
 

@@ -89,8 +89,11 @@ static void test_extract_none(void **state)
     in.x_scope_orgid = "";
     expect_status(&in, CT_EXTRACT_NONE);
     /* Headers that are not credentials do not make one. */
-    struct ct_verify_input other = {.scope = "read_only_metrics", .data_source = "metrics",
-                                    .method = "GET", .uri = "/api/v1/query", .region = "fr-par"};
+    struct ct_verify_input other = {.scope = "read_only_metrics",
+                                    .data_source = "metrics",
+                                    .method = "GET",
+                                    .uri = "/api/v1/query",
+                                    .region = "fr-par"};
     expect_status(&other, CT_EXTRACT_NONE);
 }
 
@@ -179,8 +182,7 @@ static void test_extract_x_scope_orgid(void **state)
 static void test_extract_precedence(void **state)
 {
     (void)state;
-    char a[CT_SECRET_LEN + 1], b[CT_SECRET_LEN + 1], c[CT_SECRET_LEN + 1], bearer[128],
-        basic[256];
+    char a[CT_SECRET_LEN + 1], b[CT_SECRET_LEN + 1], c[CT_SECRET_LEN + 1], bearer[128], basic[256];
     new_secret(a);
     new_secret(b);
     new_secret(c);
@@ -225,8 +227,8 @@ static void test_extract_trailing_and_leading_spaces(void **state)
     (void)state;
     char s[CT_SECRET_LEN + 1], v[128];
     new_secret(s);
-    static const char *const around[][2] = {{"", " "}, {"", "   "}, {"", "\t"}, {" ", ""},
-                                            {"\t ", " \t"}};
+    static const char *const around[][2] = {
+        {"", " "}, {"", "   "}, {"", "\t"}, {" ", ""}, {"\t ", " \t"}};
     for (size_t i = 0; i < sizeof around / sizeof *around; i++) {
         snprintf(v, sizeof v, "%s%s%s", around[i][0], s, around[i][1]);
         struct ct_verify_input a = {.x_token = v};
@@ -403,8 +405,8 @@ static void test_extract_basic_malformed(void **state)
     expect_status(&a, CT_EXTRACT_MALFORMED);
     /* Bad base64. */
     static const char *const bad[] = {
-        "Basic !!!!", "Basic dTp", "Basic ====", "Basic dTp*abc", "Basic", "Basic ",
-        "Basic d T p h", "Basic dTpa\n",
+        "Basic !!!!", "Basic dTp", "Basic ====",    "Basic dTp*abc",
+        "Basic",      "Basic ",    "Basic d T p h", "Basic dTpa\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct ct_verify_input in = {.authorization = bad[i]};
@@ -414,8 +416,8 @@ static void test_extract_basic_malformed(void **state)
     snprintf(h, sizeof h, "Basic %s", s);
     expect_status(&a, CT_EXTRACT_MALFORMED);
     /* Other schemes and no scheme. */
-    static const char *const other[] = {"Token abc", "Digest x", "Bearer", "Bearer ", "Bearer\tx",
-                                        "Basicx", "BearerX"};
+    static const char *const other[] = {"Token abc", "Digest x", "Bearer", "Bearer ",
+                                        "Bearer\tx", "Basicx",   "BearerX"};
     for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
         struct ct_verify_input in = {.authorization = other[i]};
         expect_status(&in, CT_EXTRACT_MALFORMED);
@@ -450,8 +452,8 @@ static void run_cases(const struct path_case *c, size_t n)
     for (size_t i = 0; i < n; i++) {
         enum ct_scope got = ct_verify_scope_for_path(c[i].ds, c[i].method, c[i].uri);
         /* The same answer through the public entry point, with no explicit scope. */
-        struct ct_verify_input in = {.data_source = c[i].ds, .method = c[i].method,
-                                     .uri = c[i].uri};
+        struct ct_verify_input in = {
+            .data_source = c[i].ds, .method = c[i].method, .uri = c[i].uri};
         enum ct_scope got2 = ct_verify_required_scope(&in);
         if (got != c[i].want || got2 != c[i].want) {
             const char *w = ct_scope_name(c[i].want), *g = ct_scope_name(got);
@@ -754,8 +756,8 @@ static void test_explicit_scope_wins(void **state)
     for (unsigned s = 1; s < CT_SCOPE_COUNT_; s++) {
         const char *name = ct_scope_name((enum ct_scope)s);
         assert_non_null(name);
-        struct ct_verify_input in = {.scope = name, .data_source = "metrics", .method = "POST",
-                                     .uri = "/api/v1/push"};
+        struct ct_verify_input in = {
+            .scope = name, .data_source = "metrics", .method = "POST", .uri = "/api/v1/push"};
         assert_int_equal(ct_verify_required_scope(&in), s);
         /* ...also when the path alone would be undeterminable or absent. */
         in.uri = "/api/v1/query/../push";
@@ -778,13 +780,13 @@ static void test_explicit_scope_unknown(void **state)
                                       "*"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         /* An unknown explicit scope does not fall back to the path map. */
-        struct ct_verify_input in = {.scope = bad[i], .data_source = "metrics", .method = "GET",
-                                     .uri = "/api/v1/query"};
+        struct ct_verify_input in = {
+            .scope = bad[i], .data_source = "metrics", .method = "GET", .uri = "/api/v1/query"};
         assert_int_equal(ct_verify_required_scope(&in), CT_SCOPE_UNKNOWN);
     }
     /* An empty explicit scope is absent: the path map decides. */
-    struct ct_verify_input in = {.scope = "", .data_source = "metrics", .method = "GET",
-                                 .uri = "/api/v1/query"};
+    struct ct_verify_input in = {
+        .scope = "", .data_source = "metrics", .method = "GET", .uri = "/api/v1/query"};
     assert_int_equal(ct_verify_required_scope(&in), CT_SCOPE_READ_ONLY_METRICS);
     struct ct_verify_input none = {0};
     assert_int_equal(ct_verify_required_scope(&none), CT_SCOPE_UNKNOWN);

@@ -8,10 +8,12 @@ import http from 'node:http';
  *   auth:    the X-Auth-Token value; default srv.secretKey; null = header omitted
  *   headers: extra headers, names sent exactly as written
  *   chunked: send the body with Transfer-Encoding: chunked (no Content-Length)
+ *   expectContinue: send Expect: 100-continue (as curl does for big bodies) and hold the body
+ *            until 100 Continue (or 1 s without an answer, as curl does)
  * Resolves to {status, headers (lowercased names), rawHeaders, text, json, jsonError}.
  */
 export function request(srv, { method = 'GET', path, body, headers = {}, auth, chunked = false,
-  contentType = 'application/json' } = {}) {
+  contentType = 'application/json', expectContinue = false } = {}) {
   const url = new URL(path, srv.url);
   let payload;
   if (body === undefined) payload = undefined;
@@ -25,6 +27,7 @@ export function request(srv, { method = 'GET', path, body, headers = {}, auth, c
   if (payload !== undefined && contentType && !hasHeader('content-type')) hdrs['Content-Type'] = contentType;
   if (payload !== undefined && !chunked) hdrs['Content-Length'] = String(payload.length);
   if (chunked) hdrs['Transfer-Encoding'] = 'chunked';
+  if (expectContinue) hdrs.Expect = '100-continue';
   Object.assign(hdrs, headers);
 
   return new Promise((resolve, reject) => {
@@ -50,6 +53,7 @@ export function request(srv, { method = 'GET', path, body, headers = {}, auth, c
           try { json = JSON.parse(text); } catch (e) { jsonError = e; }
         }
         settled = true;
+        if (!req.writableEnded) req.destroy(); // an early answer: drop the rest of the upload
         resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders,
           text, json, jsonError, method, path });
       });
@@ -62,15 +66,30 @@ export function request(srv, { method = 'GET', path, body, headers = {}, auth, c
       if (response) return;
       if (!settled) { settled = true; reject(new Error(`${method} ${path}: ${e.message}`)); }
     });
-    if (payload !== undefined) {
-      if (chunked) {
-        const step = 64 * 1024;
-        for (let i = 0; i < payload.length; i += step) req.write(payload.subarray(i, i + step));
-      } else {
-        req.write(payload);
-      }
+    if (payload === undefined || (payload.length <= 64 * 1024 && !expectContinue)) {
+      if (payload !== undefined) req.write(payload);
+      req.end();
+      return;
     }
-    req.end();
+    // Large bodies go in 64 KiB pieces with back-pressure, and stop as soon as the server has
+    // answered (an early 413): the answer must not be lost to a reset caused by our writes.
+    const step = 64 * 1024;
+    let i = 0;
+    const pump = () => {
+      while (i < payload.length) {
+        if (response || req.destroyed) return;
+        const piece = payload.subarray(i, i + step);
+        i += step;
+        if (!req.write(piece)) { req.once('drain', pump); return; }
+      }
+      req.end();
+    };
+    if (!expectContinue) { pump(); return; }
+    let started = false;
+    const start = () => { if (!started && !response) { started = true; pump(); } };
+    req.once('continue', start);
+    setTimeout(start, 1000).unref();
+    req.flushHeaders();
   });
 }
 

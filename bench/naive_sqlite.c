@@ -1,0 +1,60 @@
+/* Baseline for bench/create.sh: the naive way to make creates durable with
+ * SQLite -- one INSERT, one transaction, one fsync, in a loop. Same schema and
+ * indexes as the server's tokens table; WAL and synchronous=FULL like the server.
+ * usage: naive_sqlite DBFILE SECONDS  -> prints "inserts_per_s N" */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3)
+        return 2;
+    sqlite3 *db;
+    if (sqlite3_open(argv[1], &db) != SQLITE_OK)
+        return 1;
+    const char *ddl =
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+        "CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, region TEXT NOT NULL,"
+        " project_id TEXT NOT NULL, name TEXT NOT NULL, scopes INTEGER NOT NULL,"
+        " created_at INTEGER NOT NULL, secret_hash BLOB NOT NULL) WITHOUT ROWID;"
+        "CREATE INDEX IF NOT EXISTS a ON tokens(region, project_id, created_at, id);"
+        "CREATE INDEX IF NOT EXISTS b ON tokens(region, project_id, name, id);"
+        "CREATE INDEX IF NOT EXISTS c ON tokens(region, created_at, id);"
+        "CREATE INDEX IF NOT EXISTS d ON tokens(region, name, id);";
+    if (sqlite3_exec(db, ddl, NULL, NULL, NULL) != SQLITE_OK)
+        return 1;
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db, "INSERT INTO tokens VALUES(?,?,?,?,?,?,?)", -1, &st, NULL);
+    double t0 = now_s(), limit = atof(argv[2]);
+    long n = 0;
+    char id[64], hash[32];
+    while (now_s() - t0 < limit) {
+        snprintf(id, sizeof id, "00000000-0000-4000-8000-%012ld", n);
+        for (int i = 0; i < 32; i++)
+            hash[i] = (char)(rand() & 0xff);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, "fr-par", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, "11111111-2222-4333-8444-555555555555", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, "bench", -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, 2);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)n);
+        sqlite3_bind_blob(st, 7, hash, 32, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            return 1;
+        sqlite3_reset(st);
+        n++;
+    }
+    printf("inserts_per_s %.0f\n", (double)n / (now_s() - t0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return 0;
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The store contract suite (tests/store/test_store.c, unchanged) against a
+# throw-away PostgreSQL cluster: the plain build, then the ASan+UBSan build when
+# it exists. Usage: 20-store-postgres.sh REPO_ROOT
+set -euo pipefail
+if [ -z "${CT_SUITE_BOUNDED:-}" ]; then
+    CT_SUITE_BOUNDED=1 exec timeout -k 5 300 "$0" "$@"
+fi
+ROOT=$(cd "${1:?usage: $0 REPO_ROOT}" && pwd)
+. "$ROOT/tests/pg/pg.sh"
+trap pg_cleanup EXIT
+trap 'exit 143' TERM INT
+
+pg_start
+echo "postgresql cluster on 127.0.0.1:$PG_PORT ($PG_DIR)"
+ran=0
+for build in build build-asan; do
+    exe=$ROOT/$build/tests/store/test_store
+    [ -x "$exe" ] || continue
+    echo "# $build/tests/store/test_store on PostgreSQL"
+    CT_TEST_STORE_URI=$PG_URI ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} "$exe"
+    ran=$((ran + 1))
+done
+[ $ran -gt 0 ] || { echo "no test_store binary: build first (ninja -C build)" >&2; exit 1; }
