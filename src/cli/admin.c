@@ -167,7 +167,7 @@ int ct_admin_apikey_main(int argc, char **argv)
     } else if (list) {
         rc = ct_store_apikey_scan(st, print_key, &a.json) == CT_OK ? 0 : 1;
     } else {
-        ct_status s = ct_store_apikey_delete(st, a.positional, NULL);
+        ct_status s = ct_service_apikey_delete(svc, a.positional, ct_now_us());
         if (s != CT_OK)
             fprintf(stderr, "cockpit-tokens apikey delete: %s: %s\n", a.positional,
                     ct_status_message(s));
@@ -244,7 +244,8 @@ static int parse_bulk_args(int n, char **rest, struct bulk_args *a)
         else if (strcmp(s, "--region") == 0)
             a->region = v;
         else {
-            fprintf(stderr, "cockpit-tokens bulk-load: bad argument \"%s %s\" (see --help)\n", s, v);
+            fprintf(stderr, "cockpit-tokens bulk-load: bad argument \"%s %s\" (see --help)\n", s,
+                    v);
             return EXIT_USAGE;
         }
     }
@@ -332,4 +333,102 @@ int ct_admin_bulk_main(int argc, char **argv)
                 (double)(ct_mono_us() - t0) / 1e6);
     ct_store_close(st);
     return rc;
+}
+
+/* ---- audit list --------------------------------------------------------------- */
+
+static const char usage_audit[] =
+    "usage: cockpit-tokens audit list [--project UUID] [--since RFC3339|YYYY-MM-DD] [-o json]\n"
+    "                                 [--db URI]\n"
+    "Prints the audit log (management actions and denied attempts), oldest first.\n"
+    "The log records actors by access key; it never contains a secret.\n";
+
+static int print_event(void *ud, const struct ct_audit_event *ev)
+{
+    bool json = *(bool *)ud;
+    char ts[CT_RFC3339_LEN];
+    ct_rfc3339(ev->at_us, ts);
+    if (json) {
+        const char *keys[] = {"time",       "actor",  "action", "resource_id",
+                              "project_id", "region", "client", "outcome"};
+        const char *vals[] = {ts,         ev->actor,  ev->action, ev->resource_id, ev->project_id,
+                              ev->region, ev->client, ev->outcome};
+        size_t len = 0;
+        char *line = ct_json_object_strings(keys, vals, 8, &len);
+        if (line)
+            printf("%s\n", line);
+        free(line);
+    } else {
+        printf("%-27s %-20s %-15s %-36s %-36s %-7s %-15s %s\n", ts, ev->actor[0] ? ev->actor : "-",
+               ev->action, ev->resource_id[0] ? ev->resource_id : "-",
+               ev->project_id[0] ? ev->project_id : "-", ev->region[0] ? ev->region : "-",
+               ev->client[0] ? ev->client : "-", ev->outcome);
+    }
+    return 0;
+}
+
+struct audit_args {
+    const char *project;
+    int64_t since;
+    bool json, list;
+};
+
+static int parse_audit_args(int n, char **rest, struct audit_args *a)
+{
+    for (int i = 0; i < n; i++) {
+        const char *s = rest[i], *v = i + 1 < n ? rest[i + 1] : NULL;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            fputs(usage_audit, stdout);
+            exit(0);
+        } else if (strcmp(s, "list") == 0 && !a->list) {
+            a->list = true;
+        } else if (strcmp(s, "--project") == 0 && v && ct_uuid_valid(v, strlen(v))) {
+            a->project = v;
+            i++;
+        } else if (strcmp(s, "--since") == 0 && v && ct_rfc3339_parse(v, &a->since) == 0) {
+            i++;
+        } else if ((strcmp(s, "-o") == 0 || strcmp(s, "--output") == 0) && v) {
+            a->json = strcmp(v, "json") == 0;
+            i++;
+        } else {
+            fprintf(stderr, "cockpit-tokens audit: bad argument \"%s\" (see --help)\n", s);
+            return EXIT_USAGE;
+        }
+    }
+    if (!a->list) {
+        fputs(usage_audit, stderr);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+int ct_admin_audit_main(int argc, char **argv)
+{
+    struct ct_config cfg;
+    char *rest[256];
+    int nrest = 0, rc;
+    if (argc > 256)
+        return EXIT_USAGE;
+    if ((rc = ct_cli_load_config(&cfg, argc, argv, &nrest, rest)) != 0)
+        return rc;
+    struct audit_args a = {0};
+    if ((rc = parse_audit_args(nrest, rest, &a)) != 0)
+        return rc;
+    struct ct_store *st = NULL;
+    ct_status s = ct_store_open(cfg.db, NULL, &st);
+    if (s != CT_OK) {
+        fprintf(stderr, "cockpit-tokens audit: cannot open the database: %s\n",
+                ct_status_message(s));
+        return 1;
+    }
+    if (!a.json)
+        printf("%-27s %-20s %-15s %-36s %-36s %-7s %-15s %s\n", "TIME", "ACTOR", "ACTION",
+               "RESOURCE", "PROJECT", "REGION", "CLIENT", "OUTCOME");
+    s = ct_store_audit_scan(st, a.project, a.since, print_event, &a.json);
+    ct_store_close(st);
+    if (s != CT_OK) {
+        fprintf(stderr, "cockpit-tokens audit: %s\n", ct_status_message(s));
+        return 1;
+    }
+    return 0;
 }

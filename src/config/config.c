@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -153,6 +154,12 @@ static ct_status parse_line(struct ct_config *cfg, char *line, const char *origi
     }
     char sub[CT_CONFIG_ERR_LEN];
     ct_status rc = ct_config_set(cfg, key, value, sub, sizeof sub);
+    if (rc == CT_OK) {
+        /* Check the whole value now (listen, regions, log names), so the message
+         * can name this line; earlier lines passed the same check. */
+        struct ct_config probe = *cfg;
+        rc = ct_config_finish(&probe, sub, sizeof sub);
+    }
     if (rc != CT_OK) {
         snprintf(err, errlen, "%s:%u: %s", origin, lineno, sub);
         return CT_E_INVALID;
@@ -258,6 +265,13 @@ static ct_status finish_listen(struct ct_config *cfg, char *err, size_t errlen)
     cfg->listen_host[hn] = '\0';
     if (strcmp(cfg->listen_host, "localhost") == 0)
         snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, cfg->listen_host, addr) != 1 &&
+        inet_pton(AF_INET6, cfg->listen_host, addr) != 1) {
+        snprintf(err, errlen, "listen: \"%s\" is not a numeric IPv4 or IPv6 address",
+                 cfg->listen_host);
+        return CT_E_INVALID;
+    }
     cfg->listen_port = (uint16_t)port;
     return CT_OK;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "crypto/crypto.h"
 #include "http/http_int.h"
@@ -34,6 +35,7 @@ struct request {
     struct request *next_job;
     enum req_state state;
     bool too_large;
+    size_t body_seen; /* bytes of body received, kept or not */
     char *body;
     size_t body_len, body_cap;
     int64_t start_us;
@@ -488,6 +490,11 @@ static enum MHD_Result metrics(struct ct_http *h, struct request *r)
 
 /* ---- MHD callbacks ----------------------------------------------------------- */
 
+/* Bodies over the cap are read and dropped up to this much more, so that the
+ * client (which may not read before it has sent everything) receives its 413;
+ * past it, the 413 goes out at once and the connection closes. */
+#define DRAIN_LIMIT (8 * 1024 * 1024)
+
 static bool accumulate(struct ct_http *h, struct request *r, const char *data, size_t n)
 {
     if (r->too_large || r->body_len + n > h->cfg.max_body) {
@@ -552,21 +559,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = r;
         r->too_large = content_length_over(h, conn);
+        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+        if (r->too_large && expect && strcasecmp(expect, "100-continue") == 0)
+            return send_status(h, r, CT_E_TOO_LARGE); /* before the body is sent at all */
         return MHD_YES; /* answer on a later call, or MHD closes the connection */
     }
     if (r->state == REQ_DONE)
         return send_reply(h, r);
     if (*upload_size > 0) {
-        /* The body is only read by Create; verify and GET/DELETE ignore theirs. */
-        bool wants_body = r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_POST;
-        if (wants_body && !accumulate(h, r, upload, *upload_size) && r->too_large) {
-            *upload_size = 0;
-            return send_status(h, r, CT_E_TOO_LARGE);
-        }
+        size_t n = *upload_size;
         *upload_size = 0;
+        r->body_seen += n;
+        if (r->body_seen > h->cfg.max_body)
+            r->too_large = true;
+        if (r->too_large && r->body_seen > (size_t)h->cfg.max_body + DRAIN_LIMIT)
+            return send_status(h, r, CT_E_TOO_LARGE);
+        /* Only Create reads its body; every other route drops it (bounded above). */
+        if (!r->too_large && r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_POST)
+            accumulate(h, r, upload, n);
         return MHD_YES;
     }
-    if (r->too_large && r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_POST)
+    if (r->too_large)
         return send_status(h, r, CT_E_TOO_LARGE);
     if (r->in.route == CT_ROUTE_NONE)
         return send_status(h, r, CT_E_NOT_FOUND);
@@ -661,12 +674,18 @@ void ct_http_config_defaults(struct ct_http_config *cfg)
     cfg->auth_fail_window_s = 60;
 }
 
+/* The data plane's fixed answers, built once. One 401 body for every reason, so
+ * unknown, deleted and wrong tokens are indistinguishable. */
 static struct MHD_Response *fixed_json(ct_status st, const char *help)
 {
     struct ct_http_reply rep = {0};
     struct ct_error err;
     ct_error_status(&err, st);
     snprintf(err.help, sizeof err.help, "%s", help);
+    err.method = "token";
+    err.reason = "invalid_token";
+    err.action = "access";
+    err.resource = "data_source";
     ct_reply_error(&rep, &err);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(rep.body_len, rep.body, MHD_RESPMEM_MUST_COPY);
@@ -715,16 +734,15 @@ static struct MHD_Daemon *start_daemon(struct ct_http *h, const struct sockaddr_
                      MHD_USE_ERROR_LOG;
     if (ss->ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-                            mhd_logger, NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.connection_limit,
-                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.per_ip_limit,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->cfg.connection_memory,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.connection_timeout_s,
-                            MHD_OPTION_THREAD_POOL_SIZE,
-                            (unsigned)(h->cfg.event_threads > 1 ? h->cfg.event_threads : 0),
-                            MHD_OPTION_END);
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.connection_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.per_ip_limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->cfg.connection_memory,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.connection_timeout_s,
+        MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(h->cfg.event_threads > 1 ? h->cfg.event_threads : 0), MHD_OPTION_END);
 }
 
 ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc,
@@ -777,8 +795,13 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
 {
     if (!h)
         return;
-    if (h->daemon)
-        MHD_quiesce_daemon(h->daemon); /* stop accepting; keep serving what is open */
+    if (h->daemon) {
+        /* Stop accepting (new connections are refused, not left waiting); keep
+         * serving the connections that are open. */
+        MHD_socket lsock = MHD_quiesce_daemon(h->daemon);
+        if (lsock != MHD_INVALID_SOCKET)
+            close(lsock);
+    }
     pthread_mutex_lock(&h->qlock);
     int64_t deadline = ct_mono_us() + (int64_t)grace_ms * 1000;
     while ((h->q_head || h->in_flight) && ct_mono_us() < deadline) {

@@ -1,6 +1,8 @@
 #include "json/json.h"
 
 #include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,40 +137,52 @@ ct_status ct_json_parse_token_create(const char *body, size_t len, struct ct_tok
  * secrets, scope names, [a-z0-9-] regions, timestamps), so they are written
  * without escaping; this also keeps the secret out of allocator copies we
  * could not wipe. */
-static size_t token_len_max(void)
+#define TOKEN_JSON_MAX 1024 /* the largest Token object is under 600 bytes */
+
+/* snprintf into out + *o, clamping *o so a (never expected) overflow truncates
+ * instead of writing past the buffer. */
+static void put(char *out, size_t cap, size_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void put(char *out, size_t cap, size_t *o, const char *fmt, ...)
 {
-    return 400 + CT_SECRET_LEN;
+    if (*o >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *o, cap - *o, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    *o = *o + (size_t)n < cap ? *o + (size_t)n : cap - 1;
 }
 
 static size_t render_token(char *out, size_t cap, const struct ct_token *tok, const char *secret)
 {
     char ts[CT_RFC3339_LEN];
     ct_rfc3339(tok->created_at_us, ts);
-    int n = snprintf(out, cap,
-                     "{\"id\":\"%s\",\"project_id\":\"%s\",\"name\":\"%s\",\"created_at\":\"%s\","
-                     "\"updated_at\":\"%s\",\"scopes\":[",
-                     tok->id, tok->project_id, tok->name, ts, ts);
-    size_t o = (size_t)n;
+    size_t o = 0;
+    put(out, cap, &o,
+        "{\"id\":\"%s\",\"project_id\":\"%s\",\"name\":\"%s\",\"created_at\":\"%s\","
+        "\"updated_at\":\"%s\",\"scopes\":[",
+        tok->id, tok->project_id, tok->name, ts, ts);
     bool first = true;
     for (unsigned s = 1; s < CT_SCOPE_COUNT_; s++) {
         if (!(tok->scopes & CT_SCOPE_BIT(s)))
             continue;
-        o += (size_t)snprintf(out + o, cap - o, "%s\"%s\"", first ? "" : ",",
-                              ct_scope_name((enum ct_scope)s));
+        put(out, cap, &o, "%s\"%s\"", first ? "" : ",", ct_scope_name((enum ct_scope)s));
         first = false;
     }
     if (secret)
-        o += (size_t)snprintf(out + o, cap - o, "],\"secret_key\":\"%s\",\"region\":\"%s\"}",
-                              secret, tok->region);
+        put(out, cap, &o, "],\"secret_key\":\"%s\",\"region\":\"%s\"}", secret, tok->region);
     else
-        o += (size_t)snprintf(out + o, cap - o, "],\"secret_key\":null,\"region\":\"%s\"}",
-                              tok->region);
+        put(out, cap, &o, "],\"secret_key\":null,\"region\":\"%s\"}", tok->region);
     return o;
 }
 
 char *ct_json_token(const struct ct_token *tok, const char *secret, size_t *ret_len)
 {
-    size_t cap = token_len_max();
+    size_t cap = TOKEN_JSON_MAX;
     char *out = malloc(cap);
     if (!out)
         return NULL;
@@ -178,18 +192,18 @@ char *ct_json_token(const struct ct_token *tok, const char *secret, size_t *ret_
 
 char *ct_json_token_page(const struct ct_token_page *page, size_t *ret_len)
 {
-    size_t cap = 64 + page->n_items * (token_len_max() + 1);
+    size_t cap = 64 + page->n_items * (TOKEN_JSON_MAX + 1);
     char *out = malloc(cap);
     if (!out)
         return NULL;
-    size_t o = (size_t)snprintf(out, cap, "{\"total_count\":%llu,\"tokens\":[",
-                                (unsigned long long)page->total_count);
+    size_t o = 0;
+    put(out, cap, &o, "{\"total_count\":%llu,\"tokens\":[", (unsigned long long)page->total_count);
     for (size_t i = 0; i < page->n_items; i++) {
         if (i)
-            out[o++] = ',';
+            put(out, cap, &o, ",");
         o += render_token(out + o, cap - o, &page->items[i], NULL);
     }
-    o += (size_t)snprintf(out + o, cap - o, "]}");
+    put(out, cap, &o, "]}");
     *ret_len = o;
     return out;
 }
@@ -239,7 +253,7 @@ char *ct_json_error(const struct ct_error *err, size_t *ret_len)
         json_object_set_new(root, "help_message", json_string(err->help));
     json_object_set_new(root, "message", json_string(ct_status_message(st)));
     if (st == CT_E_UNAUTHENTICATED) {
-        json_object_set_new(root, "method", json_string("api_key"));
+        json_object_set_new(root, "method", json_string(err->method ? err->method : "api_key"));
         json_object_set_new(root, "reason", json_string(err->reason ? err->reason : "not_found"));
     }
     if (st == CT_E_NOT_FOUND && err->resource) {

@@ -138,6 +138,7 @@ struct ct_error {
     const char *reason;   /* required|format|constraint; not_found|invalid_argument|expired */
     const char *resource; /* "token", "api_key", ... */
     const char *action;   /* permissions_denied: "read" | "write" */
+    const char *method;   /* denied_authentication: "api_key" (default) | "token" */
     char resource_id[64];
     char help[160]; /* help_message */
     uint64_t quota, current;

@@ -514,6 +514,15 @@ ct_status ct_service_apikey_create(struct ct_service *svc, const char (*projects
     return rc;
 }
 
+ct_status ct_service_apikey_delete(struct ct_service *svc, const char *access_key, int64_t now_us)
+{
+    if (!ct_access_key_valid(access_key, strlen(access_key)))
+        return CT_E_INVALID;
+    struct ct_audit_event ev;
+    audit_init(&ev, NULL, "api_key.delete", access_key, "", "", now_us);
+    return ct_store_apikey_delete(svc->store, access_key, &ev);
+}
+
 ct_status ct_service_apikey_bootstrap(struct ct_service *svc, const char *secret_uuid,
                                       int64_t now_us, struct ct_apikey *ret_key, bool *ret_created)
 {

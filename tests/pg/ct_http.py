@@ -8,6 +8,10 @@
         polls /auth/verify (keep-alive, tightly) until it answers WANT; prints the
         milliseconds it took; exit 1 on timeout (prints the last status seen)
   ct_http.py call BASE METHOD PATH [KEY] [TIMEOUT_S]   -> "STATUS MS BODY" (status 0 = no answer)
+  ct_http.py propagate KEY ROUNDS BASE...
+        round i creates a token on node i % N, polls every other node until it
+        verifies, deletes it there, polls until every other node rejects it;
+        prints the delays (ms after the writer's answer) as p50/p99/max
 
 Only loopback URLs are used by the callers; every request has a timeout."""
 import http.client
@@ -93,9 +97,64 @@ def cmd_call(base, method, path, key=None, timeout_s="10"):
     return 0
 
 
+def percentile(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q / 100.0 * (len(v) - 1))))]
+
+
+def wait_all(conns, hdrs, want, t_ack, t_req, delays, limit_s=5.0):
+    """Polls each node (keep-alive, no pause) until it answers `want`; records the
+    delay after the writer's answer and after the write request was sent."""
+    pending = set(range(len(conns)))
+    while pending:
+        for i in list(pending):
+            st, _ = request(conns[i], "GET", "/auth/verify", hdrs)
+            if st == want:
+                now = time.monotonic()
+                delays.append(((now - t_ack) * 1000, (now - t_req) * 1000))
+                pending.discard(i)
+        if time.monotonic() - t_ack > limit_s:
+            raise RuntimeError(f"not propagated within {limit_s}s (want {want})")
+
+
+def one_round(conns, w, key, r, adds, removes):
+    project = "22222222-3333-4444-8555-666666666666"
+    others = [c for i, c in enumerate(conns) if i != w]
+    body = json.dumps({"project_id": project, "name": f"prop-{r}",
+                       "token_scopes": ["read_only_metrics"]})
+    t_req = time.monotonic()
+    st, data = request(conns[w], "POST", "/cockpit/v1/regions/fr-par/tokens",
+                       {"X-Auth-Token": key, "Content-Type": "application/json"}, body)
+    if st != 200:
+        raise RuntimeError(f"create: HTTP {st} {data[:200]!r}")
+    tok = json.loads(data)
+    hdrs = verify_headers(tok["secret_key"], "fr-par", "read_only_metrics")
+    wait_all(others, hdrs, 204, time.monotonic(), t_req, adds)
+    t_req = time.monotonic()
+    st, _ = request(conns[w], "DELETE", f"/cockpit/v1/regions/fr-par/tokens/{tok['id']}",
+                    {"X-Auth-Token": key})
+    if st != 204:
+        raise RuntimeError(f"delete: HTTP {st}")
+    wait_all(others, hdrs, 401, time.monotonic(), t_req, removes)
+
+
+def cmd_propagate(key, rounds, *bases):
+    conns = [conn_for(b) for b in bases]
+    adds, removes = [], []
+    for r in range(int(rounds)):
+        one_round(conns, r % len(bases), key, r, adds, removes)
+    print("delays in ms: after the writer's answer | after the write request was sent")
+    for name, d in (("create -> allowed", adds), ("delete -> rejected", removes)):
+        ack, req = [x[0] for x in d], [x[1] for x in d]
+        print(f"{name:20s} n={len(d)}  p50 {percentile(ack, 50):.2f} p99 {percentile(ack, 99):.2f} "
+              f"max {max(ack):.2f} | p50 {percentile(req, 50):.2f} p99 {percentile(req, 99):.2f} "
+              f"max {max(req):.2f}")
+    return 0
+
+
 def main(argv):
     cmds = {"create": cmd_create, "delete": cmd_delete, "verify": cmd_verify,
-            "wait-verify": cmd_wait_verify, "call": cmd_call}
+            "wait-verify": cmd_wait_verify, "call": cmd_call, "propagate": cmd_propagate}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2

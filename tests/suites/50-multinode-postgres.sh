@@ -112,5 +112,13 @@ for n in a b c; do
         ok "$n logged the loss and the return of the store" || fail "$n: connectivity not logged"
 done
 
+echo "# clean shutdown"
+for n in a b c; do node_stop $n; done
+if grep -lE 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$NODE_DIR"/*.log; then
+    fail "sanitizer reports in the node logs above"
+else
+    ok "nodes stopped; no sanitizer report in their logs"
+fi
+
 [ $FAILED -eq 0 ] && echo "50-multinode-postgres: all checks passed" || echo "50-multinode-postgres: FAILED"
 exit $FAILED

@@ -132,6 +132,38 @@ static void render_token_order(void **state)
     free(s);
 }
 
+/* The largest possible Token: every scope, a 50-character name, the longest
+ * region, with a secret; and a page of them. */
+static void render_largest_token(void **state)
+{
+    (void)state;
+    struct ct_token t;
+    memset(&t, 0, sizeof t);
+    strcpy(t.id, "aaaaaaaa-e89b-42d3-a456-426614174000");
+    strcpy(t.project_id, PID);
+    memset(t.name, 'n', CT_NAME_MAX);
+    memset(t.region, 'r', CT_REGION_MAX);
+    t.scopes = CT_SCOPE_ALL_MASK;
+    t.created_at_us = 253402300799999999LL; /* 9999-12-31T23:59:59.999999Z */
+    char secret[CT_SECRET_LEN + 1];
+    memset(secret, 'S', CT_SECRET_LEN);
+    secret[CT_SECRET_LEN] = '\0';
+    size_t len;
+    char *s = ct_json_token(&t, secret, &len);
+    assert_int_equal(len, strlen(s));
+    assert_true(s[len - 1] == '}');
+    assert_non_null(strstr(s, "\"write_only_traces\"],\"secret_key\":\"SSSS"));
+    free(s);
+    struct ct_token many[50];
+    for (int i = 0; i < 50; i++)
+        many[i] = t;
+    struct ct_token_page page = {.items = many, .n_items = 50, .total_count = 50};
+    s = ct_json_token_page(&page, &len);
+    assert_int_equal(len, strlen(s));
+    assert_string_equal(s + len - 2, "]}");
+    free(s);
+}
+
 static void render_errors(void **state)
 {
     (void)state;
@@ -222,8 +254,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(create_ok),          cmocka_unit_test(create_invalid),
-        cmocka_unit_test(render_token_order), cmocka_unit_test(render_errors),
-        cmocka_unit_test(list_args),
+        cmocka_unit_test(render_token_order), cmocka_unit_test(render_largest_token),
+        cmocka_unit_test(render_errors),      cmocka_unit_test(list_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
