@@ -42,7 +42,7 @@ static const struct key_def keys[] = {
     UINT(workers, "8", 1, 256, "worker threads for requests that touch the store"),
     UINT(max_body, "65536", 1024, 16777216, "largest accepted request body, bytes"),
     UINT(connection_limit, "4096", 16, 1000000, "most concurrent connections"),
-    UINT(per_ip_connection_limit, "0", 0, 1000000,
+    UINT(per_ip_connection_limit, "1024", 0, 1000000,
          "most concurrent connections per client address (0 = no limit)"),
     UINT(connection_memory, "8192", 4096, 1048576,
          "per-connection buffer, bytes (bounds header size)"),

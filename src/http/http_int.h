@@ -57,6 +57,9 @@ struct ct_http_reply {
     char access_key[CT_ACCESS_KEY_LEN + 1]; /* for the access log; "" when unauthenticated */
 };
 
+/* Matches url against the route table, capturing {region} and {token_id} into
+ * in; returns the route id (CT_ROUTE_NONE when nothing matches). For fuzzing. */
+int ct_http_route_match(const char *url, struct ct_http_request *in);
 /* Runs a store-touching route (management API, /healthz) on a worker thread. */
 void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep);
 /* Fills rep with the JSON error for err. */

@@ -142,6 +142,12 @@ static const struct ct_http_route *route_of(const char *url, struct ct_http_requ
     return NULL;
 }
 
+int ct_http_route_match(const char *url, struct ct_http_request *in)
+{
+    const struct ct_http_route *rt = route_of(url, in);
+    return rt ? rt->id : CT_ROUTE_NONE;
+}
+
 static const char *allowed_methods(enum ct_route_id r)
 {
     for (size_t i = 0; i < N_ROUTES; i++) {

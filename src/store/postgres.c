@@ -109,9 +109,13 @@ static ct_status map_error(struct ct_pg_conn *c, const PGresult *res, const char
         note_down(c->be, c->pg ? PQerrorMessage(c->pg) : "not connected");
         return CT_E_UNAVAILABLE;
     }
-    if (!state) {
+    if (!res) {
         ct_err("postgresql: %.80s: out of memory", what);
         return CT_E_NOMEM;
+    }
+    if (!state) {
+        ct_err("postgresql: %.80s: unexpected answer (%s)", what, PQresStatus(PQresultStatus(res)));
+        return CT_E_STORE;
     }
     if (strcmp(state, "23505") == 0)
         return CT_E_CONFLICT; /* the caller's outcome to report, not a store fault */
@@ -346,11 +350,12 @@ static ct_status tx_once(struct ct_pg_conn *c, enum ct_pg_tx mode, ct_pg_tx_fn f
 }
 
 /* A connection found dead before any command succeeded on it is replaced and the
- * work redone once. After that a lost connection is CT_E_UNAVAILABLE: a lost
+ * work redone (at most once per pooled connection: after a server restart every
+ * idle one is dead). After that a lost connection is CT_E_UNAVAILABLE: a lost
  * COMMIT may or may not have happened, so it is never replayed. */
 ct_status ct_pg_run_tx(struct ct_store_backend *be, enum ct_pg_tx mode, ct_pg_tx_fn fn, void *arg)
 {
-    bool reconnected = false;
+    unsigned replays = 0;
     for (int attempt = 0; attempt < MAX_TX_ATTEMPTS; attempt++) {
         struct ct_pg_conn *c;
         ct_status rc = pool_acquire(be, &c);
@@ -359,8 +364,7 @@ ct_status ct_pg_run_tx(struct ct_store_backend *be, enum ct_pg_tx mode, ct_pg_tx
         rc = tx_once(c, mode, fn, arg);
         bool stale = rc == CT_E_UNAVAILABLE && conn_lost(c) && !c->progress;
         pool_release(be, c);
-        if (stale && !reconnected) {
-            reconnected = true;
+        if (stale && replays++ < be->n_conns) {
             attempt--;
             continue;
         }

@@ -51,7 +51,7 @@ struct ct_pg_feed {
 void ct_pg_feed_encode_add(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX])
 {
     char hex[2 * CT_HASH_LEN + 1];
-    for (unsigned i = 0; i < CT_HASH_LEN; i++)
+    for (size_t i = 0; i < CT_HASH_LEN; i++)
         snprintf(hex + 2 * i, 3, "%02x", tok->secret_hash[i]);
     snprintf(buf, CT_PG_PAYLOAD_MAX, PAYLOAD_VERSION "|A|%s|%s|%s|%u|%lld|%s|%s", tok->region,
              tok->id, tok->project_id, (unsigned)tok->scopes, (long long)tok->created_at_us, hex,
@@ -94,15 +94,23 @@ static bool copy_field(char *dst, size_t cap, const char *src)
     return true;
 }
 
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* Exactly 64 lowercase hex digits, as encode_add writes them. */
 static bool parse_hash(const char *hex, uint8_t out[CT_HASH_LEN])
 {
-    if (strlen(hex) != 2 * CT_HASH_LEN)
+    if (strlen(hex) != (size_t)2 * CT_HASH_LEN)
         return false;
-    for (unsigned i = 0; i < CT_HASH_LEN; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+    for (size_t i = 0; i < CT_HASH_LEN; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
             return false;
-        out[i] = (uint8_t)v;
+        out[i] = (uint8_t)(hi << 4 | lo);
     }
     return true;
 }

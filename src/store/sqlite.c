@@ -1115,6 +1115,8 @@ static ct_status op_migrate(struct conn *c, void *arg)
     return rc;
 }
 
+static ct_status sq_schema_version(struct ct_store_backend *be, int *ret_version);
+
 static ct_status migrate(struct ct_store_backend *be)
 {
     static const char create[] = "CREATE TABLE IF NOT EXISTS schema_migrations"
@@ -1125,6 +1127,21 @@ static ct_status migrate(struct ct_store_backend *be)
     ct_status rc = CT_OK;
     for (int v = 1; rc == CT_OK && v <= N_MIGRATIONS; v++)
         rc = write_tx(be, op_migrate, &v);
+    return rc;
+}
+
+/* A newer binary migrated this database: running an older one on it could
+ * misread what it does not know. Refuse instead. */
+static ct_status check_not_newer(struct ct_store_backend *be)
+{
+    int version = 0;
+    ct_status rc = sq_schema_version(be, &version);
+    if (rc == CT_OK && version > N_MIGRATIONS) {
+        ct_err("sqlite: database schema version %d is newer than this binary's %d; "
+               "upgrade cockpit-tokens",
+               version, N_MIGRATIONS);
+        rc = CT_E_STORE;
+    }
     return rc;
 }
 
@@ -1188,6 +1205,8 @@ static ct_status sq_open(const char *target, const struct ct_store_options *opts
         rc = migrate(be);
     if (rc == CT_OK)
         rc = open_readers(be, target, pool, busy_ms);
+    if (rc == CT_OK)
+        rc = check_not_newer(be);
     if (rc == CT_OK)
         rc = ckpt_start(be, target, busy_ms);
     if (rc != CT_OK) {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # cockpit-tokens nodes sharing one database, for tests and benchmarks (source
 # this file after pg.sh). Every node listens on a free 127.0.0.1 port.
 #
@@ -43,10 +44,10 @@ node_wait() {
 }
 
 node_stop() {
-    local pid=${NODE_PID[$1]:-} i
+    local pid=${NODE_PID[$1]:-}
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     unset "NODE_PID[$1]"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Throw-away PostgreSQL clusters for tests and benchmarks (source this file).
 #
 #   pg_start              initdb in a temp dir, start on a free loopback port, create the

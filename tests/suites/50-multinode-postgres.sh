@@ -68,7 +68,7 @@ check "... and on c within 1 s" wait_verify c "$S2" 401 1
 
 echo "# node restart"
 node_stop b
-read -r T3 S3 < <(create_on a)
+read -r _ S3 < <(create_on a)
 node_start b
 node_wait b
 check "token created while b was down verifies on restarted b" wait_verify b "$S3" 204 1

@@ -1,0 +1,39 @@
+/* Path routing: the route matcher of src/http/server.c, through
+ * ct_http_route_match, on the URL as MHD passes it (path only, NUL-terminated). */
+#include "http/http_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_common.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    return ct_crypto_init();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fields fs;
+    fields_split(&fs, data, size, '\0', 1); /* MHD's url stops at the first NUL */
+    struct ct_http_request in;
+    memset(&in, 0x5a, sizeof in); /* not zeroed: captures must terminate themselves */
+    in.region[0] = in.token_id[0] = '\0';
+    int r = ct_http_route_match(fs.f[0], &in);
+    if (r < 0 || r > CT_ROUTE_NONE)
+        abort();
+    if (r == CT_ROUTE_TOKENS || r == CT_ROUTE_TOKEN) {
+        size_t n = strnlen(in.region, sizeof in.region);
+        if (n == 0 || n == sizeof in.region || memchr(in.region, '/', n))
+            abort();
+    }
+    if (r == CT_ROUTE_TOKEN) {
+        size_t n = strnlen(in.token_id, sizeof in.token_id);
+        if (n == 0 || n == sizeof in.token_id || memchr(in.token_id, '/', n))
+            abort();
+    }
+    fields_free(&fs);
+    return 0;
+}
