@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 LISTEN ?= 127.0.0.1:8080
 DB ?= sqlite:var/cockpit-tokens.db
 
-.PHONY: all deps build build-asan run test test-unit test-api test-e2e fuzz bench install clean
+.PHONY: all deps build build-asan run test demo bench install clean
 
 all: build
 
@@ -32,8 +32,23 @@ run: deps build
 test: deps
 	@scripts/test.sh
 
+# libFuzzer targets (tests/fuzz/) in build-fuzz (clang, ASan+UBSan), FUZZ_SECONDS
+# each from the committed seed corpora; `make fuzz FUZZ_TARGETS=fuzz_route` for one.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+demo:
+	@TOKEN="$(TOKEN)" scripts/demo.sh
+
+bench: build
+	bench/create.sh
+	bench/list.sh
+	bench/verify.sh
+
 install: build
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

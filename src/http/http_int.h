@@ -55,6 +55,7 @@ struct ct_http_reply {
     size_t body_len;
     bool wipe;
     char access_key[CT_ACCESS_KEY_LEN + 1]; /* for the access log; "" when unauthenticated */
+    unsigned retry_after_s;                 /* 429: the Retry-After header */
 };
 
 /* Matches url against the route table, capturing {region} and {token_id} into

@@ -244,8 +244,11 @@ static enum MHD_Result send_reply(struct ct_http *h, struct request *r)
         if (allow)
             MHD_add_response_header(resp, "Allow", allow);
     }
-    if (o->status == 429)
-        MHD_add_response_header(resp, "Retry-After", "1");
+    if (o->status == 429) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", o->retry_after_s ? o->retry_after_s : 1);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
     enum MHD_Result ret = MHD_queue_response(r->conn, o->status, resp);
     MHD_destroy_response(resp); /* body stays ours until the completion callback */
     (void)h;
@@ -355,6 +358,7 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
                  "too many failed authentication attempts from this address; retry in %u s",
                  retry_s);
         ct_reply_error(&r->out, &err);
+        r->out.retry_after_s = retry_s;
         return send_reply(h, r);
     }
     if (r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_GET) {

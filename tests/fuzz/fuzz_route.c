@@ -2,6 +2,7 @@
  * ct_http_route_match, on the URL as MHD passes it (path only, NUL-terminated). */
 #include "http/http_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n == 0 || n == sizeof in.token_id || memchr(in.token_id, '/', n))
             abort();
     }
+    /* The captures rebuild the URL exactly: nothing was skipped or invented. */
+    char back[sizeof in.region + sizeof in.token_id + 64];
+    const char *want = fs.f[0];
+    if (r == CT_ROUTE_TOKENS)
+        snprintf(back, sizeof back, "/cockpit/v1/regions/%s/tokens", in.region);
+    else if (r == CT_ROUTE_TOKEN)
+        snprintf(back, sizeof back, "/cockpit/v1/regions/%s/tokens/%s", in.region, in.token_id);
+    else if (r == CT_ROUTE_VERIFY)
+        snprintf(back, sizeof back, "/auth/verify");
+    else if (r == CT_ROUTE_HEALTHZ)
+        snprintf(back, sizeof back, "/healthz");
+    else if (r == CT_ROUTE_METRICS)
+        snprintf(back, sizeof back, "/metrics");
+    else
+        want = NULL;
+    if (want && strcmp(back, want) != 0)
+        abort();
     fields_free(&fs);
     return 0;
 }
