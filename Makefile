@@ -33,11 +33,13 @@ test: deps
 	@scripts/test.sh
 
 # libFuzzer targets (tests/fuzz/) in build-fuzz (clang, ASan+UBSan), FUZZ_SECONDS
-# each from the committed seed corpora; `make fuzz FUZZ_TARGETS=fuzz_route` for one.
+# each from the committed seed corpora (`make fuzz FUZZ_TARGETS=fuzz_route` for one), then
+# mutated HTTP requests against the ASan server for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 fuzz:
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	tests/fuzz/http_fuzz.sh . $(FUZZ_SECONDS)
 
 demo:
 	@TOKEN="$(TOKEN)" scripts/demo.sh

@@ -40,9 +40,9 @@ def throttle():
          "Retry-After: %r" % ra)
     T.eq(h.get("content-type"), "application/json", "... as application/json")
     said = [w for w in j.get("help_message", "").split() if w.isdigit()]
-    if said and ra.isdigit() and int(said[0]) != int(ra):
-        T.note("known issue: Retry-After is %s while help_message says %s s (server.c "
-               "send_reply hard-codes \"1\"; see the report)" % (ra, said[0]))
+    T.ok(said and ra.isdigit() and int(said[0]) == int(ra),
+         "... Retry-After agrees with help_message (the time left in the window)",
+         "Retry-After %s, help_message %r" % (ra, j.get("help_message")))
     st, _, _ = request(port, "GET", TOKENS, {"X-Auth-Token": key})
     T.eq(st, 429, "the throttled address is refused even with a valid key")
     st, _, _ = request(port, "POST", TOKENS, {"X-Auth-Token": key}, "{}")

@@ -35,7 +35,9 @@ def seeds(key, tok):
         h = "".join("%s: %s\r\n" % kv for kv in headers)
         if body:
             h += "Content-Length: %d\r\n" % len(body)
-        return ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n%s" % (method, path, h, body)).encode()
+        # Connection: close, so that a complete answer ends the exchange at once.
+        return ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n%s"
+                % (method, path, h, body)).encode()
 
     v = [("X-Cockpit-Scope", "read_only_metrics"), ("X-Cockpit-Region", "fr-par")]
     out = [
@@ -54,12 +56,15 @@ def seeds(key, tok):
                                      ("X-Original-URI", "/loki/api/v1/push")], "ignored body"),
         req("GET", "/metrics"), req("HEAD", "/healthz"),
         req("GET", "/healthz", [("X-Request-Id", "abc-123_x.y")]),
-        ("POST %s HTTP/1.1\r\nHost: x\r\nX-Auth-Token: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ("POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Auth-Token: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
          "10\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (R, key, body[:16], len(body) - 16, body[16:])).encode(),
-        ("POST %s HTTP/1.1\r\nHost: x\r\nX-Auth-Token: %s\r\nExpect: 100-continue\r\n"
+        ("POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Auth-Token: %s\r\nExpect: 100-continue\r\n"
          "Content-Length: %d\r\n\r\n%s" % (R, key, len(body), body)).encode(),
         req("GET", "/healthz") + req("GET", "/auth/verify", v + [("X-Token", sec)]) + req("GET", "/metrics"),
         req("PATCH", R, [("X-Auth-Token", key)], "{}"),
+        req("POST", R, [("X-Auth-Token", key)], body[:-1] + " " * 4100 + "}"),
+        req("GET", R + "?" + "&".join("token_scopes=read_only_logs" for _ in range(70)),
+            [("X-Auth-Token", key)]),
     ]
     return out
 
@@ -101,7 +106,7 @@ def worker(port, corpus, rnd, deadline, stats, lock):
     while time.monotonic() < deadline:
         data = mutate(rnd, rnd.choice(corpus))
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+            s = socket.create_connection(("127.0.0.1", port), timeout=0.2)
         except OSError:
             with lock:
                 stats["connect_fail"] += 1
@@ -133,7 +138,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--seconds", type=float, default=8)
-    ap.add_argument("--threads", type=int, default=6)
+    ap.add_argument("--threads", type=int, default=12)
     ap.add_argument("--seed", type=int, default=None)
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
