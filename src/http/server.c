@@ -29,6 +29,7 @@ enum req_state { REQ_NEW, REQ_QUEUED, REQ_DONE };
 /* One per HTTP request: created on MHD's first call, freed in the completion
  * callback. Owns body and reply. */
 struct request {
+    struct ct_http *h;
     struct ct_http_request in;
     struct ct_http_reply out;
     struct MHD_Connection *conn;
@@ -59,6 +60,8 @@ struct ct_http {
     struct MHD_Response *resp_401, *resp_403, *resp_503;
     struct ct_throttle *throttle;
     int64_t started_us;
+    _Atomic unsigned active; /* requests between their first and completion callbacks */
+    _Atomic bool draining;   /* stopping: answers carry Connection: close */
 };
 
 static const char *const route_names[] = {"tokens",  "token",   "verify",
@@ -220,6 +223,8 @@ static void client_address(struct MHD_Connection *conn, char *dst, size_t cap)
 
 static void add_common_headers(struct MHD_Response *resp, const struct request *r)
 {
+    if (atomic_load_explicit(&r->h->draining, memory_order_relaxed))
+        MHD_add_response_header(resp, "Connection", "close");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -529,11 +534,14 @@ static bool accumulate(struct ct_http *h, struct request *r, const char *data, s
     return true;
 }
 
-static struct request *request_new(struct MHD_Connection *conn, const char *url, const char *method)
+static struct request *request_new(struct ct_http *h, struct MHD_Connection *conn, const char *url,
+                                   const char *method)
 {
     struct request *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
+    r->h = h;
+    atomic_fetch_add_explicit(&h->active, 1, memory_order_relaxed);
     r->conn = conn;
     r->start_us = ct_mono_us();
     r->method_str = method;
@@ -564,7 +572,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct request *r = *con_cls;
     (void)version;
     if (!r) {
-        r = request_new(conn, url, method);
+        r = request_new(h, conn, url, method);
         if (!r)
             return MHD_NO;
         *con_cls = r;
@@ -661,6 +669,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     ct_wipe(r->in.auth_token, sizeof r->in.auth_token);
     free(r->in.args);
     free(r);
+    atomic_fetch_sub_explicit(&h->active, 1, memory_order_relaxed);
     *con_cls = NULL;
 }
 
@@ -805,15 +814,24 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
 {
     if (!h)
         return;
+    int64_t deadline = ct_mono_us() + (int64_t)grace_ms * 1000;
     if (h->daemon) {
         /* Stop accepting (new connections are refused, not left waiting); keep
-         * serving the connections that are open. */
+         * serving the connections that are open, telling them to close. */
+        atomic_store(&h->draining, true);
         MHD_socket lsock = MHD_quiesce_daemon(h->daemon);
         if (lsock != MHD_INVALID_SOCKET)
             close(lsock);
+        /* Connections accepted just before may not have a request parsed yet. */
+        struct timespec settle = {0, 200 * 1000000L};
+        if (grace_ms >= 400)
+            nanosleep(&settle, NULL);
+        while (atomic_load(&h->active) > 0 && ct_mono_us() < deadline) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
     }
     pthread_mutex_lock(&h->qlock);
-    int64_t deadline = ct_mono_us() + (int64_t)grace_ms * 1000;
     while ((h->q_head || h->in_flight) && ct_mono_us() < deadline) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
