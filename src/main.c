@@ -159,8 +159,9 @@ static int cmd_serve(int argc, char **argv)
     ct_http_stop(http, cfg.shutdown_grace * 1000);
     ct_notice("stopped");
 out:
-    ct_service_free(svc);
+    /* The store first: its change-feed thread calls into the service until closed. */
     ct_store_close(st);
+    ct_service_free(svc);
     return rc;
 }
 

@@ -308,7 +308,9 @@ int ct_admin_bulk_main(int argc, char **argv)
     if ((rc = parse_bulk_args(nrest, rest, &a)) != 0)
         return rc;
     struct ct_store *st = NULL;
-    ct_status s = ct_store_open(cfg.db, NULL, &st);
+    struct ct_store_options so;
+    ct_cli_store_options(&cfg, &so);
+    ct_status s = ct_store_open(cfg.db, &so, &st);
     if (s != CT_OK) {
         fprintf(stderr, "cockpit-tokens bulk-load: cannot open the database: %s\n",
                 ct_status_message(s));
@@ -415,7 +417,9 @@ int ct_admin_audit_main(int argc, char **argv)
     if ((rc = parse_audit_args(nrest, rest, &a)) != 0)
         return rc;
     struct ct_store *st = NULL;
-    ct_status s = ct_store_open(cfg.db, NULL, &st);
+    struct ct_store_options so;
+    ct_cli_store_options(&cfg, &so);
+    ct_status s = ct_store_open(cfg.db, &so, &st);
     if (s != CT_OK) {
         fprintf(stderr, "cockpit-tokens audit: cannot open the database: %s\n",
                 ct_status_message(s));

@@ -14,6 +14,8 @@ void ct_cli_print_config_help(FILE *out);
 /* Loads defaults < file < env < flags; unknown arguments are returned in rest
  * (in order). Returns 0, or prints one line and returns 2. */
 int ct_cli_load_config(struct ct_config *cfg, int argc, char **argv, int *ret_nrest, char **rest);
+/* Store options from the configuration. */
+void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts);
 /* Opens the store and the service (index loaded). Returns 0 or prints and returns 1. */
 int ct_cli_open_service(const struct ct_config *cfg, struct ct_store **ret_st,
                         struct ct_service **ret_svc, const char *const **ret_regions);

@@ -114,6 +114,13 @@ static void ensure_sqlite_dir(const char *db)
     mkdir(dir, 0750);
 }
 
+void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts)
+{
+    ret_opts->busy_timeout_ms = (int)cfg->db_timeout_ms;
+    ret_opts->connect_timeout_s = (int)cfg->db_connect_timeout;
+    ret_opts->pool_size = cfg->db_pool_size;
+}
+
 int ct_cli_open_service(const struct ct_config *cfg, struct ct_store **ret_st,
                         struct ct_service **ret_svc, const char *const **ret_regions)
 {
@@ -122,7 +129,9 @@ int ct_cli_open_service(const struct ct_config *cfg, struct ct_store **ret_st,
         regions[i] = cfg->regions[i];
     ensure_sqlite_dir(cfg->db);
     struct ct_store *st = NULL;
-    ct_status rc = ct_store_open(cfg->db, NULL, &st);
+    struct ct_store_options so;
+    ct_cli_store_options(cfg, &so);
+    ct_status rc = ct_store_open(cfg->db, &so, &st);
     if (rc != CT_OK) {
         fprintf(stderr, "cockpit-tokens: cannot open the database (%s): %s\n",
                 ct_status_message(rc),

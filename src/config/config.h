@@ -21,6 +21,9 @@ struct ct_config {
     char regions_csv[512];
     char regions[CT_CONFIG_MAX_REGIONS][33]; /* derived */
     unsigned n_regions;                      /* derived */
+    unsigned db_pool_size;                   /* store connections for readers / workers */
+    unsigned db_timeout_ms;                  /* SQLite busy timeout, PostgreSQL statement timeout */
+    unsigned db_connect_timeout;             /* PostgreSQL connect timeout, seconds */
     unsigned event_threads;
     unsigned workers;
     unsigned max_body;
