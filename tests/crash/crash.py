@@ -97,6 +97,17 @@ class Server:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
+    def outside_stop(self):
+        """Why the server went away without us asking, or "" (for error messages:
+        a SIGTERM from another process shows up in the log, not in our record)."""
+        with open(os.path.join(self.workdir, "server-%d.log" % self.starts), "rb") as f:
+            log = f.read().decode(errors="replace")
+        if "received SIGTERM" in log or "received SIGINT" in log:
+            return "the server was stopped by a signal from another process (its log says so)"
+        if self.proc.poll() is not None:
+            return "the server exited by itself (status %s)" % self.proc.returncode
+        return ""
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -332,6 +343,15 @@ def check(port, key, state, full, label):
     return problems
 
 
+def guarded_check(srv, key, state, full, label):
+    try:
+        return check(srv.port, key, state, full=full, label=label)
+    except (OSError, http.client.HTTPException) as e:
+        why = srv.outside_stop()
+        return ["%s: lost the connection to the server during the check (%r)%s"
+                % (label, e, "; " + why if why else "")]
+
+
 def check_audit(binary, db, state):
     out = subprocess.run([binary, "audit", "list", "-o", "json", "--db", db],
                          capture_output=True, timeout=120)
@@ -435,14 +455,14 @@ def main():
             with state.lock:
                 problems += state.errors
                 state.errors = []
-            problems += check(srv.port, key, state, full=False, label="after restart %d" % kills)
+            problems += guarded_check(srv, key, state, False, "after restart %d" % kills)
             if problems:
                 break
         if not problems:
             # One more clean restart, then the full comparison: every token, not just new ones.
             srv.stop()
             srv.start()
-            problems += check(srv.port, key, state, full=True, label="final (clean restart)")
+            problems += guarded_check(srv, key, state, True, "final (clean restart)")
             if not a.no_audit:
                 problems += check_audit(a.bin, a.db, state)
     finally:

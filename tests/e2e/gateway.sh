@@ -41,7 +41,9 @@ d=$E2E_DIR
 
 # ---- cockpit-tokens ------------------------------------------------------------------
 export COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=$admin_key
-e2e_start cockpit-tokens "$bin" serve --listen "127.0.0.1:$p_ct" --db "sqlite:$d/tokens.db" \
+# E2E_DB_URI runs the same scenario on another store (e.g. PostgreSQL); projects are
+# fresh UUIDs, so a shared database does not disturb the checks.
+e2e_start cockpit-tokens "$bin" serve --listen "127.0.0.1:$p_ct" --db "${E2E_DB_URI:-sqlite:$d/tokens.db}" \
     --regions fr-par,nl-ams --access-log all
 unset COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY
 

@@ -50,25 +50,47 @@ class Server:
         _servers.append(self)
 
     def start(self, timeout=20):
-        env = dict(os.environ, COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=self.key, **self.env)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port, "--db", self.db] + self.args,
-            stdout=log, stderr=subprocess.STDOUT, env=env)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        """Starts the server and waits until it answers /healthz. A port taken by
+        someone else between free_port() and the bind is retried on another one."""
+        for attempt in range(3):
+            env = dict(os.environ, COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=self.key, **self.env)
+            log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+            self.log_start, self.we_stopped = log_start, False
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(
+                [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port, "--db", self.db] + self.args,
+                stdout=log, stderr=subprocess.STDOUT, env=env)
+            log.close()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                mine = ("listening on http://127.0.0.1:%d " % self.port) in self.log()[log_start:]
+                try:
+                    if mine and request(self.port, "GET", "/healthz", timeout=2)[0] == 200:
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.03)
+            if self.proc.poll() is None:
+                raise RuntimeError("server not healthy in %d s: %s" % (timeout, self.log()[-2000:]))
+            if "cannot listen" not in self.log()[log_start:]:
                 raise RuntimeError("server exited (%s): %s" % (self.proc.returncode, self.log()[-2000:]))
-            try:
-                if request(self.port, "GET", "/healthz", timeout=2)[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.03)
-        raise RuntimeError("server not healthy in %d s: %s" % (timeout, self.log()[-2000:]))
+            self.port = free_port()
+        raise RuntimeError("no free port after 3 attempts")
+
+    def outside_stop(self):
+        """"" unless the server was stopped by a signal we did not send (another
+        process on this machine), which would explain a lost connection."""
+        log = self.log()[self.log_start:]
+        return ("server on port %d stopped by a SIGTERM/SIGINT from another process" % self.port
+                if "received SIG" in log and not self.we_stopped else "")
+
+    we_stopped = False
+    log_start = 0
 
     def stop(self):
+        self.we_stopped = True
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -78,6 +100,7 @@ class Server:
                 self.proc.wait()
 
     def kill9(self):
+        self.we_stopped = True
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
@@ -189,4 +212,7 @@ def main_guard(fn):
         import traceback
         traceback.print_exc()
         print("FAIL - harness error: %s" % e)
+        for s in _servers:
+            if s.outside_stop():
+                print("FAIL - (explains it) %s" % s.outside_stop())
         sys.exit(1)
