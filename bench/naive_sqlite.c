@@ -21,15 +21,14 @@ int main(int argc, char **argv)
     sqlite3 *db;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK)
         return 1;
-    const char *ddl =
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-        "CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, region TEXT NOT NULL,"
-        " project_id TEXT NOT NULL, name TEXT NOT NULL, scopes INTEGER NOT NULL,"
-        " created_at INTEGER NOT NULL, secret_hash BLOB NOT NULL) WITHOUT ROWID;"
-        "CREATE INDEX IF NOT EXISTS a ON tokens(region, project_id, created_at, id);"
-        "CREATE INDEX IF NOT EXISTS b ON tokens(region, project_id, name, id);"
-        "CREATE INDEX IF NOT EXISTS c ON tokens(region, created_at, id);"
-        "CREATE INDEX IF NOT EXISTS d ON tokens(region, name, id);";
+    const char *ddl = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                      "CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, region TEXT NOT NULL,"
+                      " project_id TEXT NOT NULL, name TEXT NOT NULL, scopes INTEGER NOT NULL,"
+                      " created_at INTEGER NOT NULL, secret_hash BLOB NOT NULL) WITHOUT ROWID;"
+                      "CREATE INDEX IF NOT EXISTS a ON tokens(region, project_id, created_at, id);"
+                      "CREATE INDEX IF NOT EXISTS b ON tokens(region, project_id, name, id);"
+                      "CREATE INDEX IF NOT EXISTS c ON tokens(region, created_at, id);"
+                      "CREATE INDEX IF NOT EXISTS d ON tokens(region, name, id);";
     if (sqlite3_exec(db, ddl, NULL, NULL, NULL) != SQLITE_OK)
         return 1;
     sqlite3_stmt *st;

@@ -137,13 +137,13 @@ static int print_key(void *ud, const struct ct_apikey *k)
 
 int ct_admin_apikey_main(int argc, char **argv)
 {
-    struct ct_config cfg;
-    char *rest[256];
-    int nrest = 0, rc;
-    if (argc > 256)
-        return EXIT_USAGE;
-    if ((rc = ct_cli_load_config(&cfg, argc, argv, &nrest, rest)) != 0)
+    static struct ct_cli_args ca;
+    int rc;
+    if ((rc = ct_cli_parse(argc, argv, &ca)) != 0)
         return rc;
+    struct ct_config cfg = ca.cfg;
+    int nrest = ca.nrest;
+    char **rest = ca.rest;
     struct apikey_args a = {0};
     if ((rc = parse_apikey_args(nrest, rest, &a)) != 0)
         return rc;
@@ -297,25 +297,19 @@ static int bulk_write(struct ct_store *st, const struct bulk_args *a, FILE *secr
 
 int ct_admin_bulk_main(int argc, char **argv)
 {
-    struct ct_config cfg;
-    char *rest[256];
-    int nrest = 0, rc;
-    if (argc > 256)
-        return EXIT_USAGE;
-    if ((rc = ct_cli_load_config(&cfg, argc, argv, &nrest, rest)) != 0)
+    static struct ct_cli_args ca;
+    int rc;
+    if ((rc = ct_cli_parse(argc, argv, &ca)) != 0)
         return rc;
+    struct ct_config cfg = ca.cfg;
+    int nrest = ca.nrest;
+    char **rest = ca.rest;
     struct bulk_args a = {.projects = 1000, .region = cfg.regions[0]};
     if ((rc = parse_bulk_args(nrest, rest, &a)) != 0)
         return rc;
     struct ct_store *st = NULL;
-    struct ct_store_options so;
-    ct_cli_store_options(&cfg, &so);
-    ct_status s = ct_store_open(cfg.db, &so, &st);
-    if (s != CT_OK) {
-        fprintf(stderr, "cockpit-tokens bulk-load: cannot open the database: %s\n",
-                ct_status_message(s));
+    if (ct_cli_open_store(&cfg, "bulk-load", &st) != 0)
         return 1;
-    }
     FILE *secrets = NULL;
     if (a.secrets_out) {
         int fd = open(a.secrets_out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -406,25 +400,20 @@ static int parse_audit_args(int n, char **rest, struct audit_args *a)
 
 int ct_admin_audit_main(int argc, char **argv)
 {
-    struct ct_config cfg;
-    char *rest[256];
-    int nrest = 0, rc;
-    if (argc > 256)
-        return EXIT_USAGE;
-    if ((rc = ct_cli_load_config(&cfg, argc, argv, &nrest, rest)) != 0)
+    static struct ct_cli_args ca;
+    int rc;
+    if ((rc = ct_cli_parse(argc, argv, &ca)) != 0)
         return rc;
+    struct ct_config cfg = ca.cfg;
+    int nrest = ca.nrest;
+    char **rest = ca.rest;
     struct audit_args a = {0};
     if ((rc = parse_audit_args(nrest, rest, &a)) != 0)
         return rc;
     struct ct_store *st = NULL;
-    struct ct_store_options so;
-    ct_cli_store_options(&cfg, &so);
-    ct_status s = ct_store_open(cfg.db, &so, &st);
-    if (s != CT_OK) {
-        fprintf(stderr, "cockpit-tokens audit: cannot open the database: %s\n",
-                ct_status_message(s));
+    if (ct_cli_open_store(&cfg, "audit", &st) != 0)
         return 1;
-    }
+    ct_status s;
     if (!a.json)
         printf("%-27s %-20s %-15s %-36s %-36s %-7s %-15s %s\n", "TIME", "ACTOR", "ACTION",
                "RESOURCE", "PROJECT", "REGION", "CLIENT", "OUTCOME");

@@ -14,6 +14,18 @@ void ct_cli_print_config_help(FILE *out);
 /* Loads defaults < file < env < flags; unknown arguments are returned in rest
  * (in order). Returns 0, or prints one line and returns 2. */
 int ct_cli_load_config(struct ct_config *cfg, int argc, char **argv, int *ret_nrest, char **rest);
+/* A subcommand's configuration and the arguments left for it. */
+#define CT_CLI_MAX_ARGS 256
+struct ct_cli_args {
+    struct ct_config cfg;
+    char *rest[CT_CLI_MAX_ARGS];
+    int nrest;
+};
+/* ct_cli_load_config over argv into args. Returns 0, or an exit code (2). */
+int ct_cli_parse(int argc, char **argv, struct ct_cli_args *args);
+/* Opens the configured store; prints one line naming `who` and returns 1 on failure. */
+int ct_cli_open_store(const struct ct_config *cfg, const char *who, struct ct_store **ret_st);
+
 /* Store options from the configuration. */
 void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts);
 /* Opens the store and the service (index loaded). Returns 0 or prints and returns 1. */

@@ -114,6 +114,28 @@ static void ensure_sqlite_dir(const char *db)
     mkdir(dir, 0750);
 }
 
+int ct_cli_parse(int argc, char **argv, struct ct_cli_args *args)
+{
+    if (argc > CT_CLI_MAX_ARGS) {
+        fprintf(stderr, "cockpit-tokens: too many arguments\n");
+        return EXIT_USAGE;
+    }
+    return ct_cli_load_config(&args->cfg, argc, argv, &args->nrest, args->rest);
+}
+
+int ct_cli_open_store(const struct ct_config *cfg, const char *who, struct ct_store **ret_st)
+{
+    struct ct_store_options so;
+    ct_cli_store_options(cfg, &so);
+    ct_status s = ct_store_open(cfg->db, &so, ret_st);
+    if (s != CT_OK) {
+        fprintf(stderr, "cockpit-tokens %s: cannot open the database: %s\n", who,
+                ct_status_message(s));
+        return 1;
+    }
+    return 0;
+}
+
 void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts)
 {
     ret_opts->busy_timeout_ms = (int)cfg->db_timeout_ms;

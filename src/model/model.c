@@ -47,9 +47,47 @@ void ct_token_page_done(struct ct_token_page *page)
     page->n_items = 0;
 }
 
+int ct_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 static bool is_hex(char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    return ct_hex_value(c) >= 0;
+}
+
+void ct_uuid_format(const uint8_t b[16], char out[CT_UUID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+bool ct_uuid_parse(const char *s, uint8_t out[16])
+{
+    if (!ct_uuid_valid(s, strlen(s)))
+        return false;
+    for (size_t i = 0, o = 0; i < CT_UUID_LEN; i++) {
+        if (s[i] == '-')
+            continue;
+        int v = ct_hex_value(s[i]);
+        out[o / 2] = (uint8_t)(o % 2 ? (out[o / 2] | v) : (v << 4));
+        o++;
+    }
+    return true;
 }
 
 bool ct_uuid_valid(const char *s, size_t len)

@@ -119,6 +119,12 @@ struct ct_audit_event {
 bool ct_uuid_valid(const char *s, size_t len);
 /* Copies a UUID lowercased into dst (CT_UUID_LEN + 1). Caller checked validity. */
 void ct_uuid_lower(char *dst, const char *src);
+/* Value of a hex digit, -1 for any other character. */
+int ct_hex_value(char c);
+/* Formats 16 bytes as a lowercase canonical UUID (out: CT_UUID_LEN + 1). */
+void ct_uuid_format(const uint8_t bytes[16], char out[CT_UUID_LEN + 1]);
+/* Parses a canonical UUID (any case) into 16 bytes; false when s is not one. */
+bool ct_uuid_parse(const char *s, uint8_t out[16]);
 /* True when name matches ^[A-Za-z0-9_-]{3,50}$. */
 bool ct_name_valid(const char *s, size_t len);
 /* True when s is an access key: "SCW" + 17 of [A-Z0-9]. */

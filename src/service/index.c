@@ -34,45 +34,6 @@ struct ct_index {
     struct ct_index_table *tab;
 };
 
-/* ---- uuid <-> bytes ------------------------------------------------------ */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static bool uuid_to_bytes(const char *s, uint8_t out[16])
-{
-    if (!ct_uuid_valid(s, strlen(s)))
-        return false;
-    for (size_t i = 0, o = 0; i < CT_UUID_LEN; i++) {
-        if (s[i] == '-')
-            continue;
-        out[o / 2] = (uint8_t)(o % 2 ? (out[o / 2] | hexval(s[i])) : (hexval(s[i]) << 4));
-        o++;
-    }
-    return true;
-}
-
-static void bytes_to_uuid(const uint8_t b[16], char out[CT_UUID_LEN + 1])
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
-}
-
 static uint64_t load64(const uint8_t *p)
 {
     uint64_t v;
@@ -240,7 +201,7 @@ bool ct_index_table_remove(struct ct_index_table *t, const char *token_id)
 {
     uint8_t id[16];
     bool found;
-    if (!uuid_to_bytes(token_id, id))
+    if (!ct_uuid_parse(token_id, id))
         return false;
     uint32_t s = probe(t, t->by_id, key_id, id, 16, &found);
     if (!found)
@@ -263,8 +224,8 @@ ct_status ct_index_table_put(struct ct_index_table *t, const struct ct_token *to
     struct entry e;
     memset(&e, 0, sizeof e);
     int r = region_index(t, tok->region);
-    if (r < 0 || !uuid_to_bytes(tok->id, e.token_id) ||
-        !uuid_to_bytes(tok->project_id, e.project_id))
+    if (r < 0 || !ct_uuid_parse(tok->id, e.token_id) ||
+        !ct_uuid_parse(tok->project_id, e.project_id))
         return CT_E_INVALID;
     memcpy(e.hash, tok->secret_hash, CT_HASH_LEN);
     e.scopes = tok->scopes;
@@ -355,8 +316,8 @@ bool ct_index_lookup(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN],
         memcpy(ret_hit->region, t->regions[e.region], sizeof ret_hit->region);
     pthread_rwlock_unlock(&idx->lock);
     if (hit) {
-        bytes_to_uuid(e.token_id, ret_hit->token_id);
-        bytes_to_uuid(e.project_id, ret_hit->project_id);
+        ct_uuid_format(e.token_id, ret_hit->token_id);
+        ct_uuid_format(e.project_id, ret_hit->project_id);
         ret_hit->scopes = e.scopes;
         ct_wipe(&e, sizeof e);
     }

@@ -76,17 +76,6 @@ enum ct_extract ct_verify_extract(const struct ct_verify_input *in, char out[CT_
 
 /* ---- the path map ------------------------------------------------------ */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes the path part of uri into out; false when it is unusable (too long,
  * bad escape, an encoded '/', '\\' or NUL, dot segments, not absolute). */
 static bool normalize_path(const char *uri, char out[PATH_MAX_LEN])
@@ -97,7 +86,7 @@ static bool normalize_path(const char *uri, char out[PATH_MAX_LEN])
     for (const char *p = uri; *p && *p != '?' && *p != '#'; p++) {
         char c = *p;
         if (c == '%') {
-            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+            int hi = ct_hex_value(p[1]), lo = hi < 0 ? -1 : ct_hex_value(p[2]);
             if (lo < 0)
                 return false;
             c = (char)(hi * 16 + lo);

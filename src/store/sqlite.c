@@ -193,7 +193,8 @@ static void *ckpt_main(void *arg)
         be->ckpt_wanted = false;
         pthread_mutex_unlock(&be->ckpt_lock);
         /* PASSIVE never blocks the writer or readers; what it cannot copy now waits. */
-        int rc = sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int rc =
+            sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             ct_warn("sqlite: background checkpoint failed: %s", sqlite3_errstr(rc));
         pthread_mutex_lock(&be->ckpt_lock);

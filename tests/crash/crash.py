@@ -59,6 +59,10 @@ def free_port():
     return p
 
 
+class PortTaken(Exception):
+    pass
+
+
 class Server:
     """One cockpit-tokens process; restarted on the same port and database."""
 
@@ -69,6 +73,14 @@ class Server:
         self.starts = 0
 
     def start(self):
+        for _ in range(3):
+            try:
+                return self._start()
+            except PortTaken:
+                self.port = free_port()  # another process took it between kill and restart
+        raise RuntimeError("no free port after 3 attempts")
+
+    def _start(self):
         self.starts += 1
         log = open(os.path.join(self.workdir, "server-%d.log" % self.starts), "wb")
         env = dict(os.environ, COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=self.key)
@@ -80,8 +92,15 @@ class Server:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                with open(os.path.join(self.workdir, "server-%d.log" % self.starts), "rb") as f:
+                    if b"cannot listen" in f.read():
+                        raise PortTaken()
                 raise RuntimeError("server exited with %s at start %d; see %s/server-%d.log"
                                    % (self.proc.returncode, self.starts, self.workdir, self.starts))
+            with open(os.path.join(self.workdir, "server-%d.log" % self.starts), "rb") as f:
+                if b"listening on http://127.0.0.1:%d " % self.port not in f.read():
+                    time.sleep(0.02)
+                    continue  # not ours yet: never take another process's answer for it
             try:
                 c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 c.request("GET", "/healthz")

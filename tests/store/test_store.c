@@ -269,8 +269,11 @@ static void test_quota(void **state)
     make_token(&t, REGION_B, p1, "tok", 9, 1); /* same project, another region */
     assert_int_equal(ct_store_token_insert(fx->st, &t, 3, NULL, NULL), CT_OK);
     /* A delete frees a place under the quota. */
-    struct ct_token_query q = {.region = REGION_A, .page = 1, .page_size = 10,
-                               .projects = (const char(*)[CT_UUID_LEN + 1])p1, .n_projects = 1};
+    struct ct_token_query q = {.region = REGION_A,
+                               .page = 1,
+                               .page_size = 10,
+                               .projects = (const char(*)[CT_UUID_LEN + 1]) p1,
+                               .n_projects = 1};
     struct ct_token_page page = {0};
     assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_OK);
     assert_int_equal(page.total_count, 3);
