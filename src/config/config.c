@@ -301,7 +301,7 @@ static ct_status finish_regions(struct ct_config *cfg, char *err, size_t errlen)
         }
         memcpy(cfg->regions[cfg->n_regions], p, n);
         cfg->regions[cfg->n_regions++][n] = '\0';
-        p = e ? e + 1 : p + n;
+        p = e ? e + 1 : p + strlen(p); /* past trailing spaces of the last item too */
     }
     if (cfg->n_regions == 0) {
         snprintf(err, errlen, "regions: at least one region is required");

@@ -67,7 +67,7 @@ static const char *const stmt_sql[] = {
  * projects][has scope filter] for counts. Projects travel as one text[]
  * parameter, so one statement serves any number of them. */
 #define N_LIST_SHAPES (N_ORDERS * 4 + 4)
-#define LIST_SQL_MAX 320
+#define LIST_SQL_MAX 512
 _Static_assert(S_LIST_FIRST + N_LIST_SHAPES <= CT_PG_MAX_STMTS, "raise CT_PG_MAX_STMTS");
 
 /* Migration N is migrations[N - 1]; append only, never edit a released one. The
@@ -80,10 +80,13 @@ static const char *const migrations[] = {
      * in-memory index refuses a duplicate. */
     " secret_hash BYTEA NOT NULL);"
     /* One index per list shape, so a page costs the matching rows, not the table. */
-    "CREATE INDEX tokens_project_created ON tokens(region, project_id, created_at, id);"
-    "CREATE INDEX tokens_project_name ON tokens(region, project_id, name, id);"
-    "CREATE INDEX tokens_region_created ON tokens(region, created_at, id);"
-    "CREATE INDEX tokens_region_name ON tokens(region, name, id);"
+    /* INCLUDE (scopes): a scope filter and OFFSET skipping are index-only scans;
+     * rows are fetched only for the page (see build_list_sql). */
+    "CREATE INDEX tokens_project_created ON tokens(region, project_id, created_at, id)"
+    " INCLUDE (scopes);"
+    "CREATE INDEX tokens_project_name ON tokens(region, project_id, name, id) INCLUDE (scopes);"
+    "CREATE INDEX tokens_region_created ON tokens(region, created_at, id) INCLUDE (scopes);"
+    "CREATE INDEX tokens_region_name ON tokens(region, name, id) INCLUDE (scopes);"
     "CREATE TABLE apikeys (access_key TEXT COLLATE \"C\" PRIMARY KEY,"
     " secret_hash BYTEA NOT NULL UNIQUE, description TEXT NOT NULL, created_at BIGINT NOT NULL,"
     " expires_at BIGINT NOT NULL DEFAULT 0, projects TEXT NOT NULL);"
@@ -431,15 +434,19 @@ static void build_list_sql(char *buf, size_t cap, int order, bool projects, bool
     if (order < 0 && !scope)
         off = (size_t)snprintf(buf, cap,
                                "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = $1");
-    else
-        off = (size_t)snprintf(buf, cap, "SELECT %s FROM tokens WHERE region = $1",
-                               order < 0 ? "COUNT(*)" : TOKEN_COLS);
+    else if (order < 0)
+        off = (size_t)snprintf(buf, cap, "SELECT COUNT(*) FROM tokens WHERE region = $1");
+    else /* late row lookup: skip OFFSET rows in the index, fetch only the page */
+        off = (size_t)snprintf(buf, cap,
+                               "SELECT " TOKEN_COLS " FROM tokens WHERE id IN"
+                               " (SELECT id FROM tokens WHERE region = $1");
     if (projects)
         off += (size_t)snprintf(buf + off, cap - off, " AND project_id = ANY($%d::text[])", n++);
     if (scope)
         off += (size_t)snprintf(buf + off, cap - off, " AND (scopes & $%d::bigint) <> 0", n++);
     if (order >= 0)
-        snprintf(buf + off, cap - off, "%s LIMIT $%d OFFSET $%d", order_sql[order], n, n + 1);
+        snprintf(buf + off, cap - off, "%s LIMIT $%d OFFSET $%d)%s", order_sql[order], n, n + 1,
+                 order_sql[order]);
 }
 
 static char list_sql[N_LIST_SHAPES][LIST_SQL_MAX];

@@ -80,10 +80,12 @@ static const char *const migrations[] = {
      * refuses a duplicate. One fewer random page per insert. */
     " secret_hash BLOB NOT NULL) WITHOUT ROWID;"
     /* One index per list shape, so a page costs the matching rows, not the table. */
-    "CREATE INDEX tokens_project_created ON tokens(region, project_id, created_at, id);"
-    "CREATE INDEX tokens_project_name ON tokens(region, project_id, name, id);"
-    "CREATE INDEX tokens_region_created ON tokens(region, created_at, id);"
-    "CREATE INDEX tokens_region_name ON tokens(region, name, id);"
+    /* scopes is carried after id so that a scope filter and OFFSET skipping read the
+     * index alone; rows are fetched only for the page (see list_sql). */
+    "CREATE INDEX tokens_project_created ON tokens(region, project_id, created_at, id, scopes);"
+    "CREATE INDEX tokens_project_name ON tokens(region, project_id, name, id, scopes);"
+    "CREATE INDEX tokens_region_created ON tokens(region, created_at, id, scopes);"
+    "CREATE INDEX tokens_region_name ON tokens(region, name, id, scopes);"
     "CREATE TABLE apikeys (access_key TEXT PRIMARY KEY, secret_hash BLOB NOT NULL UNIQUE,"
     " description TEXT NOT NULL, created_at INTEGER NOT NULL,"
     " expires_at INTEGER NOT NULL DEFAULT 0, projects TEXT NOT NULL);"
@@ -743,9 +745,11 @@ static char *list_sql(sqlite3 *db, const struct ct_token_query *q, bool count)
     /* Without a scope filter the count comes from the trigger-kept counters. */
     if (count && q->scopes_any == 0)
         sqlite3_str_appendall(s, "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = ?");
-    else
-        sqlite3_str_appendall(s, count ? "SELECT COUNT(*) FROM tokens WHERE region = ?"
-                                       : "SELECT " TOKEN_COLS " FROM tokens WHERE region = ?");
+    else if (count)
+        sqlite3_str_appendall(s, "SELECT COUNT(*) FROM tokens WHERE region = ?");
+    else /* late row lookup: skip OFFSET rows in the covering index, fetch only the page */
+        sqlite3_str_appendall(s, "SELECT " TOKEN_COLS " FROM tokens WHERE id IN"
+                                 " (SELECT id FROM tokens WHERE region = ?");
     for (unsigned i = 0; i < q->n_projects; i++)
         sqlite3_str_appendall(s, i == 0 ? " AND project_id IN (?" : ", ?");
     if (q->n_projects > 0)
@@ -754,7 +758,8 @@ static char *list_sql(sqlite3 *db, const struct ct_token_query *q, bool count)
         sqlite3_str_appendall(s, " AND (scopes & ?) != 0");
     if (!count) {
         sqlite3_str_appendall(s, order_sql[q->order]);
-        sqlite3_str_appendall(s, " LIMIT ? OFFSET ?");
+        sqlite3_str_appendall(s, " LIMIT ? OFFSET ?)");
+        sqlite3_str_appendall(s, order_sql[q->order]);
     }
     return sqlite3_str_finish(s); /* NULL when out of memory */
 }

@@ -30,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char out[CT_SECRET_LEN + 1];
     memset(out, 'x', sizeof out);
     enum ct_extract e = ct_verify_extract(&in, out);
-    if (e == CT_EXTRACT_OK && (out[CT_SECRET_LEN] != '\0' || !ct_secret_well_formed(out, CT_SECRET_LEN)))
+    if (e == CT_EXTRACT_OK &&
+        (out[CT_SECRET_LEN] != '\0' || !ct_secret_well_formed(out, CT_SECRET_LEN)))
         abort();
     if (e != CT_EXTRACT_OK && e != CT_EXTRACT_NONE && e != CT_EXTRACT_MALFORMED)
         abort();

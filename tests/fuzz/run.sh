@@ -25,8 +25,8 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     for c in "$ROOT"/tests/fuzz/fuzz_*.c; do targets+=("$(basename "$c" .c)"); done
 fi
-ninja -C "$BUILD" $(printf 'tests/fuzz/%s ' "${targets[@]}") >/dev/null || {
-    ninja -C "$BUILD" $(printf 'tests/fuzz/%s ' "${targets[@]}") | tail -20; exit 1; }
+outputs=("${targets[@]/#/tests/fuzz/}")
+ninja -C "$BUILD" "${outputs[@]}" >/dev/null || { ninja -C "$BUILD" "${outputs[@]}" | tail -20; exit 1; }
 
 WORK=${FUZZ_WORK:-}
 own_work=0

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Optional PostgreSQL for a suite (source this file; needs CT_BIN and ROOT).
 #
 #   pg_optional_start   starts a throw-away cluster (tests/pg/pg.sh) when the

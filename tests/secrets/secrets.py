@@ -119,6 +119,22 @@ def exercise(srv, secrets, rec):
     rec.req(port, "GET", "/auth/verify", {"X-Token": toks[0]["secret_key"],
                                           "X-Cockpit-Scope": toks[0]["scopes"][0],
                                           "X-Cockpit-Region": toks[0]["region"]})
+    # Denials must not tell a deleted token from an unknown, malformed or absent one.
+    base = {"X-Cockpit-Scope": toks[0]["scopes"][0], "X-Cockpit-Region": toks[0]["region"]}
+    unknown = toks[1]["secret_key"][:20] + ("A" if toks[1]["secret_key"][20] != "A" else "B") \
+        + toks[1]["secret_key"][21:]
+    answers = {}
+    for what, hdr in (("deleted", {"X-Token": toks[0]["secret_key"]}),
+                      ("malformed (checksum)", {"X-Token": unknown}),
+                      ("malformed (length)", {"X-Token": "abc"}),
+                      ("absent", {}),
+                      ("deleted, as Basic", {"Authorization": "Basic " + base64.b64encode(
+                          b"u:" + toks[0]["secret_key"].encode()).decode()})):
+        st, h, data = rec.req(port, "GET", "/auth/verify", dict(base, **hdr))
+        answers[what] = (st, sorted((k, v) for k, v in h.items() if k not in ("date",)), data)
+    T.ok(len(set(map(repr, answers.values()))) == 1 and answers["absent"][0] == 401,
+         "deleted, malformed and absent tokens get the same 401 (status, headers, body)",
+         "; ".join("%s: %d %r" % (k, v[0], v[2][:80]) for k, v in answers.items()))
     rec.req(port, "GET", "/metrics")
     rec.req(port, "GET", "/healthz")
     # API-key handling with a server-side error path: a malformed body after auth.

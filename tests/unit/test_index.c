@@ -198,6 +198,11 @@ static void config_parsing(void **state)
     ct_config_defaults(&c);
     ct_config_set(&c, "regions", "fr-par,,", err, sizeof err);
     assert_int_not_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
+    /* Spaces around every item, the last one included (environment values are not trimmed). */
+    ct_config_set(&c, "regions", " fr-par , nl-ams ", err, sizeof err);
+    assert_int_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
+    assert_int_equal(c.n_regions, 2);
+    assert_string_equal(c.regions[1], "nl-ams");
     ct_config_defaults(&c);
     ct_config_set(&c, "log_format", "xml", err, sizeof err);
     assert_int_not_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
