@@ -26,13 +26,15 @@ BASE="/cockpit/v1/regions/fr-par/tokens?project_id=$P&page_size=100"
 total=$(curl -s -H "X-Auth-Token: $KEY" "http://127.0.0.1:$PORT$BASE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_count"])')
 pages=$(( (total + 99) / 100 ))
 echo "== list latency: project holds $total tokens ($pages pages of 100), store holds $TOTAL; 1 client, ${DUR}s per case"
-case_run() { # case_run LABEL QUERY-SUFFIX RANDOM(0|1)
+case_run() { # case_run LABEL QUERY-SUFFIX MODE (0 first page, 1 random page, 2 pages in order)
     cat > "$WORK/list.lua" <<LUA
 wrk.headers["X-Auth-Token"] = "$KEY"
 math.randomseed(42)
+local n = 0
 request = function()
     local q = "$BASE$2"
     if $3 == 1 then q = q .. "&page=" .. math.random(1, $pages) end
+    if $3 == 2 then q = q .. "&page=" .. (n % $pages) + 1; n = n + 1 end
     return wrk.format("GET", q)
 end
 LUA
@@ -40,6 +42,8 @@ LUA
     printf 'RESULT %-42s p50 %7.2f ms  p99 %7.2f ms  (%s req/s)\n' "$1" "$p50" "$p99" "$rps"
 }
 case_run "first page, created_at_asc" "" 0
+case_run "every page in order (SDK .all()), created_at" "" 2
+case_run "every page in order, name_asc" "&order_by=name_asc" 2
 case_run "random page, created_at_asc" "" 1
 case_run "random page, created_at_desc" "&order_by=created_at_desc" 1
 case_run "random page, name_asc" "&order_by=name_asc" 1

@@ -7,6 +7,7 @@
  * batch in flight becomes the leader and writes everything queued in one
  * transaction (one fsync), each operation inside its own SAVEPOINT so that one
  * refusal does not undo its neighbours. */
+#include "store/cursor.h"
 #include "store/store_int.h"
 
 #include <pthread.h>
@@ -120,6 +121,8 @@ struct conn {
     sqlite3_stmt *stmt[S_COUNT_];
     /* List shapes: [order][n_projects][has scope filter]; counts ignore the order. */
     sqlite3_stmt *list[N_ORDERS][LIST_CACHED_PROJECTS + 1][2];
+    /* The same shapes continuing after a cursor (keyset) instead of an OFFSET. */
+    sqlite3_stmt *list_after[N_ORDERS][LIST_CACHED_PROJECTS + 1][2];
     sqlite3_stmt *count[LIST_CACHED_PROJECTS + 1][2];
     struct conn *next_free; /* read pool free list */
 };
@@ -138,6 +141,7 @@ struct gc_op {
 };
 
 struct ct_store_backend {
+    struct ct_cursor_cache *cursors;
     struct conn writer;
     pthread_mutex_t write_lock;
 
@@ -435,8 +439,10 @@ static void conn_close(struct conn *c)
         sqlite3_finalize(c->stmt[i]);
     for (int o = 0; o < N_ORDERS; o++)
         for (int n = 0; n <= LIST_CACHED_PROJECTS; n++)
-            for (int f = 0; f < 2; f++)
+            for (int f = 0; f < 2; f++) {
                 sqlite3_finalize(c->list[o][n][f]);
+                sqlite3_finalize(c->list_after[o][n][f]);
+            }
     for (int n = 0; n <= LIST_CACHED_PROJECTS; n++)
         for (int f = 0; f < 2; f++)
             sqlite3_finalize(c->count[n][f]);
@@ -511,6 +517,7 @@ static ct_status write_tx(struct ct_store_backend *be, tx_fn fn, void *arg)
 {
     struct conn *c = &be->writer;
     pthread_mutex_lock(&be->write_lock);
+    ct_cursor_write_begin(be->cursors); /* list cursors never cross a write */
     ct_status rc = exec_id(c, S_BEGIN_IMMEDIATE);
     if (rc == CT_OK) {
         rc = fn(c, arg);
@@ -519,6 +526,7 @@ static ct_status write_tx(struct ct_store_backend *be, tx_fn fn, void *arg)
         if (rc != CT_OK && !sqlite3_get_autocommit(c->db))
             (void)exec_id(c, S_ROLLBACK);
     }
+    ct_cursor_write_end(be->cursors);
     pthread_mutex_unlock(&be->write_lock);
     return rc;
 }
@@ -739,7 +747,14 @@ static ct_status sq_token_get(struct ct_store_backend *be, const char *region, c
     return rc;
 }
 
-static char *list_sql(sqlite3 *db, const struct ct_token_query *q, bool count)
+static const char *const after_sql[N_ORDERS] = {
+    [CT_ORDER_CREATED_AT_ASC] = " AND (created_at, id) > (?, ?)",
+    [CT_ORDER_CREATED_AT_DESC] = " AND (created_at, id) < (?, ?)",
+    [CT_ORDER_NAME_ASC] = " AND (name, id) > (?, ?)",
+    [CT_ORDER_NAME_DESC] = " AND (name, id) < (?, ?)",
+};
+
+static char *list_sql(sqlite3 *db, const struct ct_token_query *q, bool count, bool after)
 {
     sqlite3_str *s = sqlite3_str_new(db);
     /* Without a scope filter the count comes from the trigger-kept counters. */
@@ -756,6 +771,8 @@ static char *list_sql(sqlite3 *db, const struct ct_token_query *q, bool count)
         sqlite3_str_appendall(s, ")");
     if (q->scopes_any != 0)
         sqlite3_str_appendall(s, " AND (scopes & ?) != 0");
+    if (after)
+        sqlite3_str_appendall(s, after_sql[q->order]);
     if (!count) {
         sqlite3_str_appendall(s, order_sql[q->order]);
         sqlite3_str_appendall(s, " LIMIT ? OFFSET ?)");
@@ -765,15 +782,17 @@ static char *list_sql(sqlite3 *db, const struct ct_token_query *q, bool count)
 }
 
 /* The statement for this query's shape; *ret_owned when it was not cached (finalize it). */
-static ct_status list_stmt(struct conn *c, const struct ct_token_query *q, bool count,
+static ct_status list_stmt(struct conn *c, const struct ct_token_query *q, bool count, bool after,
                            sqlite3_stmt **ret_stmt, bool *ret_owned)
 {
     unsigned f = q->scopes_any != 0;
     sqlite3_stmt **slot = NULL;
     if (q->n_projects <= LIST_CACHED_PROJECTS)
-        slot = count ? &c->count[q->n_projects][f] : &c->list[q->order][q->n_projects][f];
+        slot = count   ? &c->count[q->n_projects][f]
+               : after ? &c->list_after[q->order][q->n_projects][f]
+                       : &c->list[q->order][q->n_projects][f];
     if (!slot || !*slot) {
-        char *sql = list_sql(c->db, q, count);
+        char *sql = list_sql(c->db, q, count, after);
         if (!sql)
             return CT_E_NOMEM;
         sqlite3_stmt *s = NULL;
@@ -793,7 +812,8 @@ static ct_status list_stmt(struct conn *c, const struct ct_token_query *q, bool 
     return CT_OK;
 }
 
-static int list_bind(sqlite3_stmt *s, const struct ct_token_query *q, int64_t limit, int64_t offset)
+static int list_bind(sqlite3_stmt *s, const struct ct_token_query *q, int64_t limit, int64_t offset,
+                     const struct ct_cursor *after)
 {
     int i = 1;
     int brc = bind_text(s, i++, q->region);
@@ -801,6 +821,12 @@ static int list_bind(sqlite3_stmt *s, const struct ct_token_query *q, int64_t li
         brc |= bind_text(s, i++, q->projects[p]);
     if (q->scopes_any != 0)
         brc |= sqlite3_bind_int64(s, i++, q->scopes_any);
+    if (after) {
+        bool by_name = q->order == CT_ORDER_NAME_ASC || q->order == CT_ORDER_NAME_DESC;
+        brc |= by_name ? bind_text(s, i++, after->name)
+                       : sqlite3_bind_int64(s, i++, after->created_at);
+        brc |= bind_text(s, i++, after->id);
+    }
     if (limit >= 0)
         brc |= sqlite3_bind_int64(s, i, limit) | sqlite3_bind_int64(s, i + 1, offset);
     return brc;
@@ -818,10 +844,10 @@ static ct_status list_count(struct conn *c, const struct ct_token_query *q, uint
 {
     sqlite3_stmt *s = NULL;
     bool owned, row = false;
-    ct_status rc = list_stmt(c, q, true, &s, &owned);
+    ct_status rc = list_stmt(c, q, true, false, &s, &owned);
     if (rc != CT_OK)
         return rc;
-    rc = bind_check(c, list_bind(s, q, -1, 0), "token count");
+    rc = bind_check(c, list_bind(s, q, -1, 0, NULL), "token count");
     if (rc == CT_OK)
         rc = step(c, s, &row);
     if (rc == CT_OK)
@@ -831,8 +857,10 @@ static ct_status list_count(struct conn *c, const struct ct_token_query *q, uint
 }
 
 /* Fetches the page's rows; the count taken in the same snapshot sizes the array. */
+/* One page: after a cursor (where the previous page ended) when there is one,
+ * else by OFFSET. */
 static ct_status list_items(struct conn *c, const struct ct_token_query *q,
-                            struct ct_token_page *page)
+                            const struct ct_cursor *after, struct ct_token_page *page)
 {
     uint64_t offset = ((uint64_t)q->page - 1) * q->page_size;
     if (offset >= page->total_count)
@@ -845,10 +873,11 @@ static ct_status list_items(struct conn *c, const struct ct_token_query *q,
         return CT_E_NOMEM;
     sqlite3_stmt *s = NULL;
     bool owned, row = true;
-    ct_status rc = list_stmt(c, q, false, &s, &owned);
+    ct_status rc = list_stmt(c, q, false, after != NULL, &s, &owned);
     if (rc != CT_OK)
         return rc;
-    rc = bind_check(c, list_bind(s, q, (int64_t)want, (int64_t)offset), "token list");
+    rc = bind_check(c, list_bind(s, q, (int64_t)want, after ? 0 : (int64_t)offset, after),
+                    "token list");
     while (rc == CT_OK && page->n_items < want) {
         rc = step(c, s, &row);
         if (rc != CT_OK || !row)
@@ -867,12 +896,21 @@ static ct_status sq_token_list(struct ct_store_backend *be, const struct ct_toke
         return CT_E_INVALID;
     struct conn *c = reader_acquire(be);
     struct ct_token_page page = {0};
+    uint64_t gen = ct_cursor_generation(be->cursors), shape = ct_cursor_shape(q);
     /* One read transaction: total_count and the rows come from the same snapshot. */
     ct_status rc = exec_id(c, S_BEGIN);
     if (rc == CT_OK) {
-        rc = list_count(c, q, &page.total_count);
+        rc = list_count(c, q, &page.total_count); /* takes the snapshot */
+        /* No write between the two reads of the generation: the snapshot is gen's,
+         * so cursors taken in gen describe it exactly. */
+        bool stable = ct_cursor_stable(gen, ct_cursor_generation(be->cursors));
+        struct ct_cursor cur;
+        bool have =
+            stable && q->page > 1 && ct_cursor_get(be->cursors, shape, q->page - 1, gen, &cur);
         if (rc == CT_OK)
-            rc = list_items(c, q, &page);
+            rc = list_items(c, q, have ? &cur : NULL, &page);
+        if (rc == CT_OK && stable && page.n_items > 0)
+            ct_cursor_put(be->cursors, shape, q->page, gen, &page.items[page.n_items - 1]);
         ct_status end = exec_id(c, S_COMMIT);
         if (rc == CT_OK)
             rc = end;
@@ -1167,6 +1205,7 @@ static void sq_close(struct ct_store_backend *be)
     pthread_mutex_destroy(&be->gc_lock);
     pthread_mutex_destroy(&be->ckpt_lock);
     pthread_cond_destroy(&be->ckpt_cond);
+    ct_cursor_cache_free(be->cursors);
     free(be);
 }
 
@@ -1195,6 +1234,11 @@ static ct_status sq_open(const char *target, const struct ct_store_options *opts
     struct ct_store_backend *be = calloc(1, sizeof *be);
     if (!be)
         return CT_E_NOMEM;
+    be->cursors = ct_cursor_cache_new();
+    if (!be->cursors) {
+        free(be);
+        return CT_E_NOMEM;
+    }
     pthread_mutex_init(&be->write_lock, NULL);
     pthread_mutex_init(&be->pool_lock, NULL);
     pthread_cond_init(&be->pool_cond, NULL);

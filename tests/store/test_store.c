@@ -397,6 +397,51 @@ static void test_list_pagination(void **state)
     ct_token_page_done(&page);
 }
 
+/* Fetches page `page` of q and checks it against want[] (the expected order). */
+static void check_page(struct ct_store *st, struct ct_token_query q, uint32_t page,
+                       const struct ct_token *want, size_t m)
+{
+    struct ct_token_page got;
+    q.page = page;
+    assert_int_equal(ct_store_token_list(st, &q, &got), CT_OK);
+    assert_int_equal(got.total_count, m);
+    size_t first = (size_t)(page - 1) * q.page_size;
+    size_t n = first >= m ? 0 : (m - first < q.page_size ? m - first : q.page_size);
+    assert_int_equal(got.n_items, n);
+    for (size_t i = 0; i < n; i++)
+        assert_token_equal(&got.items[i], &want[first + i]);
+    ct_token_page_done(&got);
+}
+
+/* Pages read in any order, and pages read across a write, are what OFFSET paging
+ * over the current data gives: a continuation never outlives a change. */
+static void test_list_paging_across_writes(void **state)
+{
+    struct fixture *fx = *state;
+    struct ct_token toks[N_LIST + 1];
+    char projects[3][CT_UUID_LEN + 1];
+    seed_list(fx->st, toks, projects);
+    struct ct_token want[N_LIST + 1];
+    for (int o = CT_ORDER_CREATED_AT_ASC; o <= CT_ORDER_NAME_DESC; o++) {
+        struct ct_token_query q = {.region = REGION_A, .order = (enum ct_order)o, .page_size = 3};
+        size_t m = expected(toks, N_LIST, &q, want);
+        static const uint32_t order[] = {5, 1, 2, 3, 7, 6, 2, 8, 1};
+        for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+            check_page(fx->st, q, order[i], want, m);
+    }
+    struct ct_token_query q = {
+        .region = REGION_A, .order = CT_ORDER_CREATED_AT_ASC, .page_size = 3};
+    size_t m = expected(toks, N_LIST, &q, want);
+    check_page(fx->st, q, 1, want, m);
+    check_page(fx->st, q, 2, want, m);
+    /* A token that sorts first shifts every later page by one. */
+    make_token(&toks[N_LIST], REGION_A, projects[0], "aaa", 1, 1);
+    assert_int_equal(ct_store_token_insert(fx->st, &toks[N_LIST], 0, NULL, NULL), CT_OK);
+    m = expected(toks, N_LIST + 1, &q, want);
+    check_page(fx->st, q, 3, want, m);
+    check_page(fx->st, q, 4, want, m);
+}
+
 static void test_list_filters(void **state)
 {
     struct fixture *fx = *state;
@@ -768,6 +813,7 @@ int main(void)
         T(test_quota),
         T(test_list_orders),
         T(test_list_pagination),
+        T(test_list_paging_across_writes),
         T(test_list_filters),
         T(test_concurrent_inserts),
         T(test_concurrent_conflict),

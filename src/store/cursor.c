@@ -1,0 +1,116 @@
+#include "store/cursor.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOTS 256 /* a few concurrent pagers; the oldest entry is replaced */
+
+struct slot {
+    uint64_t shape, gen;
+    uint32_t page;
+    bool used;
+    struct ct_cursor at;
+};
+
+struct ct_cursor_cache {
+    _Atomic uint64_t gen;
+    pthread_mutex_t lock;
+    unsigned next; /* round-robin replacement */
+    struct slot slots[SLOTS];
+};
+
+struct ct_cursor_cache *ct_cursor_cache_new(void)
+{
+    struct ct_cursor_cache *cc = calloc(1, sizeof *cc);
+    if (cc)
+        pthread_mutex_init(&cc->lock, NULL);
+    return cc;
+}
+
+void ct_cursor_cache_free(struct ct_cursor_cache *cc)
+{
+    if (!cc)
+        return;
+    pthread_mutex_destroy(&cc->lock);
+    free(cc);
+}
+
+void ct_cursor_write_begin(struct ct_cursor_cache *cc)
+{
+    atomic_fetch_add(&cc->gen, 1);
+}
+
+void ct_cursor_write_end(struct ct_cursor_cache *cc)
+{
+    atomic_fetch_add(&cc->gen, 1);
+}
+
+uint64_t ct_cursor_generation(const struct ct_cursor_cache *cc)
+{
+    return atomic_load(&cc->gen);
+}
+
+bool ct_cursor_stable(uint64_t gen_before, uint64_t gen_after)
+{
+    return gen_before == gen_after && gen_before % 2 == 0;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+uint64_t ct_cursor_shape(const struct ct_token_query *q)
+{
+    uint64_t h = 14695981039346656037ull;
+    h = fnv(h, q->region, strlen(q->region) + 1);
+    for (unsigned i = 0; i < q->n_projects; i++)
+        h = fnv(h, q->projects[i], CT_UUID_LEN);
+    uint32_t tail[4] = {q->n_projects, q->scopes_any, (uint32_t)q->order, q->page_size};
+    return fnv(h, tail, sizeof tail);
+}
+
+bool ct_cursor_get(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
+                   struct ct_cursor *ret)
+{
+    bool hit = false;
+    pthread_mutex_lock(&cc->lock);
+    for (unsigned i = 0; i < SLOTS && !hit; i++) {
+        const struct slot *s = &cc->slots[i];
+        if (s->used && s->shape == shape && s->page == page && s->gen == gen) {
+            *ret = s->at;
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&cc->lock);
+    return hit;
+}
+
+void ct_cursor_put(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
+                   const struct ct_token *last)
+{
+    pthread_mutex_lock(&cc->lock);
+    struct slot *s = NULL;
+    for (unsigned i = 0; i < SLOTS && !s; i++) {
+        /* Reuse the pager's own slot (same shape, previous page) when there is one. */
+        if (cc->slots[i].used && cc->slots[i].shape == shape && cc->slots[i].page + 1 == page)
+            s = &cc->slots[i];
+    }
+    if (!s) {
+        s = &cc->slots[cc->next];
+        cc->next = (cc->next + 1) % SLOTS;
+    }
+    s->used = true;
+    s->shape = shape;
+    s->page = page;
+    s->gen = gen;
+    s->at.created_at = last->created_at_us;
+    memcpy(s->at.name, last->name, sizeof s->at.name);
+    memcpy(s->at.id, last->id, sizeof s->at.id);
+    pthread_mutex_unlock(&cc->lock);
+}

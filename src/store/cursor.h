@@ -1,0 +1,43 @@
+/* Internal to src/store: continuation cursors for paged lists. Clients page
+ * sequentially (the SDKs' .all(), the CLI); remembering where page N ended lets
+ * page N+1 seek there (keyset) instead of skipping N pages (OFFSET). A cursor is
+ * valid only for the write generation it was taken in: every committed write
+ * moves the generation, so a cursor never crosses a change. Thread-safe. */
+#ifndef CT_STORE_CURSOR_H
+#define CT_STORE_CURSOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+struct ct_cursor_cache;
+
+/* Where a page ended: the sort key of its last row. */
+struct ct_cursor {
+    int64_t created_at;
+    char name[CT_NAME_MAX + 1];
+    char id[CT_UUID_LEN + 1];
+};
+
+struct ct_cursor_cache *ct_cursor_cache_new(void);
+void ct_cursor_cache_free(struct ct_cursor_cache *cc);
+
+/* Writers bracket every write transaction; the generation is odd while one runs. */
+void ct_cursor_write_begin(struct ct_cursor_cache *cc);
+void ct_cursor_write_end(struct ct_cursor_cache *cc);
+uint64_t ct_cursor_generation(const struct ct_cursor_cache *cc);
+/* True when gen_before and gen_after (read around taking a read snapshot) show
+ * that no write ran meanwhile, so the snapshot is generation gen_before's. */
+bool ct_cursor_stable(uint64_t gen_before, uint64_t gen_after);
+
+/* Identifies a query's filter, order and page size (not its page number). */
+uint64_t ct_cursor_shape(const struct ct_token_query *q);
+/* The end of page `page` of shape, taken in generation gen; false when unknown. */
+bool ct_cursor_get(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
+                   struct ct_cursor *ret);
+/* Records that page `page` of shape ended with `last`, in generation gen. */
+void ct_cursor_put(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
+                   const struct ct_token *last);
+
+#endif
