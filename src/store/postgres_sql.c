@@ -34,7 +34,8 @@
     X(S_MIGRATION_RECORD, "INSERT INTO schema_migrations(version, applied_at) VALUES ($1, $2)")    \
     X(S_QUOTA_LOCK, "SELECT pg_advisory_xact_lock(" LOCK_CLASS_QUOTA ","                           \
                     " hashtext($1::text || '/' || $2::text))")                                     \
-    X(S_TOKEN_COUNT_PROJECT, "SELECT n FROM project_counts WHERE region = $1 AND project_id = $2") \
+    X(S_TOKEN_COUNT_PROJECT,                                                                       \
+      "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = $1 AND project_id = $2")      \
     X(S_TOKEN_INSERT, "INSERT INTO tokens(" TOKEN_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7)")    \
     X(S_TOKEN_DELETE, "DELETE FROM tokens WHERE region = $1 AND id = $2 RETURNING " TOKEN_COLS)    \
     X(S_TOKEN_GET, "SELECT " TOKEN_COLS " FROM tokens WHERE region = $1 AND id = $2")              \
@@ -94,20 +95,21 @@ static const char *const migrations[] = {
     " at BIGINT NOT NULL, actor TEXT, action TEXT, resource_id TEXT, project_id TEXT,"
     " region TEXT, client TEXT, outcome TEXT);"
     "CREATE INDEX audit_project_at ON audit(project_id, at);",
-    /* 2: per-project token counts kept by a trigger, so the quota check and the
-     * total_count of a list without scope filter cost O(projects), not O(tokens). */
+    /* 2: token counts per project and scope set, kept by a trigger, so the quota
+     * check and every list's total_count (scope filter included: a sum over the
+     * few distinct scope sets) cost O(projects x scope sets), not O(tokens). */
     "CREATE TABLE project_counts (region TEXT COLLATE \"C\" NOT NULL,"
-    " project_id TEXT COLLATE \"C\" NOT NULL, n BIGINT NOT NULL,"
-    " PRIMARY KEY (region, project_id));"
-    "INSERT INTO project_counts SELECT region, project_id, COUNT(*) FROM tokens"
-    " GROUP BY region, project_id;"
+    " project_id TEXT COLLATE \"C\" NOT NULL, scopes BIGINT NOT NULL, n BIGINT NOT NULL,"
+    " PRIMARY KEY (region, project_id, scopes));"
+    "INSERT INTO project_counts SELECT region, project_id, scopes, COUNT(*) FROM tokens"
+    " GROUP BY region, project_id, scopes;"
     "CREATE FUNCTION tokens_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
     " IF TG_OP = 'INSERT' THEN"
-    "  INSERT INTO project_counts VALUES (NEW.region, NEW.project_id, 1)"
-    "  ON CONFLICT (region, project_id) DO UPDATE SET n = project_counts.n + 1;"
+    "  INSERT INTO project_counts VALUES (NEW.region, NEW.project_id, NEW.scopes, 1)"
+    "  ON CONFLICT (region, project_id, scopes) DO UPDATE SET n = project_counts.n + 1;"
     " ELSE"
-    "  UPDATE project_counts SET n = n - 1"
-    "  WHERE region = OLD.region AND project_id = OLD.project_id;"
+    "  UPDATE project_counts SET n = n - 1 WHERE region = OLD.region"
+    "  AND project_id = OLD.project_id AND scopes = OLD.scopes;"
     " END IF; RETURN NULL; END $$;"
     "CREATE TRIGGER tokens_count AFTER INSERT OR DELETE ON tokens"
     " FOR EACH ROW EXECUTE FUNCTION tokens_count();",
@@ -430,12 +432,9 @@ static void build_list_sql(char *buf, size_t cap, int order, bool projects, bool
 {
     int n = 2;
     size_t off;
-    /* Without a scope filter a count comes from the trigger-kept counters. */
-    if (order < 0 && !scope)
+    if (order < 0) /* counts come from the trigger-kept counters, scope filter included */
         off = (size_t)snprintf(buf, cap,
                                "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = $1");
-    else if (order < 0)
-        off = (size_t)snprintf(buf, cap, "SELECT COUNT(*) FROM tokens WHERE region = $1");
     else /* late row lookup: skip OFFSET rows in the index, fetch only the page */
         off = (size_t)snprintf(buf, cap,
                                "SELECT " TOKEN_COLS " FROM tokens WHERE id IN"

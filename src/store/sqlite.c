@@ -45,7 +45,8 @@
     X(S_SCHEMA_VERSION, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations")                 \
     X(S_MIGRATION_APPLIED, "SELECT 1 FROM schema_migrations WHERE version = ?")                    \
     X(S_MIGRATION_RECORD, "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)")      \
-    X(S_TOKEN_COUNT_PROJECT, "SELECT n FROM project_counts WHERE region = ? AND project_id = ?")   \
+    X(S_TOKEN_COUNT_PROJECT,                                                                       \
+      "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = ? AND project_id = ?")        \
     X(S_TOKEN_INSERT, "INSERT INTO tokens(" TOKEN_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)")           \
     X(S_TOKEN_DELETE, "DELETE FROM tokens WHERE region = ? AND id = ? RETURNING " TOKEN_COLS)      \
     X(S_TOKEN_GET, "SELECT " TOKEN_COLS " FROM tokens WHERE region = ? AND id = ?")                \
@@ -94,18 +95,20 @@ static const char *const migrations[] = {
     " actor TEXT, action TEXT, resource_id TEXT, project_id TEXT, region TEXT, client TEXT,"
     " outcome TEXT);"
     "CREATE INDEX audit_project_at ON audit(project_id, at);",
-    /* 2: per-project token counts kept by triggers, so the quota check and the
-     * total_count of an unfiltered project list cost O(1), not O(tokens). */
+    /* 2: token counts per project and scope set, kept by triggers, so the quota
+     * check and every list's total_count (scope filter included: a sum over the
+     * few distinct scope sets) cost O(projects x scope sets), not O(tokens). */
     "CREATE TABLE project_counts (region TEXT NOT NULL, project_id TEXT NOT NULL,"
-    " n INTEGER NOT NULL, PRIMARY KEY (region, project_id)) WITHOUT ROWID;"
-    "INSERT INTO project_counts SELECT region, project_id, COUNT(*) FROM tokens"
-    " GROUP BY region, project_id;"
+    " scopes INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (region, project_id, scopes))"
+    " WITHOUT ROWID;"
+    "INSERT INTO project_counts SELECT region, project_id, scopes, COUNT(*) FROM tokens"
+    " GROUP BY region, project_id, scopes;"
     "CREATE TRIGGER tokens_count_insert AFTER INSERT ON tokens BEGIN"
-    " INSERT INTO project_counts VALUES (NEW.region, NEW.project_id, 1)"
-    " ON CONFLICT (region, project_id) DO UPDATE SET n = n + 1; END;"
+    " INSERT INTO project_counts VALUES (NEW.region, NEW.project_id, NEW.scopes, 1)"
+    " ON CONFLICT (region, project_id, scopes) DO UPDATE SET n = n + 1; END;"
     "CREATE TRIGGER tokens_count_delete AFTER DELETE ON tokens BEGIN"
-    " UPDATE project_counts SET n = n - 1"
-    " WHERE region = OLD.region AND project_id = OLD.project_id; END;",
+    " UPDATE project_counts SET n = n - 1 WHERE region = OLD.region"
+    " AND project_id = OLD.project_id AND scopes = OLD.scopes; END;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -757,11 +760,10 @@ static const char *const after_sql[N_ORDERS] = {
 static char *list_sql(sqlite3 *db, const struct ct_token_query *q, bool count, bool after)
 {
     sqlite3_str *s = sqlite3_str_new(db);
-    /* Without a scope filter the count comes from the trigger-kept counters. */
-    if (count && q->scopes_any == 0)
+    /* Counts come from the trigger-kept counters (the scope filter applies to them
+     * as it does to tokens: their `scopes` is the token's scope set). */
+    if (count)
         sqlite3_str_appendall(s, "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = ?");
-    else if (count)
-        sqlite3_str_appendall(s, "SELECT COUNT(*) FROM tokens WHERE region = ?");
     else /* late row lookup: skip OFFSET rows in the covering index, fetch only the page */
         sqlite3_str_appendall(s, "SELECT " TOKEN_COLS " FROM tokens WHERE id IN"
                                  " (SELECT id FROM tokens WHERE region = ?");

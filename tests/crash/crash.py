@@ -29,6 +29,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -422,12 +423,14 @@ def main():
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
     rnd = random.Random(seed)
+    own_workdir = False
     if a.workdir:
         workdir = a.workdir
     elif a.db.startswith("sqlite:"):
         workdir = os.path.dirname(os.path.abspath(a.db.split(":", 1)[1]))
     else:
         workdir = tempfile.mkdtemp(prefix="ct-crash.")
+        own_workdir = True
     os.makedirs(workdir, exist_ok=True)
     print("crash test: %d kill points, %d clients, seed %d, db %s"
           % (a.kills, a.clients, seed, re.sub(r"//[^@/]*@", "//***@", a.db)), flush=True)
@@ -497,6 +500,8 @@ def main():
         for p in problems[:40]:
             print("  - " + p)
         return 1
+    if own_workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
     print("PASS: %d kill points survived; %d creates and %d deletes acknowledged, %d replies "
           "lost in crashes and resolved; seed %d"
           % (kills, state.acked_creates, state.acked_deletes, state.lost_replies, seed))
