@@ -12,7 +12,7 @@ DB ?= sqlite:var/cockpit-tokens.db
 all: build
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh test
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=release -Doptimization=2 --prefix=$(prefix)
@@ -26,7 +26,9 @@ $(ASAN_BUILD)/build.ninja:
 build-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
-run: deps build
+run:
+	@scripts/deps.sh run
+	@$(MAKE) -s build
 	@scripts/run.sh $(BUILD)/cockpit-tokens "$(LISTEN)" "$(DB)"
 
 test: deps
