@@ -1,9 +1,9 @@
 /* Randomness, hashing and secret formats. The only includer of <sodium.h>.
  *
  * Token secret: 64 characters of [A-Za-z0-9_-]: 56 characters (336 bits) from
- * the CSPRNG followed by an 8-character checksum (48 bits of a personalised
- * BLAKE2b of the first 56), so a mistyped or truncated secret is recognised as
- * malformed without any lookup. Stored and indexed: BLAKE2b-256 of the secret
+ * the CSPRNG followed by an 8-character checksum (48 bits of SipHash-2-4 of the
+ * first 56 under a fixed, public key), so a mistyped or truncated secret is
+ * recognised as malformed without any lookup. Stored and indexed: BLAKE2b-256 of the secret
  * (the secret has far more entropy than any guess budget, so a fast hash is the
  * right one: a slow KDF would only slow the data plane). */
 #ifndef CT_CRYPTO_CRYPTO_H

@@ -47,15 +47,17 @@ void ct_token_page_done(struct ct_token_page *page)
     page->n_items = 0;
 }
 
+/* Hex digit value + 1 (0 = not a hex digit); a table because UUID parsing runs
+ * once per token when the index loads. */
+static const unsigned char hex_table[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
 int ct_hex_value(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return (int)hex_table[(unsigned char)c] - 1;
 }
 
 static bool is_hex(char c)
@@ -78,16 +80,20 @@ void ct_uuid_format(const uint8_t b[16], char out[CT_UUID_LEN + 1])
 
 bool ct_uuid_parse(const char *s, uint8_t out[16])
 {
-    if (!ct_uuid_valid(s, strlen(s)))
-        return false;
-    for (size_t i = 0, o = 0; i < CT_UUID_LEN; i++) {
-        if (s[i] == '-')
+    /* On the index's load path (once per token at start-up): one pass, no strlen. */
+    size_t o = 0;
+    for (size_t i = 0; i < CT_UUID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
             continue;
-        int v = ct_hex_value(s[i]);
-        out[o / 2] = (uint8_t)(o % 2 ? (out[o / 2] | v) : (v << 4));
-        o++;
+        }
+        int hi = ct_hex_value(s[i]), lo = hi < 0 ? -1 : ct_hex_value(s[++i]);
+        if (lo < 0)
+            return false;
+        out[o++] = (uint8_t)(hi << 4 | lo);
     }
-    return true;
+    return s[CT_UUID_LEN] == '\0';
 }
 
 bool ct_uuid_valid(const char *s, size_t len)

@@ -197,15 +197,10 @@ static ct_status alloc_entry(struct ct_index_table *t, uint32_t *ret_i)
     return CT_OK;
 }
 
-bool ct_index_table_remove(struct ct_index_table *t, const char *token_id)
+/* Removes the entry whose id sits in by_id slot s. */
+static void remove_at(struct ct_index_table *t, uint32_t s)
 {
-    uint8_t id[16];
     bool found;
-    if (!ct_uuid_parse(token_id, id))
-        return false;
-    uint32_t s = probe(t, t->by_id, key_id, id, 16, &found);
-    if (!found)
-        return false;
     uint32_t i = t->by_id[s] - 1;
     slot_delete(t, t->by_id, key_id, s);
     uint32_t hs = probe(t, t->by_hash, key_hash, t->entries[i].hash, CT_HASH_LEN, &found);
@@ -216,7 +211,18 @@ bool ct_index_table_remove(struct ct_index_table *t, const char *token_id)
     t->entries[i].scopes = t->free_head;
     t->free_head = i;
     t->n_live--;
-    return true;
+}
+
+bool ct_index_table_remove(struct ct_index_table *t, const char *token_id)
+{
+    uint8_t id[16];
+    bool found;
+    if (!ct_uuid_parse(token_id, id))
+        return false;
+    uint32_t s = probe(t, t->by_id, key_id, id, 16, &found);
+    if (found)
+        remove_at(t, s);
+    return found;
 }
 
 ct_status ct_index_table_put(struct ct_index_table *t, const struct ct_token *tok)
@@ -231,10 +237,12 @@ ct_status ct_index_table_put(struct ct_index_table *t, const struct ct_token *to
     e.scopes = tok->scopes;
     e.region = (uint16_t)r;
     e.live = 1;
-    ct_index_table_remove(t, tok->id);
+    bool found;
+    uint32_t is = probe(t, t->by_id, key_id, e.token_id, 16, &found);
+    if (found) /* a put replaces the token with the same id */
+        remove_at(t, is);
     if ((uint64_t)(t->n_live + 1) * 2 > (uint64_t)t->mask + 1 && grow(t) != CT_OK)
         return CT_E_NOMEM;
-    bool found;
     uint32_t hs = probe(t, t->by_hash, key_hash, e.hash, CT_HASH_LEN, &found);
     if (found)
         return CT_E_CONFLICT; /* another token with the same secret hash: refuse */
