@@ -276,7 +276,7 @@ static int bulk_write(struct ct_store *st, const struct bulk_args *a, FILE *secr
         for (size_t i = 0; i < n; i++) {
             char secret[CT_SECRET_LEN + 1], name[32];
             const char *proj = a->project ? a->project : projects[ct_random_u64() % a->projects];
-            snprintf(name, sizeof name, "bulk-%lu", done + i);
+            snprintf(name, sizeof name, "bulk-%zu", (size_t)(done + i));
             ct_token_build(proj, name, a->region, a->scopes, now + (int64_t)(done + i), &batch[i],
                            secret);
             if (secrets && done + i < a->sample)
