@@ -13,7 +13,6 @@ PORT=$(free_port)
 COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=$KEY "$BIN" serve --listen 127.0.0.1:"$PORT" \
     --db sqlite:"$DATA/create.db" --regions fr-par --access-log off --log-level warning \
     --max-tokens-per-project 0 --workers 32 2> "$WORK/server.log" &
-PIDS+=($!)
 wait_http "http://127.0.0.1:$PORT/healthz"
 cat > "$WORK/create.lua" <<LUA
 wrk.method = "POST"

@@ -4,13 +4,18 @@ set -euo pipefail
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${CT_BIN:-$BENCH_ROOT/build/cockpit-tokens}
 WORK=$(mktemp -d /tmp/ct-bench.XXXXXX)
-PIDS=()
 CG=/sys/fs/cgroup/cpu/ct-bench-$$
 
 cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    sleep 0.2
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+    # Only this shell's live background jobs: a recorded PID may have exited and
+    # been reused by an unrelated process since.
+    local live
+    live=$(jobs -p)
+    [ -n "$live" ] && kill $live 2>/dev/null
+    for _ in $(seq 1 50); do [ -z "$(jobs -rp)" ] && break; sleep 0.1; done
+    live=$(jobs -rp)
+    [ -n "$live" ] && kill -9 $live 2>/dev/null
+    wait 2>/dev/null
     [ -d "$CG" ] && { cat "$CG/tasks" 2>/dev/null | while read -r t; do echo "$t" > /sys/fs/cgroup/cpu/tasks 2>/dev/null || true; done; rmdir "$CG" 2>/dev/null || true; }
     rm -rf "$WORK"
 }
@@ -85,6 +90,5 @@ http {
 }
 CONF
     nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
-    PIDS+=($!)
     wait_http "http://127.0.0.1:$port/"
 }

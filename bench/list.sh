@@ -20,7 +20,6 @@ KEY=$(cat /proc/sys/kernel/random/uuid)
 PORT=$(free_port)
 COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=$KEY "$BIN" serve --listen 127.0.0.1:"$PORT" \
     --db sqlite:"$DB" --regions fr-par --access-log off --log-level warning 2> "$WORK/server.log" &
-PIDS+=($!)
 wait_http "http://127.0.0.1:$PORT/healthz" 60
 BASE="/cockpit/v1/regions/fr-par/tokens?project_id=$P&page_size=100"
 total=$(curl -s -H "X-Auth-Token: $KEY" "http://127.0.0.1:$PORT$BASE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_count"])')

@@ -13,7 +13,6 @@ start_server() { # start_server -> sets SPID, prints startup ms from the log
     "$BIN" serve --listen 127.0.0.1:"$port" --db "$DB" --regions fr-par --access-log off \
         --log-level notice 2> "$WORK/server.log" &
     SPID=$!
-    PIDS+=($SPID)
     wait_http "http://127.0.0.1:$port/healthz" 120
 }
 
