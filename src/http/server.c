@@ -26,6 +26,13 @@
 
 enum req_state { REQ_NEW, REQ_QUEUED, REQ_DONE };
 
+#define ALLOWED_CACHE 1024 /* prebuilt 204 answers, by token id (power of two) */
+
+struct allowed_slot {
+    char token_id[CT_UUID_LEN + 1];
+    struct MHD_Response *resp;
+};
+
 /* One per HTTP request: created on MHD's first call, freed in the completion
  * callback. Owns body and reply. */
 struct request {
@@ -62,6 +69,8 @@ struct ct_http {
     int64_t started_us;
     _Atomic unsigned active; /* requests between their first and completion callbacks */
     _Atomic bool draining;   /* stopping: answers carry Connection: close */
+    pthread_mutex_t allowed_lock;
+    struct allowed_slot allowed[ALLOWED_CACHE];
 };
 
 static const char *const route_names[] = {"tokens",  "token",   "verify",
@@ -379,6 +388,36 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
 
 /* ---- the data plane -------------------------------------------------------- */
 
+/* The 204 for a token carries only immutable facts (its id and project), so it
+ * is built once and reused, like the fixed 401/403: a token that no longer
+ * verifies never reaches it. Returns a response borrowed from the cache (MHD
+ * counts the connections it is queued on; a replaced one is freed when the last
+ * of them is done). */
+static struct MHD_Response *allowed_response(struct ct_http *h, const struct ct_verify_result *res)
+{
+    uint64_t k = 14695981039346656037ull;
+    for (const char *p = res->token_id; *p; p++)
+        k = (k ^ (unsigned char)*p) * 1099511628211ull;
+    struct allowed_slot *s = &h->allowed[k & (ALLOWED_CACHE - 1)];
+    pthread_mutex_lock(&h->allowed_lock);
+    if (!s->resp || strcmp(s->token_id, res->token_id) != 0) {
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (resp) {
+            MHD_add_response_header(resp, "X-Scope-OrgID", res->project_id);
+            MHD_add_response_header(resp, "X-Cockpit-Project-Id", res->project_id);
+            MHD_add_response_header(resp, "X-Cockpit-Token-Id", res->token_id);
+            if (s->resp)
+                MHD_destroy_response(s->resp);
+            s->resp = resp;
+            memcpy(s->token_id, res->token_id, sizeof s->token_id);
+        }
+    }
+    struct MHD_Response *out = s->resp && strcmp(s->token_id, res->token_id) == 0 ? s->resp : NULL;
+    pthread_mutex_unlock(&h->allowed_lock);
+    return out;
+}
+
 /* One pass over the request headers instead of eight lookups. */
 static enum MHD_Result collect_verify_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                              const char *value)
@@ -438,16 +477,11 @@ static enum MHD_Result verify(struct ct_http *h, struct request *r)
         r->out.status = 403;
         return MHD_queue_response(c, 403, h->resp_403);
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = allowed_response(h, &res);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, "X-Scope-OrgID", res.project_id);
-    MHD_add_response_header(resp, "X-Cockpit-Project-Id", res.project_id);
-    MHD_add_response_header(resp, "X-Cockpit-Token-Id", res.token_id);
     r->out.status = 204;
-    enum MHD_Result ret = MHD_queue_response(c, 204, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return MHD_queue_response(c, 204, resp);
 }
 
 /* ---- /metrics ---------------------------------------------------------------- */
@@ -782,6 +816,7 @@ ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc
     ct_metrics_set_route_names(route_names, CT_ROUTE_COUNT_);
     h->throttle = ct_throttle_new(cfg->auth_fail_limit, (int64_t)cfg->auth_fail_window_s * 1000000);
     pthread_mutex_init(&h->qlock, NULL);
+    pthread_mutex_init(&h->allowed_lock, NULL);
     pthread_cond_init(&h->qcond, NULL);
     pthread_cond_init(&h->idle_cond, NULL);
     h->resp_401 = fixed_json(CT_E_UNAUTHENTICATED, "");
@@ -855,6 +890,11 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
         MHD_destroy_response(h->resp_403);
     if (h->resp_503)
         MHD_destroy_response(h->resp_503);
+    for (size_t i = 0; i < ALLOWED_CACHE; i++) {
+        if (h->allowed[i].resp)
+            MHD_destroy_response(h->allowed[i].resp);
+    }
+    pthread_mutex_destroy(&h->allowed_lock);
     free(h->workers);
     ct_throttle_free(h->throttle);
     pthread_mutex_destroy(&h->qlock);
