@@ -47,6 +47,10 @@ cap_setup() {
         echo "cpu cap: core 0 only (no writable cgroup cpu controller); load generator on core 1"
     fi
 }
+uncap_pid() { # uncap_pid PID: out of the quota cgroup (stays pinned to core 0)
+    [ -d "$CG" ] && for t in /proc/"$1"/task/*; do echo "${t##*/}" > /sys/fs/cgroup/cpu/tasks; done
+    return 0
+}
 cap_pid() { # cap_pid PID: pin to core 0 and put into the cgroup
     taskset -a -p -c 0 "$1" >/dev/null
     [ -d "$CG" ] && for t in /proc/"$1"/task/*; do echo "${t##*/}" > "$CG/tasks"; done

@@ -8,7 +8,7 @@ run_pkgs=(gcc make meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev
           libsqlite3-dev libsodium-dev libpq-dev libcurl4-openssl-dev curl)
 test_pkgs=(clang libclang-rt-14-dev libcmocka-dev nodejs npm nginx caddy prometheus
            prometheus-alertmanager postgresql valgrind sqlite3 python3 wrk procps
-           cppcheck clang-format git)
+           cppcheck clang-format git iproute2 binutils util-linux)
 
 pkgs=("${run_pkgs[@]}")
 [ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")
