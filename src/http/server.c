@@ -611,8 +611,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = r;
         r->too_large = content_length_over(h, conn);
-        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
-        if (r->too_large && expect && strcasecmp(expect, "100-continue") == 0)
+        const char *expect =
+            r->too_large ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect") : NULL;
+        if (expect && strcasecmp(expect, "100-continue") == 0)
             return send_status(h, r, CT_E_TOO_LARGE); /* before the body is sent at all */
         return MHD_YES; /* answer on a later call, or MHD closes the connection */
     }
