@@ -1,7 +1,12 @@
 /* Baseline for bench/create.sh: the naive way to make creates durable with
- * SQLite -- one INSERT, one transaction, one fsync, in a loop. Same schema and
- * indexes as the server's tokens table; WAL and synchronous=FULL like the server.
- * usage: naive_sqlite DBFILE SECONDS  -> prints "inserts_per_s N" */
+ * SQLite -- one create, one transaction, one fsync, in a loop; WAL and
+ * synchronous=FULL like the server.
+ *   naive_sqlite DBFILE SECONDS          one token row per transaction, in a
+ *                                        tokens table with the server's indexes
+ *   naive_sqlite DBFILE SECONDS create   the server's whole create: token row
+ *                                        (server schema, its triggers) + audit row,
+ *                                        in a database the server created
+ * prints "inserts_per_s N" */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +21,9 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3)
+    if (argc != 3 && argc != 4)
         return 2;
+    int full = argc == 4;
     sqlite3 *db;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK)
         return 1;
@@ -29,10 +35,22 @@ int main(int argc, char **argv)
                       "CREATE INDEX IF NOT EXISTS b ON tokens(region, project_id, name, id);"
                       "CREATE INDEX IF NOT EXISTS c ON tokens(region, created_at, id);"
                       "CREATE INDEX IF NOT EXISTS d ON tokens(region, name, id);";
-    if (sqlite3_exec(db, ddl, NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(db, full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" : ddl, NULL,
+                     NULL, NULL) != SQLITE_OK)
         return 1;
-    sqlite3_stmt *st;
-    sqlite3_prepare_v2(db, "INSERT INTO tokens VALUES(?,?,?,?,?,?,?)", -1, &st, NULL);
+    sqlite3_stmt *st, *au = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO tokens(id, region, project_id, name, scopes, created_at,"
+                           " secret_hash) VALUES(?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 1;
+    if (full && sqlite3_prepare_v2(db,
+                                   "INSERT INTO audit(at, actor, action, resource_id, project_id,"
+                                   " region, client, outcome) VALUES(?, 'SCWBENCH00000000000',"
+                                   " 'token.create', ?, '11111111-2222-4333-8444-555555555555',"
+                                   " 'fr-par', '127.0.0.1', 'ok')",
+                                   -1, &au, NULL) != SQLITE_OK)
+        return 1;
     double t0 = now_s(), limit = atof(argv[2]);
     long n = 0;
     char id[64], hash[32];
@@ -47,13 +65,24 @@ int main(int argc, char **argv)
         sqlite3_bind_int(st, 5, 2);
         sqlite3_bind_int64(st, 6, (sqlite3_int64)n);
         sqlite3_bind_blob(st, 7, hash, 32, SQLITE_TRANSIENT);
+        if (full && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            return 1;
         if (sqlite3_step(st) != SQLITE_DONE)
             return 1;
         sqlite3_reset(st);
+        if (full) {
+            sqlite3_bind_int64(au, 1, (sqlite3_int64)n);
+            sqlite3_bind_text(au, 2, id, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(au) != SQLITE_DONE ||
+                sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+                return 1;
+            sqlite3_reset(au);
+        }
         n++;
     }
     printf("inserts_per_s %.0f\n", (double)n / (now_s() - t0));
     sqlite3_finalize(st);
+    sqlite3_finalize(au);
     sqlite3_close(db);
     return 0;
 }
