@@ -91,7 +91,9 @@ static const char *const migrations[] = {
     "CREATE TABLE apikeys (access_key TEXT PRIMARY KEY, secret_hash BLOB NOT NULL UNIQUE,"
     " description TEXT NOT NULL, created_at INTEGER NOT NULL,"
     " expires_at INTEGER NOT NULL DEFAULT 0, projects TEXT NOT NULL);"
-    "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,"
+    /* A plain rowid (no AUTOINCREMENT): audit rows are never deleted, so ids only
+     * grow, without a sqlite_sequence update per insert. */
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
     " actor TEXT, action TEXT, resource_id TEXT, project_id TEXT, region TEXT, client TEXT,"
     " outcome TEXT);"
     "CREATE INDEX audit_project_at ON audit(project_id, at);",
