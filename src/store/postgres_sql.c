@@ -18,7 +18,6 @@
 /* pg_advisory_xact_lock(class, key) classes: schema migrations, per-project quota. */
 #define LOCK_CLASS_MIGRATE "746101"
 #define LOCK_CLASS_QUOTA "746102"
-#define PROJECTS_CSV_MAX (CT_APIKEY_MAX_PROJECTS * (CT_UUID_LEN + 1) + 1)
 #define PROJECTS_ARRAY_MAX (CT_APIKEY_MAX_PROJECTS * (CT_UUID_LEN + 3) + 3)
 #define N_ORDERS 4
 
@@ -169,33 +168,6 @@ static void read_token(const struct ct_pg_result *r, int row, struct ct_token *t
     ct_pg_hash(r, row, 6, t->secret_hash);
 }
 
-static void join_projects(const struct ct_apikey *k, char buf[PROJECTS_CSV_MAX])
-{
-    size_t off = 0;
-    for (unsigned i = 0; i < k->n_projects; i++) {
-        size_t len = strnlen(k->projects[i], CT_UUID_LEN);
-        if (i > 0)
-            buf[off++] = ',';
-        memcpy(buf + off, k->projects[i], len);
-        off += len;
-    }
-    buf[off] = '\0';
-}
-
-static void split_projects(const char *csv, struct ct_apikey *k)
-{
-    k->n_projects = 0;
-    while (csv && *csv && k->n_projects < CT_APIKEY_MAX_PROJECTS) {
-        size_t len = strcspn(csv, ",");
-        size_t n = len < CT_UUID_LEN ? len : CT_UUID_LEN;
-        memcpy(k->projects[k->n_projects], csv, n);
-        k->projects[k->n_projects++][n] = '\0';
-        csv += len;
-        if (*csv == ',')
-            csv++;
-    }
-}
-
 static void read_apikey(const struct ct_pg_result *r, int row, struct ct_apikey *k)
 {
     memset(k, 0, sizeof *k);
@@ -204,7 +176,7 @@ static void read_apikey(const struct ct_pg_result *r, int row, struct ct_apikey 
     ct_pg_text(r, row, 2, k->description, sizeof k->description);
     k->created_at_us = ct_pg_i64(r, row, 3);
     k->expires_at_us = ct_pg_i64(r, row, 4);
-    split_projects(ct_pg_value(r, row, 5), k);
+    ct_store_projects_split(ct_pg_value(r, row, 5), k);
 }
 
 static void read_audit(const struct ct_pg_result *r, int row, struct ct_audit_event *ev)
@@ -616,9 +588,9 @@ struct apikey_args {
 static ct_status op_apikey_insert(struct ct_pg_conn *c, void *arg)
 {
     struct apikey_args *a = arg;
-    char csv[PROJECTS_CSV_MAX];
+    char csv[CT_STORE_PROJECTS_CSV_MAX];
     struct ct_pg_params p = {0};
-    join_projects(a->key, csv);
+    ct_store_projects_join(a->key, csv);
     p_text(&p, a->key->access_key);
     p_hash(&p, a->key->secret_hash);
     p_text(&p, a->key->description);

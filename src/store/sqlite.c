@@ -27,7 +27,6 @@
  * (which the service never builds) are prepared for one use. */
 #define LIST_CACHED_PROJECTS CT_APIKEY_MAX_PROJECTS
 #define N_ORDERS 4
-#define PROJECTS_CSV_MAX (CT_APIKEY_MAX_PROJECTS * (CT_UUID_LEN + 1) + 1)
 
 #define TOKEN_COLS "id, region, project_id, name, scopes, created_at, secret_hash"
 #define APIKEY_COLS "access_key, secret_hash, description, created_at, expires_at, projects"
@@ -372,33 +371,6 @@ static void read_token(sqlite3_stmt *s, struct ct_token *t)
     col_hash(s, 6, t->secret_hash);
 }
 
-static void join_projects(const struct ct_apikey *k, char buf[PROJECTS_CSV_MAX])
-{
-    size_t off = 0;
-    for (unsigned i = 0; i < k->n_projects; i++) {
-        size_t len = strnlen(k->projects[i], CT_UUID_LEN);
-        if (i > 0)
-            buf[off++] = ',';
-        memcpy(buf + off, k->projects[i], len);
-        off += len;
-    }
-    buf[off] = '\0';
-}
-
-static void split_projects(const char *csv, struct ct_apikey *k)
-{
-    k->n_projects = 0;
-    while (csv && *csv && k->n_projects < CT_APIKEY_MAX_PROJECTS) {
-        size_t len = strcspn(csv, ",");
-        size_t n = len < CT_UUID_LEN ? len : CT_UUID_LEN;
-        memcpy(k->projects[k->n_projects], csv, n);
-        k->projects[k->n_projects++][n] = '\0';
-        csv += len;
-        if (*csv == ',')
-            csv++;
-    }
-}
-
 static void read_apikey(sqlite3_stmt *s, struct ct_apikey *k)
 {
     memset(k, 0, sizeof *k);
@@ -407,7 +379,7 @@ static void read_apikey(sqlite3_stmt *s, struct ct_apikey *k)
     col_text(s, 2, k->description, sizeof k->description);
     k->created_at_us = sqlite3_column_int64(s, 3);
     k->expires_at_us = sqlite3_column_int64(s, 4);
-    split_projects((const char *)sqlite3_column_text(s, 5), k);
+    ct_store_projects_split((const char *)sqlite3_column_text(s, 5), k);
 }
 
 static void read_audit(sqlite3_stmt *s, struct ct_audit_event *ev)
@@ -986,9 +958,9 @@ struct apikey_args {
 static ct_status op_apikey_insert(struct conn *c, void *arg)
 {
     struct apikey_args *a = arg;
-    char csv[PROJECTS_CSV_MAX];
+    char csv[CT_STORE_PROJECTS_CSV_MAX];
     sqlite3_stmt *s = NULL;
-    join_projects(a->key, csv);
+    ct_store_projects_join(a->key, csv);
     ct_status rc = get_stmt(c, S_APIKEY_INSERT, &s);
     if (rc != CT_OK)
         return rc;

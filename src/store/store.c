@@ -170,3 +170,32 @@ ct_status ct_store_watch(struct ct_store *st, const struct ct_store_watcher *w)
         return CT_OK;
     return st->ops->watch(st->be, w);
 }
+
+/* ---- helpers shared by the backends --------------------------------------------- */
+
+void ct_store_projects_join(const struct ct_apikey *k, char buf[CT_STORE_PROJECTS_CSV_MAX])
+{
+    size_t off = 0;
+    for (unsigned i = 0; i < k->n_projects; i++) {
+        size_t len = strnlen(k->projects[i], CT_UUID_LEN);
+        if (i > 0)
+            buf[off++] = ',';
+        memcpy(buf + off, k->projects[i], len);
+        off += len;
+    }
+    buf[off] = '\0';
+}
+
+void ct_store_projects_split(const char *csv, struct ct_apikey *k)
+{
+    k->n_projects = 0;
+    while (csv && *csv && k->n_projects < CT_APIKEY_MAX_PROJECTS) {
+        size_t len = strcspn(csv, ",");
+        size_t n = len < CT_UUID_LEN ? len : CT_UUID_LEN;
+        memcpy(k->projects[k->n_projects], csv, n);
+        k->projects[k->n_projects++][n] = '\0';
+        csv += len;
+        if (*csv == ',')
+            csv++;
+    }
+}

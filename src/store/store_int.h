@@ -46,6 +46,10 @@ struct ct_store_ops {
 extern const struct ct_store_ops ct_store_sqlite_ops;
 extern const struct ct_store_ops ct_store_postgres_ops;
 
-/* Scope bitmask <-> stored integer is the identity; helpers shared by backends. */
+/* An API key's projects are stored as one comma-separated column ("" =
+ * organization-wide); both backends encode and decode it here. */
+#define CT_STORE_PROJECTS_CSV_MAX (CT_APIKEY_MAX_PROJECTS * (CT_UUID_LEN + 1) + 1)
+void ct_store_projects_join(const struct ct_apikey *k, char buf[CT_STORE_PROJECTS_CSV_MAX]);
+void ct_store_projects_split(const char *csv, struct ct_apikey *k);
 
 #endif
