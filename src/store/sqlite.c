@@ -456,14 +456,14 @@ static ct_status conn_open(struct conn *c, const char *path, int busy_ms, bool r
         ct_err("sqlite: %s: the file system does not support WAL mode", path);
         return CT_E_STORE;
     }
-    /* The writer gets a larger page cache: index inserts with random keys (secret
-     * hashes) otherwise spill dirty pages mid-transaction, doubling WAL writes. */
-    /* Readers keep 16 MiB of pages: a deep page skips a few MiB of index, which
-     * then comes from this cache instead of a pread per page. */
+    /* The writer keeps 64 MiB of pages: inserts with random keys (token ids) would
+     * otherwise spill dirty pages mid-transaction and write them twice. Readers
+     * keep 16 MiB: a deep list page skips a few MiB of index, which then comes
+     * from this cache instead of a pread per page. */
     const char *pragmas = reader ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                                    " PRAGMA query_only=ON; PRAGMA cache_size=-16384;"
                                  : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                                   " PRAGMA cache_size=-65536;;";
+                                   " PRAGMA cache_size=-65536;";
     rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
     return rc == SQLITE_OK ? CT_OK : map_error(c->db, rc, pragmas);
 }
