@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The store contract suite (tests/store/test_store.c, unchanged) against a
 # throw-away PostgreSQL cluster: the plain build, then the ASan+UBSan build when
-# it exists; then the API/SDK suite and the nginx e2e scenario on PostgreSQL. Usage: 20-store-postgres.sh REPO_ROOT
+# it exists; then the API/SDK suite and the nginx and Caddy e2e scenarios on
+# PostgreSQL. Usage: 20-store-postgres.sh REPO_ROOT
 set -euo pipefail
 if [ -z "${CT_SUITE_BOUNDED:-}" ]; then
     CT_SUITE_BOUNDED=1 exec timeout -k 5 300 "$0" "$@"
@@ -28,5 +29,7 @@ done
 # end-to-end scenario, unchanged, on the same PostgreSQL.
 echo "# tests/api on PostgreSQL"
 CT_TEST_DB_URI=$PG_URI CT_TEST_REPORTER=dot "$ROOT/tests/api/run.sh"
-echo "# e2e through nginx on PostgreSQL"
-E2E_DB_URI=$PG_URI timeout -k 10 90 bash "$ROOT/tests/e2e/gateway.sh" nginx "$ROOT"
+for gw in nginx caddy; do
+    echo "# e2e through $gw on PostgreSQL"
+    E2E_DB_URI=$PG_URI timeout -k 10 90 bash "$ROOT/tests/e2e/gateway.sh" "$gw" "$ROOT"
+done
