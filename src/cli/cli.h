@@ -40,7 +40,7 @@ int ct_admin_config_main(int argc, char **argv);
 int ct_admin_bulk_main(int argc, char **argv);
 /* `audit list`. */
 int ct_admin_audit_main(int argc, char **argv);
-/* `token ...`: the HTTP client (NULL-safe stub prints that it is not built). */
+/* `token ...`: the HTTP client for a running server (src/cli/client.c, libcurl). */
 int ct_cli_token_main(int argc, char **argv);
 
 #endif
