@@ -190,10 +190,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "apikey") == 0)
         return ct_admin_apikey_main(argc - 2, argv + 2);
-#ifdef CT_HAVE_CLI
     if (strcmp(cmd, "token") == 0)
         return ct_cli_token_main(argc - 2, argv + 2);
-#endif
     if (strcmp(cmd, "audit") == 0)
         return ct_admin_audit_main(argc - 2, argv + 2);
     if (strcmp(cmd, "bulk-load") == 0)

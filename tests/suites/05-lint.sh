@@ -8,5 +8,5 @@ echo "# clang-format --dry-run --Werror ($(echo "$files" | wc -w) files)"
 echo "$files" | xargs clang-format --dry-run --Werror
 echo "# cppcheck src/"
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr \
-    -D_GNU_SOURCE -DCT_HAVE_POSTGRES=1 -DCT_HAVE_CLI=1 '-DCT_VERSION="lint"' -I src src
+    -D_GNU_SOURCE -DCT_HAVE_POSTGRES=1 '-DCT_VERSION="lint"' -I src src
 echo "lint: clean"
