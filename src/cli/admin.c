@@ -141,11 +141,9 @@ int ct_admin_apikey_main(int argc, char **argv)
     int rc;
     if ((rc = ct_cli_parse(argc, argv, &ca)) != 0)
         return rc;
-    struct ct_config cfg = ca.cfg;
-    int nrest = ca.nrest;
-    char **rest = ca.rest;
+    const struct ct_config *cfg = &ca.cfg;
     struct apikey_args a = {0};
-    if ((rc = parse_apikey_args(nrest, rest, &a)) != 0)
+    if ((rc = parse_apikey_args(ca.nrest, ca.rest, &a)) != 0)
         return rc;
     bool create = strcmp(a.verb, "create") == 0, list = strcmp(a.verb, "list") == 0;
     bool del = strcmp(a.verb, "delete") == 0;
@@ -160,7 +158,7 @@ int ct_admin_apikey_main(int argc, char **argv)
     }
     struct ct_store *st = NULL;
     struct ct_service *svc = NULL;
-    if ((rc = ct_cli_open_service(&cfg, &st, &svc, NULL)) != 0)
+    if ((rc = ct_cli_open_service(cfg, &st, &svc, NULL)) != 0)
         return rc;
     if (create) {
         rc = apikey_create(svc, &a);
@@ -301,14 +299,12 @@ int ct_admin_bulk_main(int argc, char **argv)
     int rc;
     if ((rc = ct_cli_parse(argc, argv, &ca)) != 0)
         return rc;
-    struct ct_config cfg = ca.cfg;
-    int nrest = ca.nrest;
-    char **rest = ca.rest;
-    struct bulk_args a = {.projects = 1000, .region = cfg.regions[0]};
-    if ((rc = parse_bulk_args(nrest, rest, &a)) != 0)
+    const struct ct_config *cfg = &ca.cfg;
+    struct bulk_args a = {.projects = 1000, .region = cfg->regions[0]};
+    if ((rc = parse_bulk_args(ca.nrest, ca.rest, &a)) != 0)
         return rc;
     struct ct_store *st = NULL;
-    if (ct_cli_open_store(&cfg, "bulk-load", &st) != 0)
+    if (ct_cli_open_store(cfg, "bulk-load", &st) != 0)
         return 1;
     FILE *secrets = NULL;
     if (a.secrets_out) {
@@ -404,14 +400,12 @@ int ct_admin_audit_main(int argc, char **argv)
     int rc;
     if ((rc = ct_cli_parse(argc, argv, &ca)) != 0)
         return rc;
-    struct ct_config cfg = ca.cfg;
-    int nrest = ca.nrest;
-    char **rest = ca.rest;
+    const struct ct_config *cfg = &ca.cfg;
     struct audit_args a = {0};
-    if ((rc = parse_audit_args(nrest, rest, &a)) != 0)
+    if ((rc = parse_audit_args(ca.nrest, ca.rest, &a)) != 0)
         return rc;
     struct ct_store *st = NULL;
-    if (ct_cli_open_store(&cfg, "audit", &st) != 0)
+    if (ct_cli_open_store(cfg, "audit", &st) != 0)
         return 1;
     ct_status s;
     if (!a.json)
