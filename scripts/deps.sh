@@ -25,6 +25,11 @@ for p in "${pkgs[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
+# Several checkouts (or suites) may install at once: one at a time, the others wait.
+if [ -z "${CT_DEPS_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
+    exec env CT_DEPS_LOCKED=1 flock /tmp/cockpit-tokens-deps.lock "$0" "$@"
+fi
+
 echo "deps: installing ${missing[*]}" >&2
 SUDO=
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
