@@ -119,6 +119,13 @@ static int cmd_serve(int argc, char **argv)
         return rc;
     if ((rc = bootstrap_key(svc)) != 0)
         goto out;
+    /* Before the feed and the API start: every later change reaches the file too. */
+    if (cfg.shared_index[0] && ct_service_publish_index(svc, cfg.shared_index) != CT_OK) {
+        fprintf(stderr, "cockpit-tokens: cannot publish the shared index at %s: %s\n",
+                cfg.shared_index, strerror(errno));
+        rc = 1;
+        goto out;
+    }
     if (ct_service_follow_store(svc) != CT_OK) {
         fprintf(stderr, "cockpit-tokens: cannot follow the store's change feed\n");
         rc = 1;

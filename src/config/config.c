@@ -60,6 +60,8 @@ static const struct key_def keys[] = {
          "tokens per project and region (0 = unlimited)"),
     UINT(max_staleness, "300", 0, 86400,
          "shared store offline this long (s) -> verification fails closed (0 = never)"),
+    STR(shared_index, "",
+        "publish the verification index to this file for the nginx module (empty = off)"),
     UINT(auth_fail_limit, "20", 0, 1000000,
          "failed X-Auth-Token attempts per client address per window before 429 (0 = off)"),
     UINT(auth_fail_window, "60", 1, 86400, "window for auth_fail_limit, seconds"),

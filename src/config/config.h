@@ -37,6 +37,7 @@ struct ct_config {
     char access_log[16];
     unsigned max_tokens_per_project;
     unsigned max_staleness;    /* seconds; 0 = never fail closed */
+    char shared_index[1024];   /* path of the shared index file; "" = not published */
     unsigned auth_fail_limit;  /* failed X-Auth-Token attempts per address per window */
     unsigned auth_fail_window; /* seconds */
     unsigned shutdown_grace;   /* seconds */

@@ -197,11 +197,13 @@ static ct_status alloc_entry(struct ct_index_table *t, uint32_t *ret_i)
     return CT_OK;
 }
 
-/* Removes the entry whose id sits in by_id slot s. */
-static void remove_at(struct ct_index_table *t, uint32_t s)
+/* Removes the entry whose id sits in by_id slot s; its hash into ret_hash unless NULL. */
+static void remove_at(struct ct_index_table *t, uint32_t s, uint8_t *ret_hash)
 {
     bool found;
     uint32_t i = t->by_id[s] - 1;
+    if (ret_hash)
+        memcpy(ret_hash, t->entries[i].hash, CT_HASH_LEN);
     slot_delete(t, t->by_id, key_id, s);
     uint32_t hs = probe(t, t->by_hash, key_hash, t->entries[i].hash, CT_HASH_LEN, &found);
     if (found)
@@ -213,7 +215,8 @@ static void remove_at(struct ct_index_table *t, uint32_t s)
     t->n_live--;
 }
 
-bool ct_index_table_remove(struct ct_index_table *t, const char *token_id)
+bool ct_index_table_remove(struct ct_index_table *t, const char *token_id,
+                           uint8_t ret_hash[CT_HASH_LEN])
 {
     uint8_t id[16];
     bool found;
@@ -221,8 +224,34 @@ bool ct_index_table_remove(struct ct_index_table *t, const char *token_id)
         return false;
     uint32_t s = probe(t, t->by_id, key_id, id, 16, &found);
     if (found)
-        remove_at(t, s);
+        remove_at(t, s, ret_hash);
     return found;
+}
+
+int ct_index_table_each(const struct ct_index_table *t,
+                        int (*fn)(void *ud, const struct ct_token *tok), void *ud)
+{
+    struct ct_token tok;
+    int rc = 0;
+    memset(&tok, 0, sizeof tok);
+    for (uint32_t i = 0; i < t->n_entries && rc == 0; i++) {
+        const struct entry *e = &t->entries[i];
+        if (!e->live)
+            continue;
+        ct_uuid_format(e->token_id, tok.id);
+        ct_uuid_format(e->project_id, tok.project_id);
+        memcpy(tok.region, t->regions[e->region], sizeof tok.region);
+        tok.scopes = e->scopes;
+        memcpy(tok.secret_hash, e->hash, CT_HASH_LEN);
+        rc = fn(ud, &tok);
+    }
+    ct_wipe(&tok, sizeof tok);
+    return rc;
+}
+
+size_t ct_index_table_count(const struct ct_index_table *t)
+{
+    return t->n_live;
 }
 
 ct_status ct_index_table_put(struct ct_index_table *t, const struct ct_token *tok)
@@ -240,7 +269,7 @@ ct_status ct_index_table_put(struct ct_index_table *t, const struct ct_token *to
     bool found;
     uint32_t is = probe(t, t->by_id, key_id, e.token_id, 16, &found);
     if (found) /* a put replaces the token with the same id */
-        remove_at(t, is);
+        remove_at(t, is, NULL);
     if ((uint64_t)(t->n_live + 1) * 2 > (uint64_t)t->mask + 1 && grow(t) != CT_OK)
         return CT_E_NOMEM;
     uint32_t hs = probe(t, t->by_hash, key_hash, e.hash, CT_HASH_LEN, &found);
@@ -296,10 +325,10 @@ ct_status ct_index_put(struct ct_index *idx, const struct ct_token *tok)
     return rc;
 }
 
-bool ct_index_remove(struct ct_index *idx, const char *token_id)
+bool ct_index_remove(struct ct_index *idx, const char *token_id, uint8_t ret_hash[CT_HASH_LEN])
 {
     pthread_rwlock_wrlock(&idx->lock);
-    bool r = ct_index_table_remove(idx->tab, token_id);
+    bool r = ct_index_table_remove(idx->tab, token_id, ret_hash);
     pthread_rwlock_unlock(&idx->lock);
     return r;
 }
@@ -347,6 +376,15 @@ size_t ct_index_count(struct ct_index *idx, const char *region)
     }
     pthread_rwlock_unlock(&idx->lock);
     return n;
+}
+
+int ct_index_with_table(struct ct_index *idx, int (*fn)(void *ud, const struct ct_index_table *tab),
+                        void *ud)
+{
+    pthread_rwlock_rdlock(&idx->lock);
+    int rc = fn(ud, idx->tab);
+    pthread_rwlock_unlock(&idx->lock);
+    return rc;
 }
 
 void ct_index_replace(struct ct_index *idx, struct ct_index_table *tab)

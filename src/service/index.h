@@ -29,8 +29,9 @@ ct_status ct_index_new(struct ct_index **ret_idx);
 void ct_index_free(struct ct_index *idx);
 /* Adds or replaces the token with this id. */
 ct_status ct_index_put(struct ct_index *idx, const struct ct_token *tok);
-/* Removes the token with this id; returns true when it was there. */
-bool ct_index_remove(struct ct_index *idx, const char *token_id);
+/* Removes the token with this id; returns true when it was there, and then its
+ * secret hash in ret_hash unless NULL. */
+bool ct_index_remove(struct ct_index *idx, const char *token_id, uint8_t ret_hash[CT_HASH_LEN]);
 /* Finds the token whose secret hashes to `hash`. Returns true on a hit. */
 bool ct_index_lookup(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN],
                      struct ct_index_hit *ret_hit);
@@ -41,8 +42,17 @@ size_t ct_index_count(struct ct_index *idx, const char *region);
  * ct_index_replace() swaps it in and frees the old one. */
 ct_status ct_index_table_new(size_t expected, struct ct_index_table **ret_tab);
 ct_status ct_index_table_put(struct ct_index_table *tab, const struct ct_token *tok);
-bool ct_index_table_remove(struct ct_index_table *tab, const char *token_id);
+bool ct_index_table_remove(struct ct_index_table *tab, const char *token_id,
+                           uint8_t ret_hash[CT_HASH_LEN]);
+/* Calls fn for each token of tab (id, project_id, region, scopes and
+ * secret_hash set, the rest zero) until fn returns non-zero, which it returns. */
+int ct_index_table_each(const struct ct_index_table *tab,
+                        int (*fn)(void *ud, const struct ct_token *tok), void *ud);
+size_t ct_index_table_count(const struct ct_index_table *tab);
 void ct_index_table_free(struct ct_index_table *tab);
+/* Calls fn with the current table under the read lock; returns what fn returns. */
+int ct_index_with_table(struct ct_index *idx, int (*fn)(void *ud, const struct ct_index_table *tab),
+                        void *ud);
 /* Steals tab. */
 void ct_index_replace(struct ct_index *idx, struct ct_index_table *tab);
 

@@ -9,6 +9,7 @@
 #include "crypto/crypto.h"
 #include "json/json.h"
 #include "service/index.h"
+#include "service/shidx_write.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -23,6 +24,9 @@ struct ct_service {
     struct ct_store *store;
     struct ct_service_config cfg;
     struct ct_index *index;
+    /* The index as a shared file for the nginx module (NULL: not published).
+     * Every change goes to both under journal_lock, so they apply in one order. */
+    struct ct_shidx_writer *shidx;
     pthread_mutex_t journal_lock;
     bool reloading;
     struct journal_op *journal;
@@ -55,6 +59,8 @@ static void index_put(struct ct_service *svc, const struct ct_token *tok)
     pthread_mutex_lock(&svc->journal_lock);
     if (ct_index_put(svc->index, tok) != CT_OK)
         ct_err("could not add token %s to the verification index", tok->id);
+    else if (svc->shidx)
+        ct_shidx_put(svc->shidx, tok);
     if (svc->reloading)
         journal_add(svc, true, tok);
     pthread_mutex_unlock(&svc->journal_lock);
@@ -65,8 +71,10 @@ static void index_remove(struct ct_service *svc, const char *token_id)
     struct ct_token t;
     memset(&t, 0, sizeof t);
     snprintf(t.id, sizeof t.id, "%s", token_id);
+    uint8_t hash[CT_HASH_LEN];
     pthread_mutex_lock(&svc->journal_lock);
-    ct_index_remove(svc->index, token_id);
+    if (ct_index_remove(svc->index, token_id, hash) && svc->shidx)
+        ct_shidx_remove(svc->shidx, hash);
     if (svc->reloading)
         journal_add(svc, false, &t);
     pthread_mutex_unlock(&svc->journal_lock);
@@ -114,8 +122,10 @@ ct_status ct_service_reload_index(struct ct_service *svc)
             if (svc->journal[i].put)
                 ct_index_table_put(tab, &svc->journal[i].tok);
             else
-                ct_index_table_remove(tab, svc->journal[i].tok.id);
+                ct_index_table_remove(tab, svc->journal[i].tok.id, NULL);
         }
+        if (svc->shidx) /* failure is logged and fails the readers closed */
+            ct_shidx_replace(svc->shidx, tab);
         ct_index_replace(svc->index, tab);
         tab = NULL;
     }
@@ -148,10 +158,35 @@ ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cf
     return CT_OK;
 }
 
+static int publish_table(void *ud, const struct ct_index_table *tab)
+{
+    return ct_shidx_replace(ud, tab) == CT_OK ? 0 : -1;
+}
+
+ct_status ct_service_publish_index(struct ct_service *svc, const char *path)
+{
+    struct ct_shidx_writer *w = NULL;
+    ct_status rc = ct_shidx_writer_open(path, svc->cfg.max_staleness_us, &w);
+    if (rc != CT_OK)
+        return rc;
+    /* Under journal_lock no change can slip between the copy and the switch. */
+    pthread_mutex_lock(&svc->journal_lock);
+    ct_shidx_set_store_down(w, atomic_load(&svc->stale_since_us));
+    if (ct_index_with_table(svc->index, publish_table, w) == 0)
+        svc->shidx = w;
+    pthread_mutex_unlock(&svc->journal_lock);
+    if (!svc->shidx) {
+        ct_shidx_writer_close(w);
+        return CT_E_INTERNAL;
+    }
+    return CT_OK;
+}
+
 void ct_service_free(struct ct_service *svc)
 {
     if (!svc)
         return;
+    ct_shidx_writer_close(svc->shidx);
     ct_index_free(svc->index);
     pthread_mutex_destroy(&svc->journal_lock);
     free(svc->journal);
@@ -190,6 +225,8 @@ void ct_service_set_store_up(struct ct_service *svc, bool up, int64_t now_us)
         int64_t expected = 0;
         atomic_compare_exchange_strong(&svc->stale_since_us, &expected, now_us);
     }
+    if (svc->shidx) /* set before the feed starts, never changed after */
+        ct_shidx_set_store_down(svc->shidx, atomic_load(&svc->stale_since_us));
 }
 
 /* ---- authentication ------------------------------------------------------ */
@@ -575,19 +612,15 @@ ct_status ct_service_apikey_bootstrap(struct ct_service *svc, const char *secret
 
 /* ---- data plane ---------------------------------------------------------- */
 
-static const char *const outcome_names[] = {
-    "allowed",      "no_token",           "malformed", "unknown_token", "missing_scope",
-    "wrong_region", "undetermined_scope", "no_region", "stale_index",
-};
-
-const char *ct_verify_outcome_name(enum ct_verify_outcome o)
-{
-    return (unsigned)o < CT_VERIFY_OUTCOME_COUNT_ ? outcome_names[o] : "unknown";
-}
-
 uint64_t ct_service_verify_count(const struct ct_service *svc, enum ct_verify_outcome o)
 {
     return (unsigned)o < CT_VERIFY_OUTCOME_COUNT_ ? atomic_load(&svc->verify_counts[o]) : 0;
+}
+
+static enum ct_verify_lookup memory_lookup(void *ud, const uint8_t hash[CT_HASH_LEN],
+                                           struct ct_index_hit *ret_hit)
+{
+    return ct_index_lookup(ud, hash, ret_hit) ? CT_VERIFY_LOOKUP_HIT : CT_VERIFY_LOOKUP_MISS;
 }
 
 static enum ct_verify_outcome decide(struct ct_service *svc, const struct ct_verify_input *in,
@@ -596,31 +629,8 @@ static enum ct_verify_outcome decide(struct ct_service *svc, const struct ct_ver
     int64_t stale = atomic_load(&svc->stale_since_us);
     if (stale && svc->cfg.max_staleness_us && now_us - stale > svc->cfg.max_staleness_us)
         return CT_VERIFY_STALE;
-    char secret[CT_SECRET_LEN + 1];
-    enum ct_extract ex = ct_verify_extract(in, secret);
-    if (ex == CT_EXTRACT_NONE)
-        return CT_VERIFY_NO_TOKEN;
-    if (ex == CT_EXTRACT_MALFORMED)
-        return CT_VERIFY_MALFORMED;
-    uint8_t hash[CT_HASH_LEN];
-    ct_secret_hash(secret, CT_SECRET_LEN, hash);
-    ct_wipe(secret, sizeof secret);
-    struct ct_index_hit hit;
-    if (!ct_index_lookup(svc->index, hash, &hit))
-        return CT_VERIFY_UNKNOWN;
-    const char *region = in->region && in->region[0] ? in->region : NULL;
-    if (!region && svc->cfg.n_regions != 1)
-        return CT_VERIFY_NO_REGION;
-    if (strcmp(hit.region, region ? region : svc->cfg.regions[0]) != 0)
-        return CT_VERIFY_WRONG_REGION;
-    enum ct_scope need = ct_verify_required_scope(in);
-    if (need == CT_SCOPE_UNKNOWN)
-        return CT_VERIFY_UNDETERMINED;
-    if (!(hit.scopes & CT_SCOPE_BIT(need)))
-        return CT_VERIFY_NO_SCOPE;
-    memcpy(ret->token_id, hit.token_id, sizeof ret->token_id);
-    memcpy(ret->project_id, hit.project_id, sizeof ret->project_id);
-    return CT_VERIFY_ALLOW;
+    return ct_verify_decide(in, svc->cfg.n_regions == 1 ? svc->cfg.regions[0] : NULL, memory_lookup,
+                            svc->index, ret);
 }
 
 void ct_service_verify(struct ct_service *svc, const struct ct_verify_input *in, int64_t now_us,

@@ -90,32 +90,15 @@ ct_status ct_service_apikey_delete(struct ct_service *svc, const char *access_ke
 ct_status ct_service_apikey_bootstrap(struct ct_service *svc, const char *secret_uuid,
                                       int64_t now_us, struct ct_apikey *ret_key, bool *ret_created);
 
-/* Data-plane decision. */
-enum ct_verify_outcome {
-    CT_VERIFY_ALLOW,
-    CT_VERIFY_NO_TOKEN,     /* 401 */
-    CT_VERIFY_MALFORMED,    /* 401 */
-    CT_VERIFY_UNKNOWN,      /* 401: unknown or deleted */
-    CT_VERIFY_NO_SCOPE,     /* 403: lacks the scope */
-    CT_VERIFY_WRONG_REGION, /* 403 */
-    CT_VERIFY_UNDETERMINED, /* 403: the required scope cannot be determined */
-    CT_VERIFY_NO_REGION,    /* 403: no region given and several served */
-    CT_VERIFY_STALE,        /* 503: index too stale to vouch for (shared store offline) */
-    CT_VERIFY_OUTCOME_COUNT_
-};
-struct ct_verify_result {
-    enum ct_verify_outcome outcome;
-    char token_id[CT_UUID_LEN + 1];
-    char project_id[CT_UUID_LEN + 1];
-};
 /* Decides a data-plane request. Never touches the store. */
 void ct_service_verify(struct ct_service *svc, const struct ct_verify_input *in, int64_t now_us,
                        struct ct_verify_result *ret);
-/* Short name of an outcome ("allowed", "no_token", ...), for metrics and logs. */
-const char *ct_verify_outcome_name(enum ct_verify_outcome o);
 /* Count of decisions with this outcome since start. */
 uint64_t ct_service_verify_count(const struct ct_service *svc, enum ct_verify_outcome o);
 
+/* Publishes the index as a shared file at path for the nginx module (shidx.h),
+ * and every later change before it is answered. Call once, before serving. */
+ct_status ct_service_publish_index(struct ct_service *svc, const char *path);
 /* Reloads the whole index from the store (start-up, resync). */
 ct_status ct_service_reload_index(struct ct_service *svc);
 /* Marks the shared store reachable (stale_since 0) or not (since now). */

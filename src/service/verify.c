@@ -234,3 +234,49 @@ enum ct_scope ct_verify_required_scope(const struct ct_verify_input *in)
         return ct_scope_parse(in->scope, strlen(in->scope));
     return ct_verify_scope_for_path(in->data_source, in->method, in->uri);
 }
+
+/* ---- the decision -------------------------------------------------------- */
+
+static const char *const outcome_names[] = {
+    "allowed",      "no_token",           "malformed", "unknown_token", "missing_scope",
+    "wrong_region", "undetermined_scope", "no_region", "stale_index",
+};
+
+const char *ct_verify_outcome_name(enum ct_verify_outcome o)
+{
+    return (unsigned)o < CT_VERIFY_OUTCOME_COUNT_ ? outcome_names[o] : "unknown";
+}
+
+enum ct_verify_outcome ct_verify_decide(const struct ct_verify_input *in, const char *sole_region,
+                                        ct_verify_lookup_fn lookup, void *ud,
+                                        struct ct_verify_result *ret)
+{
+    char secret[CT_SECRET_LEN + 1];
+    enum ct_extract ex = ct_verify_extract(in, secret);
+    if (ex == CT_EXTRACT_NONE)
+        return CT_VERIFY_NO_TOKEN;
+    if (ex == CT_EXTRACT_MALFORMED)
+        return CT_VERIFY_MALFORMED;
+    uint8_t hash[CT_HASH_LEN];
+    ct_secret_hash(secret, CT_SECRET_LEN, hash);
+    ct_wipe(secret, sizeof secret);
+    struct ct_index_hit hit;
+    enum ct_verify_lookup found = lookup(ud, hash, &hit);
+    if (found == CT_VERIFY_LOOKUP_UNAVAILABLE)
+        return CT_VERIFY_STALE;
+    if (found != CT_VERIFY_LOOKUP_HIT)
+        return CT_VERIFY_UNKNOWN;
+    const char *region = in->region && in->region[0] ? in->region : sole_region;
+    if (!region)
+        return CT_VERIFY_NO_REGION;
+    if (strcmp(hit.region, region) != 0)
+        return CT_VERIFY_WRONG_REGION;
+    enum ct_scope need = ct_verify_required_scope(in);
+    if (need == CT_SCOPE_UNKNOWN)
+        return CT_VERIFY_UNDETERMINED;
+    if (!(hit.scopes & CT_SCOPE_BIT(need)))
+        return CT_VERIFY_NO_SCOPE;
+    memcpy(ret->token_id, hit.token_id, sizeof ret->token_id);
+    memcpy(ret->project_id, hit.project_id, sizeof ret->project_id);
+    return CT_VERIFY_ALLOW;
+}

@@ -1,11 +1,14 @@
-/* The data plane's pure parts: where a token is taken from, and which scope a
- * request needs. No I/O, no locks: unit-tested and fuzzed directly. */
+/* The data plane's pure parts: where a token is taken from, which scope a
+ * request needs, and the decision itself over any index (the service's
+ * in-memory one, or the nginx module's shared file: both compile this file).
+ * No I/O, no locks: unit-tested and fuzzed directly. */
 #ifndef CT_SERVICE_VERIFY_H
 #define CT_SERVICE_VERIFY_H
 
 #include <stddef.h>
 
 #include "model/model.h"
+#include "service/index.h"
 
 /* Raw header values as the proxy forwarded them; NULL when absent. Borrowed. */
 struct ct_verify_input {
@@ -40,5 +43,40 @@ enum ct_scope ct_verify_required_scope(const struct ct_verify_input *in);
  * dot segments or encoded slashes make the scope undeterminable. */
 enum ct_scope ct_verify_scope_for_path(const char *data_source, const char *method,
                                        const char *uri);
+
+/* Data-plane decision. */
+enum ct_verify_outcome {
+    CT_VERIFY_ALLOW,
+    CT_VERIFY_NO_TOKEN,     /* 401 */
+    CT_VERIFY_MALFORMED,    /* 401 */
+    CT_VERIFY_UNKNOWN,      /* 401: unknown or deleted */
+    CT_VERIFY_NO_SCOPE,     /* 403: lacks the scope */
+    CT_VERIFY_WRONG_REGION, /* 403 */
+    CT_VERIFY_UNDETERMINED, /* 403: the required scope cannot be determined */
+    CT_VERIFY_NO_REGION,    /* 403: no region given and several served */
+    CT_VERIFY_STALE,        /* 503: index too stale to vouch for (shared store offline) */
+    CT_VERIFY_OUTCOME_COUNT_
+};
+struct ct_verify_result {
+    enum ct_verify_outcome outcome;
+    char token_id[CT_UUID_LEN + 1];
+    char project_id[CT_UUID_LEN + 1];
+};
+/* Short name of an outcome ("allowed", "no_token", ...), for metrics and logs. */
+const char *ct_verify_outcome_name(enum ct_verify_outcome o);
+
+/* How the decision reaches an index: HIT fills ret_hit; UNAVAILABLE means the
+ * index cannot vouch right now (the decision is then STALE: fail closed). */
+enum ct_verify_lookup { CT_VERIFY_LOOKUP_HIT, CT_VERIFY_LOOKUP_MISS, CT_VERIFY_LOOKUP_UNAVAILABLE };
+typedef enum ct_verify_lookup (*ct_verify_lookup_fn)(void *ud, const uint8_t hash[CT_HASH_LEN],
+                                                     struct ct_index_hit *ret_hit);
+
+/* Decides a request: extracts and hashes the credential (wiping the secret),
+ * looks it up, then checks region and scope. sole_region is the region assumed
+ * when the request names none (NULL: one is required). On ALLOW writes the
+ * token and project ids into ret; ret's outcome field is left to the caller. */
+enum ct_verify_outcome ct_verify_decide(const struct ct_verify_input *in, const char *sole_region,
+                                        ct_verify_lookup_fn lookup, void *ud,
+                                        struct ct_verify_result *ret);
 
 #endif

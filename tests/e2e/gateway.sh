@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # End-to-end: cockpit-tokens behind a real gateway, in front of real data sources.
-#   usage: tests/e2e/gateway.sh nginx|caddy REPO_ROOT
+#   usage: tests/e2e/gateway.sh nginx|nginx-module|caddy REPO_ROOT
 # Starts, on free 127.0.0.1 ports in a temp dir: cockpit-tokens (fr-par,nl-ams),
 # Prometheus 2.42 (remote-write receiver), Alertmanager, the gateway rendered from
 # deploy/<gateway>/ unchanged (with its recording upstream standing in for Loki and
-# Tempo), and a Prometheus agent that remote-writes through the gateway (token as
+# Tempo; nginx-module: deploy/nginx-module/, two workers deciding in the module over
+# the service's shared index), and a Prometheus agent that remote-writes through the gateway (token as
 # Bearer and as Basic password). Then runs checks.mjs. A trap stops everything;
 # the suite scripts bound the whole run with timeout(1).
 #   E2E_KEEP=1   keep the temp dir (logs, rendered configs) after a passing run
 #   CT_BIN=...   the binary (default <root>/build/cockpit-tokens)
+#   CT_NGINX_MODULE=...  the module (default <root>/build-nginx/ngx_http_cockpit_tokens_module.so)
 set -uo pipefail
 
-gw=${1:?usage: $0 nginx|caddy REPO_ROOT}
-root=$(cd "${2:?usage: $0 nginx|caddy REPO_ROOT}" && pwd) || exit 2
-case $gw in nginx | caddy) ;; *) echo "usage: $0 nginx|caddy REPO_ROOT" >&2; exit 2 ;; esac
+gw=${1:?usage: $0 nginx|nginx-module|caddy REPO_ROOT}
+root=$(cd "${2:?usage: $0 nginx|nginx-module|caddy REPO_ROOT}" && pwd) || exit 2
+case $gw in nginx | nginx-module | caddy) ;; *) echo "usage: $0 nginx|nginx-module|caddy REPO_ROOT" >&2; exit 2 ;; esac
+gw_cmd=${gw%-module}
+module_so=${CT_NGINX_MODULE:-$root/build-nginx/ngx_http_cockpit_tokens_module.so}
 
 # shellcheck source=tests/e2e/lib.sh
 . "$root/tests/e2e/lib.sh"
@@ -27,7 +31,8 @@ done
 
 bin=${CT_BIN:-$root/build/cockpit-tokens}
 [ -x "$bin" ] || e2e_fail "setup: $bin is not built (ninja -C $root/build)"
-for cmd in node curl prometheus prometheus-alertmanager "$gw"; do
+[ "$gw" != nginx-module ] || [ -f "$module_so" ] || e2e_fail "setup: $module_so is not built (make nginx-module)"
+for cmd in node curl prometheus prometheus-alertmanager "$gw_cmd"; do
     command -v "$cmd" >/dev/null || e2e_fail "setup: $cmd is not installed (scripts/deps.sh test)"
 done
 
@@ -43,8 +48,10 @@ d=$E2E_DIR
 export COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=$admin_key
 # E2E_DB_URI runs the same scenario on another store (e.g. PostgreSQL); projects are
 # fresh UUIDs, so a shared database does not disturb the checks.
+ct_args=()
+[ "$gw" = nginx-module ] && ct_args=(--shared-index "$d/index")
 e2e_start cockpit-tokens "$bin" serve --listen "127.0.0.1:$p_ct" --db "${E2E_DB_URI:-sqlite:$d/tokens.db}" \
-    --regions fr-par,nl-ams --access-log all
+    --regions fr-par,nl-ams --access-log all "${ct_args[@]}"
 unset COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY
 
 # ---- Prometheus (receiver) and Alertmanager ----------------------------------------------
@@ -67,16 +74,22 @@ e2e_start alertmanager prometheus-alertmanager --config.file="$d/alertmanager.ym
 export VERIFIER_ADDR=127.0.0.1:$p_ct REGION=fr-par
 export PROMETHEUS_ADDR=127.0.0.1:$p_prom ALERTMANAGER_ADDR=127.0.0.1:$p_am
 export LOKI_ADDR=127.0.0.1:$p_rec TEMPO_ADDR=127.0.0.1:$p_rec
-if [ "$gw" = nginx ]; then
+if [ "$gw_cmd" = nginx ]; then
     export METRICS_LISTEN=127.0.0.1:$p_metrics LOGS_LISTEN=127.0.0.1:$p_logs
     export TRACES_LISTEN=127.0.0.1:$p_traces ALERTMANAGER_LISTEN=127.0.0.1:$p_alerts
     export RECORDER_LISTEN=127.0.0.1:$p_rec
     mkdir -p "$d/nginx"
-    "$root/deploy/render.sh" "$root/deploy/nginx/cockpit-tokens.conf.template" \
-        >"$d/nginx/cockpit-tokens.conf" || e2e_fail "setup: rendering the nginx template"
-    # What a distribution's nginx.conf provides around conf.d/*.conf, here in the temp dir.
+    export SHARED_INDEX=$d/index
+    "$root/deploy/render.sh" "$root/deploy/$gw/cockpit-tokens.conf.template" \
+        >"$d/nginx/cockpit-tokens.conf" || e2e_fail "setup: rendering the $gw template"
+    # What a distribution's nginx.conf provides around conf.d/*.conf, here in the temp dir
+    # (and, for the module, modules-enabled/: its load_module line).
+    load=
+    workers=1
+    [ "$gw" = nginx-module ] && load="load_module $module_so;" && workers=2
     cat >"$d/nginx/nginx.conf" <<EOF
-worker_processes 1;
+$load
+worker_processes $workers;
 error_log $d/nginx/error.log notice;
 events { worker_connections 256; }
 http {
@@ -114,7 +127,7 @@ if command -v ss >/dev/null &&
 fi
 e2e_wait_http prometheus "http://127.0.0.1:$p_prom/-/ready" 20
 e2e_wait_http alertmanager "http://127.0.0.1:$p_am/-/ready" 20
-e2e_wait_http "$gw" "http://127.0.0.1:$p_rec/" 10
+e2e_wait_http "$gw_cmd" "http://127.0.0.1:$p_rec/" 10
 echo "e2e: $gw and its data sources are up after $((SECONDS - t_start)) s (logs in $d)"
 
 # ---- the real sender: a Prometheus agent, started once its token exists ------------------
@@ -169,7 +182,7 @@ node "$root/tests/e2e/checks.mjs"
 rc=$?
 echo "e2e: $gw scenario took $((SECONDS - t_start)) s"
 if [ $rc -ne 0 ]; then
-    for n in "$gw" cockpit-tokens agent; do e2e_log_tail "$n"; done
-    [ "$gw" = nginx ] && tail -n 25 "$d/nginx/error.log" >&2
+    for n in "$gw_cmd" cockpit-tokens agent; do e2e_log_tail "$n"; done
+    [ "$gw_cmd" = nginx ] && tail -n 25 "$d/nginx/error.log" >&2
 fi
 exit $rc

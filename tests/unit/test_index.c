@@ -52,8 +52,8 @@ static void put_lookup_remove(void **state)
     assert_int_equal(ct_index_count(idx, NULL), 1);
     assert_true(ct_index_lookup(idx, t.secret_hash, &hit));
     assert_int_equal(hit.scopes, 7);
-    assert_true(ct_index_remove(idx, t.id));
-    assert_false(ct_index_remove(idx, t.id));
+    assert_true(ct_index_remove(idx, t.id, NULL));
+    assert_false(ct_index_remove(idx, t.id, NULL));
     assert_false(ct_index_lookup(idx, t.secret_hash, &hit));
     assert_int_equal(ct_index_count(idx, NULL), 0);
     ct_index_free(idx);
@@ -76,7 +76,7 @@ static void many_tokens(void **state)
     assert_int_equal(ct_index_count(idx, NULL), N);
     assert_int_equal(ct_index_count(idx, "fr-par"), N / 2);
     for (int i = 0; i < N; i += 3)
-        assert_true(ct_index_remove(idx, toks[i].id));
+        assert_true(ct_index_remove(idx, toks[i].id, NULL));
     struct ct_index_hit hit;
     for (int i = 0; i < N; i++) {
         bool present = i % 3 != 0;

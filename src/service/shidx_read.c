@@ -1,0 +1,218 @@
+#include "service/shidx.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+
+#define SPIN_LIMIT 4096
+#define REMAP_EVERY_US 1000000
+
+uint64_t ct_shidx_home(const uint8_t hash[CT_HASH_LEN], uint64_t mask)
+{
+    uint64_t h;
+    memcpy(&h, hash, sizeof h);
+    h ^= h >> 29;
+    return (h * 0x9E3779B97F4A7C15ull >> 17) & mask;
+}
+
+bool ct_shidx_view_init(const void *map, size_t size, struct ct_shidx_view *ret_view)
+{
+    const struct ct_shidx_header *h = map;
+    if (!map || size < CT_SHIDX_HEADER_SIZE || ((uintptr_t)map & 63) != 0)
+        return false;
+    if (memcmp(h->magic, CT_SHIDX_MAGIC, sizeof h->magic) != 0 || h->version != CT_SHIDX_VERSION ||
+        h->header_size != CT_SHIDX_HEADER_SIZE || h->slot_size != sizeof(struct ct_shidx_slot))
+        return false;
+    uint64_t n = h->n_slots;
+    if (n < CT_SHIDX_MIN_SLOTS || n > CT_SHIDX_MAX_SLOTS || (n & (n - 1)) != 0)
+        return false;
+    if (h->file_size != CT_SHIDX_HEADER_SIZE + n * sizeof(struct ct_shidx_slot) ||
+        h->file_size != size)
+        return false;
+    ret_view->h = h;
+    ret_view->slots = (const struct ct_shidx_slot *)((const char *)map + CT_SHIDX_HEADER_SIZE);
+    ret_view->mask = n - 1;
+    return true;
+}
+
+enum ct_shidx_result ct_shidx_view_check(const struct ct_shidx_view *v, int64_t mono_us,
+                                         int64_t real_us, int64_t stale_after_us)
+{
+    const struct ct_shidx_header *h = v->h;
+    /* Acquire: a reader that sees retired also sees the new file at the path. */
+    if (atomic_load_explicit(&h->retired, memory_order_acquire))
+        return CT_SHIDX_RETIRED;
+    if (atomic_load_explicit(&h->failed, memory_order_acquire))
+        return CT_SHIDX_STALE;
+    int64_t beat = atomic_load_explicit(&h->heartbeat_us, memory_order_acquire);
+    if (mono_us - beat > stale_after_us)
+        return CT_SHIDX_STALE;
+    int64_t down = atomic_load_explicit(&h->store_down_since, memory_order_acquire);
+    if (down && h->max_staleness_us && real_us - down > h->max_staleness_us)
+        return CT_SHIDX_STALE;
+    return CT_SHIDX_HIT;
+}
+
+/* One consistent copy of a slot (see the seqlock argument in shidx.h). */
+static bool read_slot(const struct ct_shidx_slot *s, uint64_t w[CT_SHIDX_WORDS])
+{
+    for (int i = 0; i < SPIN_LIMIT; i++) {
+        uint64_t seq = atomic_load_explicit(&s->w[0], memory_order_acquire);
+        if (seq & 1)
+            continue;
+        for (unsigned k = 1; k < CT_SHIDX_WORDS; k++)
+            w[k] = atomic_load_explicit(&s->w[k], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&s->w[0], memory_order_relaxed) == seq)
+            return true;
+    }
+    return false;
+}
+
+static enum ct_shidx_result fill_hit(const struct ct_shidx_view *v, const uint64_t w[],
+                                     struct ct_index_hit *ret_hit)
+{
+    unsigned region = (unsigned)(w[9] >> 8) & 0xffffu;
+    uint32_t n_regions = atomic_load_explicit(&v->h->n_regions, memory_order_acquire);
+    if (region >= n_regions || n_regions > CT_SHIDX_MAX_REGIONS)
+        return CT_SHIDX_CORRUPT;
+    const char *name = v->h->regions[region];
+    if (memchr(name, '\0', sizeof v->h->regions[0]) == NULL)
+        return CT_SHIDX_CORRUPT;
+    uint8_t id[16];
+    memcpy(id, &w[5], sizeof id);
+    ct_uuid_format(id, ret_hit->token_id);
+    memcpy(id, &w[7], sizeof id);
+    ct_uuid_format(id, ret_hit->project_id);
+    memcpy(ret_hit->region, name, sizeof ret_hit->region);
+    ret_hit->scopes = (uint32_t)(w[9] >> 32);
+    return CT_SHIDX_HIT;
+}
+
+enum ct_shidx_result ct_shidx_view_lookup(const struct ct_shidx_view *v,
+                                          const uint8_t hash[CT_HASH_LEN],
+                                          struct ct_index_hit *ret_hit)
+{
+    uint64_t w[CT_SHIDX_WORDS];
+    uint64_t s = ct_shidx_home(hash, v->mask);
+    enum ct_shidx_result res = CT_SHIDX_MISS;
+    /* Bounded by the table size: a table with no empty slot is not trusted. */
+    for (uint64_t i = 0; i <= v->mask; i++, s = (s + 1) & v->mask) {
+        if (!read_slot(&v->slots[s], w)) {
+            res = CT_SHIDX_BUSY;
+            break;
+        }
+        unsigned state = (unsigned)(w[9] & 0xff);
+        if (state == CT_SHIDX_EMPTY)
+            break;
+        if (state != CT_SHIDX_LIVE && state != CT_SHIDX_TOMBSTONE) {
+            res = CT_SHIDX_CORRUPT;
+            break;
+        }
+        /* Constant-time on the candidate's bytes, as the in-memory index. */
+        if (state == CT_SHIDX_LIVE && ct_hash_equal((const uint8_t *)&w[1], hash)) {
+            res = fill_hit(v, w, ret_hit);
+            break;
+        }
+        if (i == v->mask)
+            res = CT_SHIDX_CORRUPT;
+    }
+    ct_wipe(w, sizeof w);
+    return res;
+}
+
+const char *ct_shidx_result_name(enum ct_shidx_result res)
+{
+    static const char *const names[] = {"hit", "miss", "stale", "corrupt", "busy", "retired"};
+    return (unsigned)res < sizeof names / sizeof names[0] ? names[res] : "?";
+}
+
+/* ---- the file ------------------------------------------------------------ */
+
+struct ct_shidx_reader {
+    char *path;
+    int64_t stale_after_us;
+    void *map;
+    size_t size;
+    struct ct_shidx_view view;
+    bool valid;
+    int64_t last_map_us; /* monotonic time of the last attempt (0: map at once) */
+};
+
+struct ct_shidx_reader *ct_shidx_reader_new(const char *path, int64_t stale_after_us)
+{
+    struct ct_shidx_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        return NULL;
+    }
+    r->stale_after_us = stale_after_us;
+    return r;
+}
+
+static void unmap(struct ct_shidx_reader *r)
+{
+    if (r->map)
+        munmap(r->map, r->size);
+    r->map = NULL;
+    r->valid = false;
+}
+
+void ct_shidx_reader_free(struct ct_shidx_reader *r)
+{
+    if (!r)
+        return;
+    unmap(r);
+    free(r->path);
+    free(r);
+}
+
+/* Maps the file now at the path; on any failure the reader holds no mapping. */
+static void remap(struct ct_shidx_reader *r, int64_t mono_us)
+{
+    r->last_map_us = mono_us;
+    unmap(r);
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= CT_SHIDX_HEADER_SIZE &&
+        (uint64_t)st.st_size <= CT_SHIDX_HEADER_SIZE + (uint64_t)CT_SHIDX_MAX_SLOTS * 96u) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED) {
+            r->map = m;
+            r->size = (size_t)st.st_size;
+            r->valid = ct_shidx_view_init(m, r->size, &r->view);
+        }
+    }
+    close(fd);
+}
+
+enum ct_shidx_result ct_shidx_reader_lookup(struct ct_shidx_reader *r,
+                                            const uint8_t hash[CT_HASH_LEN], int64_t mono_us,
+                                            int64_t real_us, struct ct_index_hit *ret_hit)
+{
+    enum ct_shidx_result res = CT_SHIDX_CORRUPT;
+    /* Two rounds: a retired file is replaced at once, then checked again. */
+    for (int round = 0; round < 2; round++) {
+        if (!r->valid &&
+            (round > 0 || r->last_map_us == 0 || mono_us - r->last_map_us >= REMAP_EVERY_US))
+            remap(r, mono_us);
+        if (!r->valid)
+            return r->map ? CT_SHIDX_CORRUPT : CT_SHIDX_STALE;
+        res = ct_shidx_view_check(&r->view, mono_us, real_us, r->stale_after_us);
+        if (res == CT_SHIDX_HIT)
+            return ct_shidx_view_lookup(&r->view, hash, ret_hit);
+        if (res == CT_SHIDX_RETIRED)
+            r->last_map_us = 0; /* the new file is there already: no waiting */
+        else if (mono_us - r->last_map_us < REMAP_EVERY_US)
+            break;
+        r->valid = false; /* a new writer may also have replaced a stale file */
+    }
+    return res == CT_SHIDX_RETIRED ? CT_SHIDX_STALE : res;
+}

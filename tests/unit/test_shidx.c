@@ -1,0 +1,299 @@
+/* Unit tests: the shared index file (service/shidx*.c): publish and look up,
+ * growth and compaction followed by readers, reload, fail-closed checks, and a
+ * race of one writer against reader threads. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "service/shidx_write.h"
+#include "util/time.h"
+
+#define STALE_US 5000000
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct ct_shidx_writer *w;
+    struct ct_shidx_reader *r;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/ct-shidx-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/index", f->dir);
+    if (ct_shidx_writer_open(f->path, 0, &f->w) != CT_OK)
+        return -1;
+    f->r = ct_shidx_reader_new(f->path, STALE_US);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    ct_shidx_reader_free(f->r);
+    ct_shidx_writer_close(f->w);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static void make_token(struct ct_token *t, const char *region, uint32_t scopes)
+{
+    char secret[CT_SECRET_LEN + 1];
+    memset(t, 0, sizeof *t);
+    ct_uuid_v4(t->id);
+    ct_uuid_v4(t->project_id);
+    snprintf(t->region, sizeof t->region, "%s", region);
+    t->scopes = scopes;
+    ct_secret_new(secret);
+    ct_secret_hash(secret, CT_SECRET_LEN, t->secret_hash);
+}
+
+static enum ct_shidx_result find(struct ct_shidx_reader *r, const struct ct_token *t,
+                                 struct ct_index_hit *hit)
+{
+    return ct_shidx_reader_lookup(r, t->secret_hash, ct_mono_us(), ct_now_us(), hit);
+}
+
+static void publish_lookup_remove(void **state)
+{
+    struct fixture *f = *state;
+    struct ct_token a, b;
+    struct ct_index_hit hit;
+    make_token(&a, "fr-par", 5);
+    make_token(&b, "nl-ams", 2);
+    assert_int_equal(find(f->r, &a, &hit), CT_SHIDX_MISS);
+    ct_shidx_put(f->w, &a);
+    ct_shidx_put(f->w, &b);
+    assert_int_equal(find(f->r, &a, &hit), CT_SHIDX_HIT);
+    assert_string_equal(hit.token_id, a.id);
+    assert_string_equal(hit.project_id, a.project_id);
+    assert_string_equal(hit.region, "fr-par");
+    assert_int_equal(hit.scopes, 5);
+    assert_int_equal(find(f->r, &b, &hit), CT_SHIDX_HIT);
+    assert_string_equal(hit.region, "nl-ams");
+    /* Same secret hash, another id: refused, as the in-memory index does. */
+    struct ct_token c = b;
+    ct_uuid_v4(c.id);
+    ct_shidx_put(f->w, &c);
+    assert_int_equal(find(f->r, &b, &hit), CT_SHIDX_HIT);
+    assert_string_equal(hit.token_id, b.id);
+    ct_shidx_remove(f->w, a.secret_hash);
+    assert_int_equal(find(f->r, &a, &hit), CT_SHIDX_MISS);
+    assert_int_equal(find(f->r, &b, &hit), CT_SHIDX_HIT);
+}
+
+static void growth_and_compaction(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 3000 };
+    struct ct_token *t = calloc(N, sizeof *t);
+    struct ct_index_hit hit;
+    for (int i = 0; i < N; i++) {
+        make_token(&t[i], i % 2 ? "fr-par" : "pl-waw", 1);
+        ct_shidx_put(f->w, &t[i]);
+        if (i % 500 == 0) /* the reader follows every rebuild on its own */
+            assert_int_equal(find(f->r, &t[i / 2], &hit), CT_SHIDX_HIT);
+    }
+    for (int i = 0; i < N; i += 2)
+        ct_shidx_remove(f->w, t[i].secret_hash);
+    /* Tombstones count as load: keep churning until the table compacts. */
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i += 2) {
+            ct_shidx_put(f->w, &t[i]);
+            ct_shidx_remove(f->w, t[i].secret_hash);
+        }
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(find(f->r, &t[i], &hit), i % 2 ? CT_SHIDX_HIT : CT_SHIDX_MISS);
+    free(t);
+}
+
+static void replace_from_table(void **state)
+{
+    struct fixture *f = *state;
+    struct ct_token old, kept;
+    struct ct_index_hit hit;
+    make_token(&old, "fr-par", 1);
+    make_token(&kept, "fr-par", 3);
+    ct_shidx_put(f->w, &old);
+    struct ct_index_table *tab;
+    assert_int_equal(ct_index_table_new(10, &tab), CT_OK);
+    assert_int_equal(ct_index_table_put(tab, &kept), CT_OK);
+    assert_int_equal(ct_shidx_replace(f->w, tab), CT_OK);
+    assert_int_equal(find(f->r, &old, &hit), CT_SHIDX_MISS);
+    assert_int_equal(find(f->r, &kept, &hit), CT_SHIDX_HIT);
+    assert_int_equal(hit.scopes, 3);
+    ct_index_table_free(tab);
+}
+
+static void fails_closed(void **state)
+{
+    struct fixture *f = *state;
+    struct ct_token a;
+    struct ct_index_hit hit;
+    make_token(&a, "fr-par", 1);
+    ct_shidx_put(f->w, &a);
+    int64_t mono = ct_mono_us(), now = ct_now_us();
+    assert_int_equal(ct_shidx_reader_lookup(f->r, a.secret_hash, mono, now, &hit), CT_SHIDX_HIT);
+    /* The writer's heartbeat older than the reader's limit. */
+    assert_int_equal(
+        ct_shidx_reader_lookup(f->r, a.secret_hash, mono + STALE_US + 2000000, now, &hit),
+        CT_SHIDX_STALE);
+    /* The shared store offline for longer than max_staleness. */
+    struct ct_shidx_writer *w2;
+    assert_int_equal(ct_shidx_writer_open(f->path, 60000000, &w2), CT_OK);
+    ct_shidx_put(w2, &a);
+    ct_shidx_set_store_down(w2, now - 61000000);
+    struct ct_shidx_reader *r2 = ct_shidx_reader_new(f->path, STALE_US);
+    assert_int_equal(ct_shidx_reader_lookup(r2, a.secret_hash, mono, now, &hit), CT_SHIDX_STALE);
+    ct_shidx_set_store_down(w2, now - 1000000);
+    assert_int_equal(ct_shidx_reader_lookup(r2, a.secret_hash, mono, now, &hit), CT_SHIDX_HIT);
+    ct_shidx_reader_free(r2);
+    ct_shidx_writer_close(w2);
+    /* No file at all. */
+    struct ct_shidx_reader *r3 = ct_shidx_reader_new("/nonexistent/index", STALE_US);
+    assert_int_equal(ct_shidx_reader_lookup(r3, a.secret_hash, mono, now, &hit), CT_SHIDX_STALE);
+    ct_shidx_reader_free(r3);
+}
+
+static void rejects_corrupt(void **state)
+{
+    (void)state;
+    size_t size = CT_SHIDX_HEADER_SIZE + CT_SHIDX_MIN_SLOTS * sizeof(struct ct_shidx_slot);
+    void *m = aligned_alloc(64, size);
+    memset(m, 0, size);
+    struct ct_shidx_header *h = m;
+    struct ct_shidx_view v;
+    assert_false(ct_shidx_view_init(m, size, &v));
+    memcpy(h->magic, CT_SHIDX_MAGIC, 8);
+    h->version = CT_SHIDX_VERSION;
+    h->header_size = CT_SHIDX_HEADER_SIZE;
+    h->slot_size = sizeof(struct ct_shidx_slot);
+    h->n_slots = CT_SHIDX_MIN_SLOTS;
+    h->file_size = size;
+    assert_true(ct_shidx_view_init(m, size, &v));
+    assert_false(ct_shidx_view_init(m, size - 96, &v)); /* truncated */
+    h->n_slots = CT_SHIDX_MIN_SLOTS + 1;
+    assert_false(ct_shidx_view_init(m, size, &v));
+    h->n_slots = CT_SHIDX_MIN_SLOTS;
+    assert_true(ct_shidx_view_init(m, size, &v));
+    struct ct_shidx_slot *slots = (void *)((char *)m + CT_SHIDX_HEADER_SIZE);
+    uint8_t hash[CT_HASH_LEN] = {1, 2, 3};
+    struct ct_index_hit hit;
+    uint64_t s = ct_shidx_home(hash, CT_SHIDX_MIN_SLOTS - 1);
+    atomic_store(&slots[s].w[9], 7); /* no such state */
+    assert_int_equal(ct_shidx_view_lookup(&v, hash, &hit), CT_SHIDX_CORRUPT);
+    memcpy((void *)&slots[s].w[1], hash, CT_HASH_LEN);
+    atomic_store(&slots[s].w[9], CT_SHIDX_LIVE | 5u << 8); /* region 5 of 0 */
+    assert_int_equal(ct_shidx_view_lookup(&v, hash, &hit), CT_SHIDX_CORRUPT);
+    atomic_store(&slots[s].w[0], 1); /* mid-write forever */
+    assert_int_equal(ct_shidx_view_lookup(&v, hash, &hit), CT_SHIDX_BUSY);
+    atomic_store(&slots[s].w[0], 2);
+    for (uint64_t i = 0; i < CT_SHIDX_MIN_SLOTS; i++) /* full: no empty slot ends a probe */
+        atomic_store(&slots[i].w[9], CT_SHIDX_TOMBSTONE);
+    assert_int_equal(ct_shidx_view_lookup(&v, hash, &hit), CT_SHIDX_CORRUPT);
+    free(m);
+}
+
+/* ---- one writer against reader threads ------------------------------------- */
+
+enum { STABLE = 64, CHURN = 512 };
+
+struct race {
+    struct fixture *f;
+    struct ct_token stable[STABLE], churn[CHURN];
+    _Atomic int deleted_upto; /* churn[0..deleted_upto) are deleted and answered */
+    _Atomic bool done;
+    _Atomic long errors, lookups;
+};
+
+static void *race_reader(void *arg)
+{
+    struct race *rc = arg;
+    struct ct_shidx_reader *r = ct_shidx_reader_new(rc->f->path, STALE_US);
+    struct ct_index_hit hit;
+    for (unsigned i = 0; !atomic_load(&rc->done); i++) {
+        const struct ct_token *t = &rc->stable[i % STABLE];
+        if (find(r, t, &hit) != CT_SHIDX_HIT || strcmp(hit.token_id, t->id) != 0)
+            atomic_fetch_add(&rc->errors, 1);
+        int upto = atomic_load(&rc->deleted_upto);
+        if (upto > 0 && find(r, &rc->churn[i % upto], &hit) != CT_SHIDX_MISS)
+            atomic_fetch_add(&rc->errors, 1);
+        atomic_fetch_add(&rc->lookups, 2);
+    }
+    ct_shidx_reader_free(r);
+    return NULL;
+}
+
+static void race_writer_readers(void **state)
+{
+    struct race *rc = calloc(1, sizeof *rc);
+    rc->f = *state;
+    for (int i = 0; i < STABLE; i++) {
+        make_token(&rc->stable[i], "fr-par", 1);
+        ct_shidx_put(rc->f->w, &rc->stable[i]);
+    }
+    for (int i = 0; i < CHURN; i++)
+        make_token(&rc->churn[i], "fr-par", 1);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, race_reader, rc);
+    /* Each churn token is added, then deleted; only then is it counted as
+     * deleted: a reader that starts a lookup after that must miss it. Churn and
+     * the stable set force several rebuilds (growth, then compaction). */
+    for (int i = 0; i < CHURN; i++) {
+        ct_shidx_put(rc->f->w, &rc->churn[i]);
+        for (int k = 0; k < 8; k++) {
+            struct ct_token extra;
+            make_token(&extra, "nl-ams", 2);
+            ct_shidx_put(rc->f->w, &extra);
+            ct_shidx_remove(rc->f->w, extra.secret_hash);
+        }
+        ct_shidx_remove(rc->f->w, rc->churn[i].secret_hash);
+        atomic_store(&rc->deleted_upto, i + 1);
+    }
+    atomic_store(&rc->done, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    print_message("race: %ld lookups, %ld errors\n", atomic_load(&rc->lookups),
+                  atomic_load(&rc->errors));
+    assert_int_equal(atomic_load(&rc->errors), 0);
+    assert_true(atomic_load(&rc->lookups) > 1000);
+    free(rc);
+}
+
+int main(void)
+{
+    if (ct_crypto_init() != 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(publish_lookup_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(growth_and_compaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(replace_from_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(fails_closed, setup, teardown),
+        cmocka_unit_test(rejects_corrupt),
+        cmocka_unit_test_setup_teardown(race_writer_readers, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
