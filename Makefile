@@ -7,7 +7,12 @@ ASAN_BUILD ?= build-asan
 LISTEN ?= 127.0.0.1:8080
 DB ?= sqlite:var/cockpit-tokens.db
 
-.PHONY: all deps build build-asan run test demo bench install clean
+NGINX_BUILD ?= build-nginx
+NGINX_MODULE = ngx_http_cockpit_tokens_module.so
+NGINX_MODULES_DIR ?= $(prefix)/lib/nginx/modules
+
+.PHONY: all deps build build-asan run test demo bench install clean nginx-module \
+	install-nginx-module
 
 all: build
 
@@ -51,8 +56,24 @@ bench: build
 	bench/list.sh
 	bench/verify.sh
 
+# The nginx module needs nginx-dev (Debian's nginx sources and flags): built and
+# installed when it is there, skipped with a note when it is not.
 install: build
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
+	@if [ -f /usr/share/nginx/src/conf_flags ]; then $(MAKE) -s install-nginx-module; \
+	else echo "install: nginx-dev is not installed: the nginx module is skipped"; fi
+
+# The module for the installed nginx (deploy/nginx-module/README.md).
+nginx-module:
+	@scripts/nginx-module.sh $(NGINX_BUILD)
+
+# The module, and a modules-available snippet (Debian: link it into
+# /etc/nginx/modules-enabled/ to load the module).
+install-nginx-module: nginx-module
+	install -D -m 0644 $(NGINX_BUILD)/$(NGINX_MODULE) $(DESTDIR)$(NGINX_MODULES_DIR)/$(NGINX_MODULE)
+	install -d -m 0755 $(DESTDIR)$(prefix)/share/nginx/modules-available
+	printf 'load_module %s;\n' "$(NGINX_MODULES_DIR)/$(NGINX_MODULE)" \
+		>$(DESTDIR)$(prefix)/share/nginx/modules-available/mod-http-cockpit-tokens.conf
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz $(NGINX_BUILD)
