@@ -6,7 +6,7 @@ profile=${1:-test}
 
 run_pkgs=(gcc make meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev
           libsqlite3-dev libsodium-dev libpq-dev libcurl4-openssl-dev curl)
-test_pkgs=(clang libclang-rt-14-dev libcmocka-dev nodejs npm nginx nginx-dev libpcre2-dev
+test_pkgs=(clang libclang-rt-14-dev libcmocka-dev nodejs npm chromium nginx nginx-dev libpcre2-dev
            zlib1g-dev libssl-dev caddy prometheus
            prometheus-alertmanager postgresql valgrind sqlite3 python3 wrk procps
            cppcheck clang-format git iproute2 binutils util-linux)

@@ -16,6 +16,7 @@ secret=$(cat "$keyfile")
 cat <<MSG
 
 cockpit-tokens on http://$listen (database: $db)
+Web console: http://$listen/console/ (sign in with the API key's secret)
 MSG
 if [ $new = 1 ]; then
 cat <<MSG

@@ -81,7 +81,8 @@ static int bootstrap_key(struct ct_service *svc)
 
 static const char usage_serve[] =
     "usage: cockpit-tokens serve [--listen HOST:PORT] [--db URI] [--regions LIST] [--config FILE]\n"
-    "Runs the management API (/cockpit/v1/...), /auth/verify, /healthz and /metrics.\n"
+    "Runs the management API (/cockpit/v1/...), /auth/verify, /healthz, /metrics and the web\n"
+    "console (/console/).\n"
     "COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=<uuid> ensures an organization-wide API key with that "
     "secret.\n";
 
@@ -148,6 +149,8 @@ static int cmd_serve(int argc, char **argv)
     hc.access_log = strcmp(cfg.access_log, "off") == 0   ? 0
                     : strcmp(cfg.access_log, "all") == 0 ? 2
                                                          : 1;
+    hc.console = strcmp(cfg.console, "on") == 0;
+    hc.console_gateway_url = cfg.console_gateway_url;
     struct ct_http *http = NULL;
     if (ct_http_start(&hc, svc, &http) != CT_OK) {
         rc = 1;

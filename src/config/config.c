@@ -66,6 +66,9 @@ static const struct key_def keys[] = {
          "failed X-Auth-Token attempts per client address per window before 429 (0 = off)"),
     UINT(auth_fail_window, "60", 1, 86400, "window for auth_fail_limit, seconds"),
     UINT(shutdown_grace, "10", 0, 600, "seconds to finish in-flight requests on SIGTERM"),
+    STR(console, "on", "web console at /console/: on | off"),
+    STR(console_gateway_url, "",
+        "data-plane gateway URL the console puts in agent snippets (empty = a placeholder)"),
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -321,6 +324,29 @@ static bool one_of(const char *v, const char *const *opts)
     return false;
 }
 
+static ct_status finish_console(const struct ct_config *cfg, char *err, size_t errlen)
+{
+    static const char *const onoff[] = {"on", "off", NULL};
+    if (!one_of(cfg->console, onoff)) {
+        snprintf(err, errlen, "console: \"%s\" is not on or off", cfg->console);
+        return CT_E_INVALID;
+    }
+    const char *gw = cfg->console_gateway_url;
+    if (gw[0] && strncmp(gw, "http://", 7) != 0 && strncmp(gw, "https://", 8) != 0) {
+        snprintf(err, errlen, "console_gateway_url: \"%s\" is not an http:// or https:// URL", gw);
+        return CT_E_INVALID;
+    }
+    for (const char *p = gw; *p; p++) {
+        if ((unsigned char)*p <= ' ' || *p == '"' || *p == '<' || *p == '>' || *p == '\\' ||
+            *p == '`' || (unsigned char)*p == 0x7f) {
+            snprintf(err, errlen,
+                     "console_gateway_url: \"%s\" has a character not allowed in a URL", gw);
+            return CT_E_INVALID;
+        }
+    }
+    return CT_OK;
+}
+
 ct_status ct_config_finish(struct ct_config *cfg, char *err, size_t errlen)
 {
     static const char *const levels[] = {"error",  "err",  "warning", "warn",
@@ -345,6 +371,8 @@ ct_status ct_config_finish(struct ct_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "access_log: \"%s\" is not off, management or all", cfg->access_log);
         return CT_E_INVALID;
     }
+    if (finish_console(cfg, err, errlen) != CT_OK)
+        return CT_E_INVALID;
     if (!cfg->db[0]) {
         snprintf(err, errlen, "db: a database URI is required");
         return CT_E_INVALID;

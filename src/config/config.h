@@ -41,6 +41,8 @@ struct ct_config {
     unsigned auth_fail_limit;  /* failed X-Auth-Token attempts per address per window */
     unsigned auth_fail_window; /* seconds */
     unsigned shutdown_grace;   /* seconds */
+    char console[8];           /* on | off: the web console at /console/ */
+    char console_gateway_url[512];
 };
 
 /* Describes one key, for --help and docs. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "http/server.h"
 #include "json/json.h"
 #include "util/time.h"
 
@@ -104,6 +105,46 @@ static void token_delete(struct ct_service *svc, const struct ct_caller *c,
     rep->status = 204;
 }
 
+/* The names of optional API features this build serves, read off the route
+ * table so the console never offers what the server cannot do. */
+static unsigned served_features(const char **ret, unsigned cap)
+{
+    static const struct {
+        const char *suffix, *feature;
+    } tab[] = {{"/rotate", "rotate"}};
+    unsigned n = 0;
+    for (size_t f = 0; f < sizeof tab / sizeof tab[0] && n < cap; f++) {
+        size_t sn = strlen(tab[f].suffix);
+        for (size_t i = 0; ct_http_route_at(i); i++) {
+            const char *p = ct_http_route_at(i)->pattern;
+            size_t pn = strlen(p);
+            if (pn >= sn && strcmp(p + pn - sn, tab[f].suffix) == 0) {
+                ret[n++] = tab[f].feature;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+static void session(struct ct_service *svc, const struct ct_caller *c,
+                    const struct ct_http_request *req, struct ct_http_reply *rep)
+{
+    const struct ct_service_config *sc = ct_service_config(svc);
+    const char *features[4];
+    struct ct_json_session s = {
+        .key = &c->key,
+        .regions = sc->regions,
+        .n_regions = sc->n_regions,
+        .gateway_url = req->gateway_url ? req->gateway_url : "",
+        .features = features,
+        .n_features = served_features(features, 4),
+    };
+    size_t len = 0;
+    char *body = ct_json_session(&s, &len);
+    reply_json(rep, 200, body, len);
+}
+
 static void healthz(struct ct_service *svc, struct ct_http_reply *rep)
 {
     static const char *const keys[] = {"status", "store"};
@@ -135,7 +176,9 @@ void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_ht
         return;
     }
     memcpy(rep->access_key, caller.key.access_key, sizeof rep->access_key);
-    if (req->route == CT_ROUTE_TOKENS && req->method == CT_POST)
+    if (req->route == CT_ROUTE_SESSION)
+        session(svc, &caller, req, rep);
+    else if (req->route == CT_ROUTE_TOKENS && req->method == CT_POST)
         token_create(svc, &caller, req, rep);
     else if (req->route == CT_ROUTE_TOKENS)
         token_list(svc, &caller, req, rep);

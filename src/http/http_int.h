@@ -19,6 +19,8 @@ enum ct_route_id {
     CT_ROUTE_VERIFY,  /* /auth/verify */
     CT_ROUTE_HEALTHZ, /* /healthz */
     CT_ROUTE_METRICS, /* /metrics */
+    CT_ROUTE_CONSOLE, /* /console, /console/, /console/{asset} */
+    CT_ROUTE_SESSION, /* /console/api/session */
     CT_ROUTE_NONE,    /* unknown path */
     CT_ROUTE_COUNT_
 };
@@ -37,6 +39,7 @@ struct ct_http_request {
     enum ct_method method;
     char region[CT_REGION_MAX + 8];
     char token_id[CT_UUID_LEN + 8];
+    char asset[48];                   /* /console/{asset} */
     char auth_token[CT_UUID_LEN + 8]; /* X-Auth-Token (secret: wiped after use) */
     bool auth_present, auth_too_long;
     char client[64];
@@ -45,6 +48,7 @@ struct ct_http_request {
     bool args_overflow;
     const char *body;
     size_t body_len;
+    const char *gateway_url; /* the console's gateway URL (borrowed from the config) */
 };
 
 /* What a handler answers. body is heap memory the server frees (wiping it first

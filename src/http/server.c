@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "http/console.h"
 #include "http/http_int.h"
 #include "service/index.h"
 #include "service/throttle.h"
@@ -73,8 +74,8 @@ struct ct_http {
     struct allowed_slot allowed[ALLOWED_CACHE];
 };
 
-static const char *const route_names[] = {"tokens",  "token",   "verify",
-                                          "healthz", "metrics", "none"};
+static const char *const route_names[] = {"tokens",  "token",   "verify",  "healthz",
+                                          "metrics", "console", "session", "none"};
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -105,14 +106,18 @@ static enum ct_method parse_method(const char *m)
     return CT_OTHER;
 }
 
-/* The route table. Patterns are matched segment by segment; "{region}" and
- * "{token_id}" capture one segment. `methods` is also the Allow header. */
+/* The route table. Patterns are matched segment by segment; "{region}",
+ * "{token_id}" and "{asset}" capture one segment. `methods` is also the Allow header. */
 static const struct ct_http_route routes[] = {
     {"/cockpit/v1/regions/{region}/tokens", CT_ROUTE_TOKENS, "GET, POST"},
     {"/cockpit/v1/regions/{region}/tokens/{token_id}", CT_ROUTE_TOKEN, "GET, DELETE"},
     {"/auth/verify", CT_ROUTE_VERIFY, "*"},
     {"/healthz", CT_ROUTE_HEALTHZ, "GET, HEAD"},
     {"/metrics", CT_ROUTE_METRICS, "GET, HEAD"},
+    {"/console", CT_ROUTE_CONSOLE, "GET, HEAD"}, /* redirects to /console/ */
+    {"/console/", CT_ROUTE_CONSOLE, "GET, HEAD"},
+    {"/console/{asset}", CT_ROUTE_CONSOLE, "GET, HEAD"},
+    {"/console/api/session", CT_ROUTE_SESSION, "GET"},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -129,9 +134,15 @@ static bool match(const char *pat, const char *url, struct ct_http_request *in)
             const char *pe = strchr(pat, '}');
             const char *ue = strchr(url, '/');
             size_t n = ue ? (size_t)(ue - url) : strlen(url);
-            bool is_region = strncmp(pat, "{region}", 8) == 0;
-            char *dst = is_region ? in->region : in->token_id;
-            size_t cap = is_region ? sizeof in->region : sizeof in->token_id;
+            char *dst = in->token_id;
+            size_t cap = sizeof in->token_id;
+            if (strncmp(pat, "{region}", 8) == 0) {
+                dst = in->region;
+                cap = sizeof in->region;
+            } else if (strncmp(pat, "{asset}", 7) == 0) {
+                dst = in->asset;
+                cap = sizeof in->asset;
+            }
             if (!pe || n == 0 || n >= cap)
                 return false;
             memcpy(dst, url, n);
@@ -178,7 +189,10 @@ static bool method_allowed(enum ct_route_id r, enum ct_method m)
         return m == CT_GET || m == CT_DELETE;
     case CT_ROUTE_HEALTHZ:
     case CT_ROUTE_METRICS:
+    case CT_ROUTE_CONSOLE:
         return m == CT_GET || m == CT_HEAD;
+    case CT_ROUTE_SESSION:
+        return m == CT_GET;
     case CT_ROUTE_VERIFY:
         return true; /* proxies forward the original method */
     default:
@@ -234,9 +248,11 @@ static void add_common_headers(struct MHD_Response *resp, const struct request *
 {
     if (atomic_load_explicit(&r->h->draining, memory_order_relaxed))
         MHD_add_response_header(resp, "Connection", "close");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (!MHD_get_response_header(resp, "X-Content-Type-Options"))
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (!MHD_get_response_header(resp, "Cache-Control"))
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
 }
 
 /* Queues r->out: exactly one response per request. */
@@ -363,6 +379,7 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
             memcpy(r->in.auth_token, tok, n + 1);
     }
     client_address(c, r->in.client, sizeof r->in.client);
+    r->in.gateway_url = h->cfg.console_gateway_url;
     unsigned retry_s = 0;
     if (r->in.route != CT_ROUTE_HEALTHZ &&
         !ct_throttle_check(h->throttle, r->in.client, ct_now_us(), &retry_s)) {
@@ -537,6 +554,34 @@ static enum MHD_Result metrics(struct ct_http *h, struct request *r)
     return ret;
 }
 
+/* ---- the web console ------------------------------------------------------------ */
+
+/* Static files from memory, on the event thread: nothing here touches the store. */
+static enum MHD_Result console(struct ct_http *h, struct request *r, const char *url)
+{
+    struct MHD_Response *resp;
+    unsigned status = 308;
+    const struct ct_console_asset *a = NULL;
+    if (strcmp(url, "/console") == 0) {
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (resp)
+            MHD_add_response_header(resp, "Location", "/console/");
+    } else {
+        a = ct_console_asset_find(r->in.asset);
+        if (!a)
+            return send_status(h, r, CT_E_NOT_FOUND);
+        const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
+        resp = ct_console_response(a, inm, &status);
+    }
+    if (!resp)
+        return MHD_NO;
+    add_common_headers(resp, r);
+    r->out.status = status;
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* ---- MHD callbacks ----------------------------------------------------------- */
 
 /* Bodies over the cap are read and dropped up to this much more, so that the
@@ -634,7 +679,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->too_large)
         return send_status(h, r, CT_E_TOO_LARGE);
-    if (r->in.route == CT_ROUTE_NONE)
+    bool console_off =
+        !h->cfg.console && (r->in.route == CT_ROUTE_CONSOLE || r->in.route == CT_ROUTE_SESSION);
+    if (r->in.route == CT_ROUTE_NONE || console_off)
         return send_status(h, r, CT_E_NOT_FOUND);
     if (!method_allowed(r->in.route, r->in.method))
         return send_status(h, r, CT_E_METHOD);
@@ -642,6 +689,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return verify(h, r);
     if (r->in.route == CT_ROUTE_METRICS)
         return metrics(h, r);
+    if (r->in.route == CT_ROUTE_CONSOLE)
+        return console(h, r, url);
     return dispatch(h, r);
 }
 
@@ -726,6 +775,8 @@ void ct_http_config_defaults(struct ct_http_config *cfg)
     cfg->access_log = 1;
     cfg->auth_fail_limit = 20;
     cfg->auth_fail_window_s = 60;
+    cfg->console = true;
+    cfg->console_gateway_url = "";
 }
 
 /* The data plane's fixed answers, built once. One 401 body for every reason, so

@@ -6,6 +6,7 @@
 #ifndef CT_HTTP_SERVER_H
 #define CT_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,8 @@ struct ct_http_config {
     int access_log;                /* 0 off, 1 management + denied verify, 2 everything */
     unsigned auth_fail_limit; /* failed X-Auth-Token attempts per address per window; 0 = off */
     unsigned auth_fail_window_s;
+    bool console;                    /* serve the web console at /console/ */
+    const char *console_gateway_url; /* shown in the console's agent snippets; "" = placeholder */
 };
 
 /* Fills cfg with the defaults. */

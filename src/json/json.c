@@ -272,3 +272,30 @@ char *ct_json_object_strings(const char *const *keys, const char *const *values,
         json_object_set_new(root, keys[i], values[i] ? json_string(values[i]) : json_null());
     return dump(root, ret_len);
 }
+
+static json_t *string_array(const char *const *items, unsigned n)
+{
+    json_t *arr = json_array();
+    for (unsigned i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(items[i]));
+    return arr;
+}
+
+char *ct_json_session(const struct ct_json_session *s, size_t *ret_len)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "access_key", json_string(s->key->access_key));
+    json_t *projects = json_null();
+    if (s->key->n_projects > 0) {
+        projects = json_array();
+        for (unsigned i = 0; i < s->key->n_projects; i++)
+            json_array_append_new(projects, json_string(s->key->projects[i]));
+    }
+    json_object_set_new(root, "projects", projects);
+    json_object_set_new(root, "regions", string_array(s->regions, s->n_regions));
+    json_object_set_new(root, "gateway_url",
+                        s->gateway_url[0] ? json_string(s->gateway_url) : json_null());
+    json_object_set_new(root, "features", string_array(s->features, s->n_features));
+    json_object_set_new(root, "version", json_string(CT_VERSION));
+    return dump(root, ret_len);
+}

@@ -32,4 +32,17 @@ char *ct_json_error(const struct ct_error *err, size_t *ret_len);
 char *ct_json_object_strings(const char *const *keys, const char *const *values, size_t n,
                              size_t *ret_len);
 
+/* What the web console learns at sign-in (GET /console/api/session). */
+struct ct_json_session {
+    const struct ct_apikey *key; /* the caller's key: access key, projects */
+    const char *const *regions;  /* the regions served */
+    unsigned n_regions;
+    const char *gateway_url;     /* "" = not configured (rendered as null) */
+    const char *const *features; /* optional API features present, e.g. "rotate" */
+    unsigned n_features;
+};
+/* Renders {"access_key","projects":[…]|null,"regions":[…],"gateway_url","features":[…],
+ * "version"}; projects is null for an organization-wide key. */
+char *ct_json_session(const struct ct_json_session *s, size_t *ret_len);
+
 #endif

@@ -9,7 +9,7 @@
 
 #include "util/status.h"
 
-#define CT_METRICS_MAX_ROUTES 8
+#define CT_METRICS_MAX_ROUTES 16
 
 enum ct_store_op {
     CT_STORE_OP_TOKEN_INSERT,

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fields_split(&fs, data, size, '\0', 1); /* MHD's url stops at the first NUL */
     struct ct_http_request in;
     memset(&in, 0x5a, sizeof in); /* not zeroed: captures must terminate themselves */
-    in.region[0] = in.token_id[0] = '\0';
+    in.region[0] = in.token_id[0] = in.asset[0] = '\0';
     int r = ct_http_route_match(fs.f[0], &in);
     if (r < 0 || r > CT_ROUTE_NONE)
         abort();
@@ -48,6 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(back, sizeof back, "/healthz");
     else if (r == CT_ROUTE_METRICS)
         snprintf(back, sizeof back, "/metrics");
+    else if (r == CT_ROUTE_SESSION)
+        snprintf(back, sizeof back, "/console/api/session");
+    else if (r == CT_ROUTE_CONSOLE && in.asset[0]) /* /console/{asset}: one segment */
+        snprintf(back, sizeof back, "/console/%s", in.asset);
+    else if (r == CT_ROUTE_CONSOLE) /* /console or /console/ */
+        snprintf(back, sizeof back, "%s", strcmp(want, "/console") == 0 ? "/console" : "/console/");
     else
         want = NULL;
     if (want && strcmp(back, want) != 0)

@@ -250,12 +250,45 @@ static void list_args(void **state)
     assert_int_equal(ct_list_request_arg(&r, "whatever", "x", &err), CT_OK);
 }
 
+static void render_session(void **state)
+{
+    (void)state;
+    struct ct_apikey key = {.access_key = "SCW0123456789ABCDEFGH", .n_projects = 0};
+    const char *regions[] = {"fr-par", "nl-ams"};
+    const char *features[] = {"rotate"};
+    struct ct_json_session s = {.key = &key,
+                                .regions = regions,
+                                .n_regions = 2,
+                                .gateway_url = "",
+                                .features = features,
+                                .n_features = 0};
+    size_t len = 0;
+    char *out = ct_json_session(&s, &len);
+    assert_non_null(out);
+    assert_string_equal(out, "{\"access_key\":\"SCW0123456789ABCDEFGH\",\"projects\":null,"
+                             "\"regions\":[\"fr-par\",\"nl-ams\"],\"gateway_url\":null,"
+                             "\"features\":[],\"version\":\"" CT_VERSION "\"}");
+    assert_int_equal(len, strlen(out));
+    free(out);
+    /* A limited key lists its projects; a configured gateway and a feature show. */
+    key.n_projects = 1;
+    memcpy(key.projects[0], "11111111-2222-4333-8444-555555555555", CT_UUID_LEN + 1);
+    s.gateway_url = "https://gw.example";
+    s.n_features = 1;
+    out = ct_json_session(&s, &len);
+    assert_non_null(strstr(out, "\"projects\":[\"11111111-2222-4333-8444-555555555555\"]"));
+    assert_non_null(strstr(out, "\"gateway_url\":\"https://gw.example\""));
+    assert_non_null(strstr(out, "\"features\":[\"rotate\"]"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(create_ok),          cmocka_unit_test(create_invalid),
         cmocka_unit_test(render_token_order), cmocka_unit_test(render_largest_token),
         cmocka_unit_test(render_errors),      cmocka_unit_test(list_args),
+        cmocka_unit_test(render_session),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
