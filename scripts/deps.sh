@@ -9,7 +9,8 @@ run_pkgs=(gcc make meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev
 test_pkgs=(clang libclang-rt-14-dev libcmocka-dev nodejs npm chromium nginx nginx-dev libpcre2-dev
            zlib1g-dev libssl-dev caddy prometheus
            prometheus-alertmanager postgresql valgrind sqlite3 python3 wrk procps
-           cppcheck clang-format git iproute2 binutils util-linux)
+           cppcheck clang-format git iproute2 binutils util-linux
+           victoria-metrics syslog-ng-core syslog-ng-mod-http)
 
 pkgs=("${run_pkgs[@]}")
 [ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -48,7 +48,7 @@ static const struct key_def keys[] = {
     UINT(connection_limit, "4096", 16, 1000000, "most concurrent connections"),
     UINT(per_ip_connection_limit, "1024", 0, 1000000,
          "most concurrent connections per client address (0 = no limit)"),
-    UINT(connection_memory, "8192", 4096, 1048576,
+    UINT(connection_memory, "49152", 4096, 1048576,
          "per-connection buffer, bytes (bounds header size)"),
     UINT(connection_timeout, "30", 1, 3600, "idle and slow-client timeout, seconds"),
     UINT(queue_limit, "4096", 1, 1000000, "queued store requests before answering 503"),

@@ -65,7 +65,9 @@ struct ct_http {
     struct request *q_head, *q_tail;
     unsigned q_len, in_flight;
     bool stopping;
-    struct MHD_Response *resp_401, *resp_403, *resp_503;
+    /* The data plane's fixed denials, by outcome (several 401 outcomes share one
+     * answer on purpose); built at start, immutable, freed at stop. */
+    struct MHD_Response *resp_401, *resp_503, *resp_403[CT_VERIFY_OUTCOME_COUNT_];
     struct ct_throttle *throttle;
     int64_t started_us;
     _Atomic unsigned active; /* requests between their first and completion callbacks */
@@ -492,7 +494,7 @@ static enum MHD_Result verify(struct ct_http *h, struct request *r)
         return MHD_queue_response(c, 503, h->resp_503);
     default:
         r->out.status = 403;
-        return MHD_queue_response(c, 403, h->resp_403);
+        return MHD_queue_response(c, 403, h->resp_403[res.outcome]);
     }
     struct MHD_Response *resp = allowed_response(h, &res);
     if (!resp)
@@ -769,7 +771,7 @@ void ct_http_config_defaults(struct ct_http_config *cfg)
     cfg->max_body = 64 * 1024;
     cfg->connection_limit = 4096;
     cfg->per_ip_limit = 0;
-    cfg->connection_memory = 8 * 1024;
+    cfg->connection_memory = 48 * 1024;
     cfg->connection_timeout_s = 30;
     cfg->queue_limit = 4096;
     cfg->access_log = 1;
@@ -780,26 +782,55 @@ void ct_http_config_defaults(struct ct_http_config *cfg)
 }
 
 /* The data plane's fixed answers, built once. One 401 body for every reason, so
- * unknown, deleted and wrong tokens are indistinguishable. */
-static struct MHD_Response *fixed_json(ct_status st, const char *help)
+ * unknown, deleted and wrong tokens are indistinguishable; a 403 says why (the
+ * token's own scopes and region are its holder's to know). The body is also in
+ * X-Cockpit-Error: nginx's auth_request drops a subrequest's body, and the
+ * templates answer the client with this header instead of an HTML page. */
+static struct MHD_Response *fixed_json(ct_status st, const char *reason, const char *help)
 {
     struct ct_http_reply rep = {0};
     struct ct_error err;
     ct_error_status(&err, st);
     snprintf(err.help, sizeof err.help, "%s", help);
     err.method = "token";
-    err.reason = "invalid_token";
+    err.reason = reason;
     err.action = "access";
     err.resource = "data_source";
     ct_reply_error(&rep, &err);
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(rep.body_len, rep.body, MHD_RESPMEM_MUST_COPY);
-    free(rep.body);
+        rep.body ? MHD_create_response_from_buffer(rep.body_len, rep.body, MHD_RESPMEM_MUST_COPY)
+                 : NULL;
     if (resp) {
         MHD_add_response_header(resp, "Content-Type", "application/json");
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "X-Cockpit-Error", rep.body);
     }
+    free(rep.body);
     return resp;
+}
+
+static const struct {
+    enum ct_verify_outcome outcome;
+    const char *reason, *help;
+} denials[] = {
+    {CT_VERIFY_NO_SCOPE, "missing_scope", "the token lacks the scope this path needs"},
+    {CT_VERIFY_UNDETERMINED, "path_unknown",
+     "the path is not in the gateway's path map: no token may use it"},
+    {CT_VERIFY_WRONG_REGION, "wrong_region", "the token belongs to another region"},
+    {CT_VERIFY_NO_REGION, "no_region", "the gateway names no region and several are served"},
+};
+
+static bool build_fixed(struct ct_http *h)
+{
+    h->resp_401 = fixed_json(CT_E_UNAUTHENTICATED, "invalid_token", "");
+    h->resp_503 = fixed_json(CT_E_UNAVAILABLE, NULL, "token index is stale");
+    bool ok = h->resp_401 && h->resp_503;
+    for (size_t i = 0; i < sizeof denials / sizeof denials[0]; i++) {
+        h->resp_403[denials[i].outcome] =
+            fixed_json(CT_E_FORBIDDEN, denials[i].reason, denials[i].help);
+        ok = ok && h->resp_403[denials[i].outcome];
+    }
+    return ok;
 }
 
 static ct_status resolve_addr(const char *host, uint16_t port, struct sockaddr_storage *ss)
@@ -871,10 +902,7 @@ ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc
     pthread_mutex_init(&h->allowed_lock, NULL);
     pthread_cond_init(&h->qcond, NULL);
     pthread_cond_init(&h->idle_cond, NULL);
-    h->resp_401 = fixed_json(CT_E_UNAUTHENTICATED, "");
-    h->resp_403 = fixed_json(CT_E_FORBIDDEN, "");
-    h->resp_503 = fixed_json(CT_E_UNAVAILABLE, "token index is stale");
-    ct_status rc = h->resp_401 && h->resp_403 && h->resp_503 ? start_workers(h) : CT_E_NOMEM;
+    ct_status rc = build_fixed(h) ? start_workers(h) : CT_E_NOMEM;
     if (rc == CT_OK) {
         h->daemon = start_daemon(h, &ss);
         if (!h->daemon) {
@@ -938,10 +966,12 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
         MHD_stop_daemon(h->daemon);
     if (h->resp_401)
         MHD_destroy_response(h->resp_401);
-    if (h->resp_403)
-        MHD_destroy_response(h->resp_403);
     if (h->resp_503)
         MHD_destroy_response(h->resp_503);
+    for (size_t i = 0; i < CT_VERIFY_OUTCOME_COUNT_; i++) {
+        if (h->resp_403[i])
+            MHD_destroy_response(h->resp_403[i]);
+    }
     for (size_t i = 0; i < ALLOWED_CACHE; i++) {
         if (h->allowed[i].resp)
             MHD_destroy_response(h->allowed[i].resp);

@@ -228,6 +228,8 @@ static json_t *error_details(const struct ct_error *err)
         break;
     case CT_E_FORBIDDEN:
         json_object_set_new(d, "action", json_string(err->action ? err->action : "write"));
+        if (err->reason) /* the data plane says why: missing_scope, path_unknown, ... */
+            json_object_set_new(d, "reason", json_string(err->reason));
         json_object_set_new(d, "resource", json_string(err->resource ? err->resource : "token"));
         break;
     case CT_E_QUOTA:

@@ -5,8 +5,7 @@
 #include <strings.h>
 
 #include "crypto/crypto.h"
-
-#define PATH_MAX_LEN 2048
+#include "service/pathmap.h"
 
 static const char *skip_spaces(const char *s)
 {
@@ -74,165 +73,13 @@ enum ct_extract ct_verify_extract(const struct ct_verify_input *in, char out[CT_
     return CT_EXTRACT_NONE;
 }
 
-/* ---- the path map ------------------------------------------------------ */
-
-/* Decodes the path part of uri into out; false when it is unusable (too long,
- * bad escape, an encoded '/', '\\' or NUL, dot segments, not absolute). */
-static bool normalize_path(const char *uri, char out[PATH_MAX_LEN])
+uint32_t ct_verify_required_scopes(const struct ct_verify_input *in)
 {
-    size_t o = 0;
-    if (!uri || uri[0] != '/')
-        return false;
-    for (const char *p = uri; *p && *p != '?' && *p != '#'; p++) {
-        char c = *p;
-        if (c == '%') {
-            int hi = ct_hex_value(p[1]), lo = hi < 0 ? -1 : ct_hex_value(p[2]);
-            if (lo < 0)
-                return false;
-            c = (char)(hi * 16 + lo);
-            if (c == '/' || c == '\\' || c == '\0')
-                return false;
-            p += 2;
-        }
-        if (o + 1 >= PATH_MAX_LEN)
-            return false;
-        /* Collapse "//" as the upstreams' routers do. */
-        if (c == '/' && o > 0 && out[o - 1] == '/')
-            continue;
-        out[o++] = c;
+    if (in->scope && in->scope[0]) {
+        enum ct_scope s = ct_scope_parse(in->scope, strlen(in->scope));
+        return s == CT_SCOPE_UNKNOWN ? 0 : CT_SCOPE_BIT(s);
     }
-    out[o] = '\0';
-    return !(strstr(out, "/./") || strstr(out, "/../") ||
-             (o >= 2 && strcmp(out + o - 2, "/.") == 0) ||
-             (o >= 3 && strcmp(out + o - 3, "/..") == 0));
-}
-
-/* True when path is exactly p or continues below it ("p/..."); p ending in '*'
- * matches any continuation of the prefix before the star. */
-static bool under(const char *path, const char *p)
-{
-    size_t n = strlen(p);
-    if (n > 0 && p[n - 1] == '*')
-        return strncmp(path, p, n - 1) == 0;
-    return strncmp(path, p, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
-static bool any_under(const char *path, const char *const *list)
-{
-    for (; *list; list++) {
-        if (under(path, *list))
-            return true;
-    }
-    return false;
-}
-
-static enum ct_scope metrics_scope(const char *path)
-{
-    static const char *const write[] = {"/api/v1/push", "/api/v1/write", "/otlp/v1/metrics",
-                                        "/api/prom/push", NULL};
-    static const char *const rules[] = {"/api/v1/rules", "/api/v1/alerts", "/config/v1/rules",
-                                        "/api/prom/rules", NULL};
-    static const char *const read[] = {"/api/v1/query",
-                                       "/api/v1/query_range",
-                                       "/api/v1/query_exemplars",
-                                       "/api/v1/series",
-                                       "/api/v1/labels",
-                                       "/api/v1/label",
-                                       "/api/v1/metadata",
-                                       "/api/v1/read",
-                                       "/api/v1/targets",
-                                       "/api/v1/status/buildinfo",
-                                       "/api/v1/format_query",
-                                       "/api/v1/cardinality",
-                                       "/federate",
-                                       NULL};
-    /* Mimir serves the Prometheus API under /prometheus; the suffix decides. */
-    if (under(path, "/prometheus"))
-        path += strlen("/prometheus");
-    if (any_under(path, write))
-        return CT_SCOPE_WRITE_ONLY_METRICS;
-    if (any_under(path, rules))
-        return CT_SCOPE_FULL_ACCESS_METRICS_RULES;
-    if (any_under(path, read))
-        return CT_SCOPE_READ_ONLY_METRICS;
-    return CT_SCOPE_UNKNOWN;
-}
-
-static enum ct_scope logs_scope(const char *path)
-{
-    static const char *const write[] = {"/loki/api/v1/push", "/otlp/v1/logs", "/api/prom/push",
-                                        NULL};
-    static const char *const rules[] = {"/loki/api/v1/rules", "/api/prom/rules",
-                                        "/prometheus/api/v1/rules", "/prometheus/api/v1/alerts",
-                                        NULL};
-    static const char *const read[] = {"/loki/api/v1/query",
-                                       "/loki/api/v1/query_range",
-                                       "/loki/api/v1/labels",
-                                       "/loki/api/v1/label",
-                                       "/loki/api/v1/series",
-                                       "/loki/api/v1/tail",
-                                       "/loki/api/v1/index",
-                                       "/loki/api/v1/patterns",
-                                       "/loki/api/v1/detected_labels",
-                                       "/loki/api/v1/detected_fields",
-                                       "/api/prom/query",
-                                       "/api/prom/label",
-                                       "/api/prom/series",
-                                       "/api/prom/tail",
-                                       NULL};
-    if (any_under(path, write))
-        return CT_SCOPE_WRITE_ONLY_LOGS;
-    if (any_under(path, rules))
-        return CT_SCOPE_FULL_ACCESS_LOGS_RULES;
-    if (any_under(path, read))
-        return CT_SCOPE_READ_ONLY_LOGS;
-    return CT_SCOPE_UNKNOWN;
-}
-
-static enum ct_scope traces_scope(const char *path)
-{
-    static const char *const write[] = {
-        "/otlp/v1/traces",
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        "/v1/traces",
-        "/jaeger*",
-        "/zipkin*",
-        "/api/v2/spans",
-        NULL};
-    static const char *const read[] = {
-        /* Below /api/traces/ only: the bare /api/traces is where Jaeger's
-         * Thrift-over-HTTP collector takes writes, which must not pass as reads. */
-        "/api/traces/*",  "/api/search",  "/api/echo", "/api/v2/traces",
-        "/api/v2/search", "/api/metrics", NULL};
-    if (any_under(path, write))
-        return CT_SCOPE_WRITE_ONLY_TRACES;
-    if (any_under(path, read))
-        return CT_SCOPE_READ_ONLY_TRACES;
-    return CT_SCOPE_UNKNOWN;
-}
-
-enum ct_scope ct_verify_scope_for_path(const char *data_source, const char *method, const char *uri)
-{
-    char path[PATH_MAX_LEN];
-    (void)method; /* the path decides; write endpoints need the write scope whatever the verb */
-    if (!data_source || !normalize_path(uri, path))
-        return CT_SCOPE_UNKNOWN;
-    if (strcmp(data_source, "metrics") == 0)
-        return metrics_scope(path);
-    if (strcmp(data_source, "logs") == 0)
-        return logs_scope(path);
-    if (strcmp(data_source, "traces") == 0)
-        return traces_scope(path);
-    if (strcmp(data_source, "alert_manager") == 0 || strcmp(data_source, "alertmanager") == 0)
-        return CT_SCOPE_FULL_ACCESS_ALERT_MANAGER;
-    return CT_SCOPE_UNKNOWN;
-}
-
-enum ct_scope ct_verify_required_scope(const struct ct_verify_input *in)
-{
-    if (in->scope && in->scope[0])
-        return ct_scope_parse(in->scope, strlen(in->scope));
-    return ct_verify_scope_for_path(in->data_source, in->method, in->uri);
+    return ct_pathmap_scopes(in->data_source, in->method, in->uri);
 }
 
 /* ---- the decision -------------------------------------------------------- */
@@ -271,10 +118,10 @@ enum ct_verify_outcome ct_verify_decide(const struct ct_verify_input *in, const 
         return CT_VERIFY_NO_REGION;
     if (strcmp(hit.region, region) != 0)
         return CT_VERIFY_WRONG_REGION;
-    enum ct_scope need = ct_verify_required_scope(in);
-    if (need == CT_SCOPE_UNKNOWN)
+    uint32_t need = ct_verify_required_scopes(in);
+    if (!need)
         return CT_VERIFY_UNDETERMINED;
-    if (!(hit.scopes & CT_SCOPE_BIT(need)))
+    if (!(hit.scopes & need))
         return CT_VERIFY_NO_SCOPE;
     memcpy(ret->token_id, hit.token_id, sizeof ret->token_id);
     memcpy(ret->project_id, hit.project_id, sizeof ret->project_id);

@@ -6,6 +6,7 @@
 #define CT_SERVICE_VERIFY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model/model.h"
 #include "service/index.h"
@@ -33,16 +34,11 @@ enum ct_extract {
  * On CT_EXTRACT_OK writes the secret and its NUL into out. Wipes its scratch. */
 enum ct_extract ct_verify_extract(const struct ct_verify_input *in, char out[CT_SECRET_LEN + 1]);
 
-/* The scope a request needs: X-Cockpit-Scope when given (CT_SCOPE_UNKNOWN when it
- * names no scope), else from data source + method + URI with the built-in map.
- * CT_SCOPE_UNKNOWN means "cannot be determined": the caller denies. */
-enum ct_scope ct_verify_required_scope(const struct ct_verify_input *in);
-
-/* The built-in path map for one data source family ("metrics", "logs", "traces",
- * "alert_manager"). The path is percent-decoded first; a query string is ignored;
- * dot segments or encoded slashes make the scope undeterminable. */
-enum ct_scope ct_verify_scope_for_path(const char *data_source, const char *method,
-                                       const char *uri);
+/* The scopes any one of which allows the request, as a CT_SCOPE_BIT mask:
+ * X-Cockpit-Scope's bit when given (0 when it names no scope: no fallback to the
+ * map), else the built-in path map's (service/pathmap.h) for data source + method
+ * + URI. 0 means "cannot be determined": the caller denies. */
+uint32_t ct_verify_required_scopes(const struct ct_verify_input *in);
 
 /* Data-plane decision. */
 enum ct_verify_outcome {
