@@ -9,6 +9,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 
+import { checkPaths } from './paths.mjs';
 import { encodeWriteRequest, REMOTE_WRITE_HEADERS } from './remote-write.mjs';
 
 const env = (k) => {
@@ -225,11 +226,9 @@ async function main() {
   {
     const res = await push({}, crafted('denied', 1));
     expectStatus('metrics: no token, push', res, 401);
-    if (GW === 'caddy') {
-      // forward_auth returns the verifier's own answer; nginx substitutes its error page.
-      check("metrics: caddy passes the verifier's JSON error body through",
-        /^\{.*"type"\s*:\s*"[a-z_]+"/s.test(res.body), `got ${brief(res)}`);
-    }
+    // Caddy passes the verifier's answer through; nginx sends its X-Cockpit-Error.
+    check("metrics: the verifier's JSON error body reaches the client",
+      /^\{.*"type"\s*:\s*"[a-z_]+"/s.test(res.body), `got ${brief(res)}`);
   }
   expectStatus('metrics: no token, query', await query({}, 'up'), 401);
   const flipped = w.slice(0, 10) + (w[10] === 'A' ? 'B' : 'A') + w.slice(11);
@@ -344,6 +343,8 @@ async function main() {
   }
   expectStatus('alertmanager: a metrics token cannot GET /api/v2/alerts',
     await request(PORT.alerts, 'GET', '/api/v2/alerts', { headers: xt(r) }), 403);
+
+  await checkPaths({ GW, PORT, t, request, check, expectStatus, brief, echo });
 
   // -- a real sender: Prometheus in agent mode, one remote_write queue per token form
   // it can send (see gateway.sh: Debian's 2.42 drops custom remote_write headers) --
