@@ -60,7 +60,8 @@ async function seed() {
 async function shot(name) {
   const dark = await page.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches);
   const suffix = dark ? '-dark' : '';
-  await page.screenshot({ path: path.join(OUT, `${name}-desktop${suffix}.png`) });
+  await page.evaluate(() => document.activeElement?.blur()); // no focus ring in the pictures
+  await page.screenshot({ path: path.join(OUT, `${name}-desktop${suffix}.png`), fullPage: true });
   await page.setViewportSize(PHONE);
   await page.screenshot({ path: path.join(OUT, `${name}-375${suffix}.png`) });
   await axeCheck(`${name} at 375 px${suffix}`);
@@ -295,7 +296,7 @@ test('sorting by the Name and Created headers, both ways', async () => {
   };
   await header('Name').getByRole('button').click();
   await check('Name', 'ascending', byName);
-  await header('Name').getByRole('button').click();
+  await header('Name').getByRole('button').press('Enter'); // the keyboard works as well
   await check('Name', 'descending', [...byName].reverse());
   await header('Created').getByRole('button').click();
   await check('Created', 'descending', [...created].reverse());
@@ -325,8 +326,14 @@ test('delete with confirmation: the row goes and the total drops', async () => {
   await dialog().getByRole('button', { name: 'Cancel' }).click();
   await dialog().waitFor({ state: 'hidden' });
   assert.ok((await rowNames()).includes(victim), 'cancel deletes nothing');
-  await opener.click();
-  await dialog().getByRole('button', { name: 'Delete', exact: true }).click();
+  // By keyboard: the dialog opens on its safe choice (Cancel); Tab reaches Delete.
+  await opener.focus();
+  await page.keyboard.press('Enter');
+  await dialog().getByRole('button', { name: 'Cancel' }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Cancel');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Delete');
+  await page.keyboard.press('Enter');
   await dialog().waitFor({ state: 'hidden' });
   await page.locator('#total').filter({ hasText: 'of 22 tokens' }).waitFor();
   assert.ok(!(await rowNames()).includes(victim));

@@ -444,6 +444,7 @@ $('create-form').addEventListener('submit', guarded(async (ev) => {
   }
   closeDialog($('create-dialog'));
   showSecret(tok, 'Token created');
+  await load(); // the new row appears behind the secret
 }));
 
 // ---- the secret, once -------------------------------------------------------------------
@@ -539,6 +540,7 @@ $('rotate-form').addEventListener('submit', guarded(async (ev) => {
   }
   closeDialog($('rotate-dialog'));
   showSecret(tok, 'Token rotated');
+  await load();
 }));
 
 // ---- start ----------------------------------------------------------------------------
