@@ -189,9 +189,10 @@ function relative(ts, none) {
   const units = [['year', 31536000], ['month', 2592000], ['day', 86400], ['hour', 3600],
     ['minute', 60], ['second', 1]];
   const [unit, n] = units.find(([, sec]) => Math.abs(s) >= sec) ?? ['second', 1];
-  const past = s < 0;
-  return h('time', { datetime: ts, title: dateFmt.format(d), class: past && none === 'Never' ? 'expired' : false,
-    text: relFmt.format(Math.round(s / n), unit) });
+  const text = relFmt.format(Math.round(s / n), unit);
+  const expired = s <= 0 && none === 'Never'; // an expiry in the past
+  return h('time', { datetime: ts, title: dateFmt.format(d), class: expired ? 'expired' : false,
+    text: expired ? `Expired ${text}` : text });
 }
 
 async function copy(text, what) {
@@ -399,7 +400,7 @@ function fieldError(id, text) {
 function openCreate() {
   const f = $('create-form');
   f.reset();
-  for (const id of ['create-name', 'create-project', 'create-scopes']) fieldError(id, '');
+  for (const id of ['create-name', 'create-project', 'create-scopes', 'create-expiry']) fieldError(id, '');
   $('create-error').textContent = '';
   const projects = state.info.projects ?? [];
   $('create-project').value = state.project || (projects.length === 1 ? projects[0] : '');
@@ -414,7 +415,7 @@ $('create-project').addEventListener('input', () => fieldError('create-project',
 
 $('create-form').addEventListener('submit', guarded(async (ev) => {
   ev.preventDefault();
-  for (const id of ['create-name', 'create-project', 'create-scopes']) fieldError(id, '');
+  for (const id of ['create-name', 'create-project', 'create-scopes', 'create-expiry']) fieldError(id, '');
   $('create-error').textContent = '';
   const body = {
     project_id: $('create-project').value.trim(),
@@ -430,7 +431,8 @@ $('create-form').addEventListener('submit', guarded(async (ev) => {
     tok = await api.create(state.region, body);
   } catch (e) {
     if (!(e instanceof ApiError) || e.status === 401) throw e;
-    const map = { name: 'create-name', project_id: 'create-project', token_scopes: 'create-scopes' };
+    const map = { name: 'create-name', project_id: 'create-project', token_scopes: 'create-scopes',
+      expires_at: 'create-expiry' };
     const target = map[e.field];
     if (target) {
       fieldError(target, e.body?.details?.[0]?.help_message || e.message);
