@@ -342,12 +342,68 @@ test('delete with confirmation: the row goes and the total drops', async () => {
   await page.getByRole('status').filter({ hasText: `Token ${victim} deleted.` }).waitFor();
 });
 
+// Lifecycle (expiry, last use, rotation) where the server has it: the console shows the
+// columns when the API returns the fields, and a Rotate button when the route exists.
+test('lifecycle: expiry and last-use columns, expiry on create, rotate with a grace period', async (t) => {
+  const session = (await apiCall('GET', '/console/api/session')).json;
+  if (!session.features.includes('rotate')) {
+    t.skip('this server has no token lifecycle (no rotate route)');
+    return;
+  }
+  const project = randomUUID();
+  const soon = new Date(Date.now() + 10 * 86400e3).toISOString();
+  const r = await apiCall('POST', '/cockpit/v1/regions/fr-par/tokens',
+    { project_id: project, name: 'expiring', token_scopes: ['read_only_traces'], expires_at: soon });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  await projectField().fill(project);
+  await projectField().press('Enter');
+  await page.locator('#total').filter({ hasText: '1–1 of 1 token' }).waitFor();
+  for (const name of ['Expires', 'Last used']) await page.getByRole('columnheader', { name }).waitFor();
+  assert.equal(await page.locator('#tbody .col-expires').textContent(), 'in 10 days');
+  assert.equal(await page.locator('#tbody .col-used').textContent(), 'Not yet');
+
+  // Create with an expiry choice.
+  await page.getByRole('button', { name: 'Create token' }).first().click();
+  await dialog().getByLabel('Name').fill('with-expiry');
+  await dialog().getByRole('checkbox', { name: /write_only_traces/ }).check();
+  await dialog().getByLabel('Expires').selectOption({ label: 'In 30 days' });
+  await dialog().getByRole('button', { name: 'Create', exact: true }).click();
+  await page.getByRole('heading', { name: 'Token created' }).waitFor();
+  await page.getByRole('button', { name: 'Done' }).click();
+  await page.locator('#total').filter({ hasText: 'of 2 tokens' }).waitFor();
+  const listed = (await apiCall('GET', `/cockpit/v1/regions/fr-par/tokens?project_id=${project}&order_by=name_asc`)).json.tokens;
+  const withExpiry = listed.find((x) => x.name === 'with-expiry');
+  const days = (Date.parse(withExpiry.expires_at) - Date.now()) / 86400e3;
+  assert.ok(days > 29.9 && days <= 30, `expires in ${days} days`);
+
+  // Rotate with a one-hour grace: a new secret, shown once; both work during the grace.
+  await page.getByRole('button', { name: 'Rotate expiring' }).click();
+  await dialog().getByRole('heading', { name: 'Rotate expiring?' }).waitFor();
+  await axeCheck('rotate confirmation');
+  await shot('rotate');
+  await dialog().getByLabel('Old secret keeps working for').selectOption({ label: '1 hour' });
+  await dialog().getByRole('button', { name: 'Rotate', exact: true }).click();
+  await page.getByRole('heading', { name: 'Token rotated' }).waitFor();
+  const secret = await page.getByRole('textbox', { name: 'Secret key' }).inputValue();
+  assert.match(secret, /^[A-Za-z0-9_-]{64}$/);
+  const v = await fetch(`${base}/auth/verify`, { headers: { 'X-Token': secret, 'X-Cockpit-Scope': 'read_only_traces', 'X-Cockpit-Region': 'fr-par' } });
+  assert.equal(v.status, 204);
+  await page.getByRole('button', { name: 'Done' }).click();
+  await page.locator('#total').filter({ hasText: 'of 3 tokens' }).waitFor();
+  const graced = (await page.locator('#tbody tr').filter({ hasText: 'expiring' }).locator('.col-expires').allTextContents()).sort();
+  assert.deepEqual(graced, ['in 1 hour', 'in 10 days'].sort(), graced.join());
+  assert.ok(!(await page.content()).includes(secret));
+  await axeCheck('list with lifecycle columns');
+  await shot('lifecycle');
+});
+
 test('a lost connection says so', async () => {
+  const nameSort = page.getByRole('columnheader', { name: 'Name' }).getByRole('button');
   await context.route('**/cockpit/v1/**', (r) => r.abort('internetdisconnected'));
-  await page.getByRole('button', { name: 'Page 2' }).click();
+  await nameSort.click();
   await page.getByRole('alert').filter({ hasText: 'Cannot reach the server' }).waitFor();
   await context.unroute('**/cockpit/v1/**');
-  await page.getByRole('button', { name: 'Page 2' }).click();
+  await nameSort.click();
   await page.locator('#banner').waitFor({ state: 'hidden' });
   // The aborted request's console line is Chromium's, not the page's fault.
   for (let i = problems.length - 1; i >= 0; i--) {

@@ -188,7 +188,10 @@ function relative(ts, none) {
   const s = (d.getTime() - Date.now()) / 1000;
   const units = [['year', 31536000], ['month', 2592000], ['day', 86400], ['hour', 3600],
     ['minute', 60], ['second', 1]];
-  const [unit, n] = units.find(([, sec]) => Math.abs(s) >= sec) ?? ['second', 1];
+  // 59.99 minutes read "1 hour", not "60 minutes".
+  // Months only from two on ("in 30 days" says more than "next month").
+  const [unit, n] = units.find(([u, sec]) => Math.abs(s) >= (u === 'month' ? 2 * sec : sec * 0.97))
+    ?? ['second', 1];
   const text = relFmt.format(Math.round(s / n), unit);
   const expired = s <= 0 && none === 'Never'; // an expiry in the past
   return h('time', { datetime: ts, title: dateFmt.format(d), class: expired ? 'expired' : false,
