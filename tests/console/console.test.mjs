@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { REPO_ROOT, startServer } from '../api/lib/server.mjs';
+import { REPO_ROOT, createApiKey, startServer } from '../api/lib/server.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -227,7 +227,7 @@ test('create with two scopes: the secret is shown once, copied, and works', asyn
   assert.ok((await snippetText()).includes(`credentials: ${secret}`));
   for (const [agent, want] of [['Prometheus remote_write (basic_auth)', 'basic_auth:'],
     ['Grafana Alloy', 'prometheus.remote_write'], ['Promtail', `tenant_id: ${secret}`],
-    ['Fluent Bit', `header      X-Token ${secret}`], ['OpenTelemetry Collector', 'otlphttp']]) {
+    ['Fluent Bit', `bearer_token ${secret}`], ['OpenTelemetry Collector', 'otlphttp']]) {
     await page.getByLabel('Agent').selectOption({ label: agent });
     assert.ok((await snippetText()).includes(want), `${agent}: ${await snippetText()}`);
   }
@@ -418,6 +418,32 @@ test('sign out forgets the key', async () => {
   await page.reload();
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   assert.equal(await page.getByLabel('API key').inputValue(), '');
+});
+
+test('a key limited to one project starts there, and is told when it asks for another', async () => {
+  const own = randomUUID();
+  const key = await createApiKey(srv.dbUri, [own]);
+  const r = await fetch(`${base}/cockpit/v1/regions/fr-par/tokens`, { method: 'POST',
+    headers: { 'X-Auth-Token': key.secret_key }, body: JSON.stringify({ project_id: own, name: 'own-agent' }) });
+  assert.equal(r.status, 200);
+  const p = await context.newPage(); // a new tab: its own sessionStorage, the same localStorage
+  p.setDefaultTimeout(5000);
+  p.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  try {
+    await p.goto(`${base}/console/`);
+    await p.getByLabel('API key').fill(key.secret_key);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.locator('#total').filter({ hasText: '1–1 of 1 token' }).waitFor();
+    const field = p.getByRole('combobox', { name: 'Project ID' });
+    assert.equal(await field.inputValue(), own);
+    assert.deepEqual(await p.locator('#tbody th .name').allTextContents(), ['own-agent']);
+    await field.fill(P_MANY);
+    await field.press('Enter');
+    await p.locator('#project-error').filter({ hasText: 'This API key may not act on that project.' }).waitFor();
+    assert.equal(await field.getAttribute('aria-invalid'), 'true');
+  } finally {
+    await p.close();
+  }
 });
 
 test('429 after repeated failures shows when to retry', async () => {

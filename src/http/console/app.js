@@ -119,7 +119,10 @@ async function start() {
   $('region').value = state.region;
   $('project-list').replaceChildren(...(info.projects ?? []).map((p) => h('option', { value: p })));
   state.project = localStorage.getItem(PREFS.project) ?? '';
-  if (info.projects?.length === 1 && !state.project) state.project = info.projects[0];
+  // A key limited to some projects starts on one of them, not on a project it cannot see.
+  if (info.projects && !info.projects.includes(state.project)) {
+    state.project = info.projects.length === 1 ? info.projects[0] : '';
+  }
   $('project').value = state.project;
   state.pageSize = Number(localStorage.getItem(PREFS.pageSize)) || 20;
   $('page-size').value = String(state.pageSize);

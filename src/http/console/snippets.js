@@ -57,7 +57,7 @@ clients:
     port        ${port}
     tls         ${tls}
     uri         /loki/api/v1/push
-    header      X-Token ${s}
+    bearer_token ${s}
 `;
     } },
   { id: 'otel', name: 'OpenTelemetry Collector', scope: 'write_only_traces',
