@@ -27,12 +27,27 @@
 
 enum req_state { REQ_NEW, REQ_QUEUED, REQ_DONE };
 
-#define ALLOWED_CACHE 1024 /* prebuilt 204 answers, by token id (power of two) */
+#define ALLOWED_CACHE 1024 /* prebuilt 204 answers per event thread, by token id (power of two) */
 
 struct allowed_slot {
     char token_id[CT_UUID_LEN + 1];
     struct MHD_Response *resp;
 };
+
+/* Ordering argument: one cache per event thread, read and written by that
+ * thread only (MHD runs every callback of a connection on the one event thread
+ * that owns it, and /auth/verify is answered there, never on a worker), so no
+ * lock: the thread that replaces a slot's response is the only one that could
+ * be handing it out, and it queues a response before it can replace it. MHD
+ * counts the connections a response is queued on; MHD_destroy_response() drops
+ * only the cache's reference, and the response is freed when the last of those
+ * connections is done with it. The caches are freed after the daemon stopped. */
+struct allowed_cache {
+    struct ct_http *owner;
+    struct allowed_cache *next; /* every cache of the server, under allowed_lock */
+    struct allowed_slot slot[ALLOWED_CACHE];
+};
+static __thread struct allowed_cache *tls_allowed;
 
 /* One per HTTP request: created on MHD's first call, freed in the completion
  * callback. Owns body and reply. */
@@ -70,10 +85,10 @@ struct ct_http {
     struct MHD_Response *resp_401, *resp_503, *resp_403[CT_VERIFY_OUTCOME_COUNT_];
     struct ct_throttle *throttle;
     int64_t started_us;
-    _Atomic unsigned active; /* requests between their first and completion callbacks */
-    _Atomic bool draining;   /* stopping: answers carry Connection: close */
-    pthread_mutex_t allowed_lock;
-    struct allowed_slot allowed[ALLOWED_CACHE];
+    _Atomic unsigned active;      /* requests between their first and completion callbacks */
+    _Atomic bool draining;        /* stopping: answers carry Connection: close */
+    pthread_mutex_t allowed_lock; /* guards the list of caches, not the caches */
+    struct allowed_cache *allowed;
 };
 
 static const char *const route_names[] = {"tokens",  "token",   "verify",  "healthz",
@@ -407,34 +422,50 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
 
 /* ---- the data plane -------------------------------------------------------- */
 
+/* This event thread's cache (allocated on its first allowed request). */
+static struct allowed_cache *allowed_cache(struct ct_http *h)
+{
+    struct allowed_cache *c = tls_allowed;
+    if (c && c->owner == h)
+        return c;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->owner = h;
+    pthread_mutex_lock(&h->allowed_lock);
+    c->next = h->allowed;
+    h->allowed = c;
+    pthread_mutex_unlock(&h->allowed_lock);
+    tls_allowed = c;
+    return c;
+}
+
 /* The 204 for a token carries only immutable facts (its id and project), so it
- * is built once and reused, like the fixed 401/403: a token that no longer
- * verifies never reaches it. Returns a response borrowed from the cache (MHD
- * counts the connections it is queued on; a replaced one is freed when the last
- * of them is done). */
+ * is built once per event thread and reused, like the fixed 401/403: a token
+ * that no longer verifies never reaches it. Returns a response borrowed from
+ * this thread's cache, to be queued before the thread looks up another. */
 static struct MHD_Response *allowed_response(struct ct_http *h, const struct ct_verify_result *res)
 {
+    struct allowed_cache *c = allowed_cache(h);
+    if (!c)
+        return NULL;
     uint64_t k = 14695981039346656037ull;
     for (const char *p = res->token_id; *p; p++)
         k = (k ^ (unsigned char)*p) * 1099511628211ull;
-    struct allowed_slot *s = &h->allowed[k & (ALLOWED_CACHE - 1)];
-    pthread_mutex_lock(&h->allowed_lock);
-    if (!s->resp || strcmp(s->token_id, res->token_id) != 0) {
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        if (resp) {
-            MHD_add_response_header(resp, "X-Scope-OrgID", res->project_id);
-            MHD_add_response_header(resp, "X-Cockpit-Project-Id", res->project_id);
-            MHD_add_response_header(resp, "X-Cockpit-Token-Id", res->token_id);
-            if (s->resp)
-                MHD_destroy_response(s->resp);
-            s->resp = resp;
-            memcpy(s->token_id, res->token_id, sizeof s->token_id);
-        }
-    }
-    struct MHD_Response *out = s->resp && strcmp(s->token_id, res->token_id) == 0 ? s->resp : NULL;
-    pthread_mutex_unlock(&h->allowed_lock);
-    return out;
+    struct allowed_slot *s = &c->slot[k & (ALLOWED_CACHE - 1)];
+    if (s->resp && strcmp(s->token_id, res->token_id) == 0)
+        return s->resp;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return NULL;
+    MHD_add_response_header(resp, "X-Scope-OrgID", res->project_id);
+    MHD_add_response_header(resp, "X-Cockpit-Project-Id", res->project_id);
+    MHD_add_response_header(resp, "X-Cockpit-Token-Id", res->token_id);
+    if (s->resp)
+        MHD_destroy_response(s->resp);
+    s->resp = resp;
+    memcpy(s->token_id, res->token_id, sizeof s->token_id);
+    return resp;
 }
 
 /* One pass over the request headers instead of eight lookups. */
@@ -521,6 +552,11 @@ static void render_service_metrics(struct ct_http *h, struct ct_buf *b)
     for (unsigned i = 0; i < sc->n_regions; i++)
         ct_buf_printf(b, "cockpit_tokens_index_tokens{region=\"%s\"} %zu\n", sc->regions[i],
                       ct_index_count(idx, sc->regions[i]));
+    ct_buf_printf(b,
+                  "# HELP cockpit_tokens_index_tombstones Deleted token ids remembered until "
+                  "the change feed has passed them.\n# TYPE cockpit_tokens_index_tombstones gauge\n"
+                  "cockpit_tokens_index_tombstones %zu\n",
+                  ct_index_tombstones(idx));
     ct_buf_printf(b,
                   "# HELP cockpit_tokens_worker_queue_length Store requests waiting for a "
                   "worker.\n# TYPE cockpit_tokens_worker_queue_length gauge\n"
@@ -972,9 +1008,13 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
         if (h->resp_403[i])
             MHD_destroy_response(h->resp_403[i]);
     }
-    for (size_t i = 0; i < ALLOWED_CACHE; i++) {
-        if (h->allowed[i].resp)
-            MHD_destroy_response(h->allowed[i].resp);
+    for (struct allowed_cache *c = h->allowed, *next; c; c = next) {
+        next = c->next;
+        for (size_t i = 0; i < ALLOWED_CACHE; i++) {
+            if (c->slot[i].resp)
+                MHD_destroy_response(c->slot[i].resp);
+        }
+        free(c);
     }
     pthread_mutex_destroy(&h->allowed_lock);
     free(h->workers);

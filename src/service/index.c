@@ -6,9 +6,13 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "util/log.h"
 
 #define MAX_REGIONS 64
 #define EMPTY 0u
+
+/* Entry states (see index.h). FREE entries are on the free list. */
+enum { ST_FREE = 0, ST_LIVE, ST_PENDING, ST_TOMBSTONE };
 
 struct entry {
     uint8_t hash[CT_HASH_LEN];
@@ -16,22 +20,65 @@ struct entry {
     uint8_t project_id[16];
     uint32_t scopes;
     uint16_t region; /* index into regions[] */
-    uint16_t live;
+    uint16_t state;
 };
 
+/* LIVE and PENDING entries are in both slot arrays (a PENDING one holds its hash,
+ * so that a duplicate secret is refused before the commit); TOMBSTONEs are in
+ * by_id only. Counts are of LIVE entries. */
 struct ct_index_table {
     struct entry *entries; /* dense, with a free list threaded through `scopes` */
-    uint32_t n_entries, cap_entries, free_head, n_live;
+    uint32_t n_entries, cap_entries, free_head, n_live, n_used;
     uint32_t *by_hash, *by_id; /* slot -> entry index + 1, 0 = empty */
     uint32_t mask;             /* slots - 1 */
     char regions[MAX_REGIONS][CT_REGION_MAX + 1];
     uint32_t region_count[MAX_REGIONS];
     unsigned n_regions;
+    const struct ct_index_publisher *pub; /* the index's, on its current table only */
 };
 
+/* One change, as applied: the journal of a reload replays these. */
+enum op_kind { OP_RESERVE, OP_CONFIRM, OP_ABANDON, OP_PUT, OP_REMOVE, OP_REMOVE_KEEP };
+struct journal_op {
+    enum op_kind kind;
+    struct ct_token tok; /* only tok.id for the kinds that take an id */
+};
+
+/* A tombstone and the barrier epoch it was made in (FIFO: epochs never decrease). */
+struct tomb {
+    uint8_t id[16];
+    uint64_t epoch;
+};
+
+/* Ordering argument. Every field below is read and written under `lock` only
+ * (exclusively for writes, shared for lookups and counts); the offline table of a
+ * reload is touched by the reloading thread alone until ct_index_reload_end()
+ * swaps it in under the exclusive lock. Writers therefore apply changes one at a
+ * time, in the order they take the lock, which need NOT be commit order: the
+ * per-state rules make every order converge to the committed truth, and never
+ * expose a removed token in between:
+ *   - a create's entry is PENDING (invisible) until its own confirm; a delete
+ *     that committed after the create removes it, and the confirm then finds
+ *     nothing (a token is confirmed only if it was never removed);
+ *   - a removal on a store with a feed leaves a TOMBSTONE that makes the feed's
+ *     late copy of the creation (put) a no-op; the feed delivers a creation
+ *     before its deletion, so once a barrier sent after the tombstone was made
+ *     has come back, nothing can resurrect the id and the tombstone goes;
+ *   - a reload's scan may predate changes applied while it ran: those are in
+ *     the journal (seeded with the PENDING entries and tombstones of the old
+ *     table) and are replayed, through the same rules, onto the new table
+ *     before it becomes visible. Barriers do not collect during a reload. */
 struct ct_index {
     pthread_rwlock_t lock;
     struct ct_index_table *tab;
+    bool reloading, journal_lost;
+    struct journal_op *journal;
+    size_t n_journal, cap_journal;
+    struct tomb *tombs; /* ring buffer, oldest at tombs_head */
+    size_t tombs_head, n_tombs, cap_tombs;
+    uint64_t epoch; /* barrier epoch of new tombstones */
+    struct ct_index_publisher pub;
+    bool publishing;
 };
 
 static uint64_t load64(const uint8_t *p)
@@ -134,7 +181,7 @@ static uint32_t probe(const struct ct_index_table *t, const uint32_t *slots, key
     }
 }
 
-/* Backward-shift deletion keeps linear probing free of tombstones. */
+/* Backward-shift deletion keeps linear probing free of deleted-slot markers. */
 static void slot_delete(struct ct_index_table *t, uint32_t *slots, key_fn kf, uint32_t hole)
 {
     uint32_t s = hole;
@@ -154,6 +201,56 @@ static void slot_delete(struct ct_index_table *t, uint32_t *slots, key_fn kf, ui
     slots[hole] = EMPTY;
 }
 
+static bool in_by_hash(const struct entry *e)
+{
+    return e->state == ST_LIVE || e->state == ST_PENDING;
+}
+
+/* The token an entry describes (name and creation time are not kept). */
+static void token_of(const struct ct_index_table *t, const struct entry *e, struct ct_token *tok)
+{
+    memset(tok, 0, sizeof *tok);
+    ct_uuid_format(e->token_id, tok->id);
+    ct_uuid_format(e->project_id, tok->project_id);
+    memcpy(tok->region, t->regions[e->region], sizeof tok->region);
+    tok->scopes = e->scopes;
+    memcpy(tok->secret_hash, e->hash, CT_HASH_LEN);
+}
+
+/* Entry i has just become LIVE: counts, and the publisher. */
+static void went_live(struct ct_index_table *t, uint32_t i)
+{
+    const struct entry *e = &t->entries[i];
+    t->region_count[e->region]++;
+    t->n_live++;
+    if (t->pub) {
+        struct ct_token tok;
+        token_of(t, e, &tok);
+        t->pub->live(t->pub->ud, &tok);
+        ct_wipe(&tok, sizeof tok);
+    }
+}
+
+int ct_index_table_each(const struct ct_index_table *t,
+                        int (*fn)(void *ud, const struct ct_token *tok), void *ud)
+{
+    struct ct_token tok;
+    int rc = 0;
+    for (uint32_t i = 0; i < t->n_entries && rc == 0; i++) {
+        if (t->entries[i].state != ST_LIVE)
+            continue;
+        token_of(t, &t->entries[i], &tok);
+        rc = fn(ud, &tok);
+        ct_wipe(&tok, sizeof tok);
+    }
+    return rc;
+}
+
+size_t ct_index_table_count(const struct ct_index_table *t)
+{
+    return t->n_live;
+}
+
 static ct_status grow(struct ct_index_table *t)
 {
     uint32_t slots = (t->mask + 1) * 2;
@@ -169,11 +266,13 @@ static ct_status grow(struct ct_index_table *t)
     t->by_id = bi;
     t->mask = slots - 1;
     for (uint32_t i = 0; i < t->n_entries; i++) {
-        if (!t->entries[i].live)
-            continue;
+        const struct entry *e = &t->entries[i];
         bool found;
-        t->by_hash[probe(t, t->by_hash, key_hash, t->entries[i].hash, CT_HASH_LEN, &found)] = i + 1;
-        t->by_id[probe(t, t->by_id, key_id, t->entries[i].token_id, 16, &found)] = i + 1;
+        if (e->state == ST_FREE)
+            continue;
+        if (in_by_hash(e))
+            t->by_hash[probe(t, t->by_hash, key_hash, e->hash, CT_HASH_LEN, &found)] = i + 1;
+        t->by_id[probe(t, t->by_id, key_id, e->token_id, 16, &found)] = i + 1;
     }
     return CT_OK;
 }
@@ -197,93 +296,258 @@ static ct_status alloc_entry(struct ct_index_table *t, uint32_t *ret_i)
     return CT_OK;
 }
 
-/* Removes the entry whose id sits in by_id slot s; its hash into ret_hash unless NULL. */
-static void remove_at(struct ct_index_table *t, uint32_t s, uint8_t *ret_hash)
+/* Takes entry i out of by_hash (and the counts, if it was LIVE). */
+static void unhash(struct ct_index_table *t, uint32_t i)
 {
+    struct entry *e = &t->entries[i];
     bool found;
-    uint32_t i = t->by_id[s] - 1;
-    if (ret_hash)
-        memcpy(ret_hash, t->entries[i].hash, CT_HASH_LEN);
-    slot_delete(t, t->by_id, key_id, s);
-    uint32_t hs = probe(t, t->by_hash, key_hash, t->entries[i].hash, CT_HASH_LEN, &found);
-    if (found)
+    if (!in_by_hash(e))
+        return;
+    uint32_t hs = probe(t, t->by_hash, key_hash, e->hash, CT_HASH_LEN, &found);
+    if (found && t->by_hash[hs] == i + 1)
         slot_delete(t, t->by_hash, key_hash, hs);
-    t->region_count[t->entries[i].region]--;
+    if (e->state == ST_LIVE) {
+        t->region_count[e->region]--;
+        t->n_live--;
+        if (t->pub)
+            t->pub->gone(t->pub->ud, e->hash);
+    }
+}
+
+/* Frees the entry whose id sits in by_id slot s. */
+static void unlink_at(struct ct_index_table *t, uint32_t s)
+{
+    uint32_t i = t->by_id[s] - 1;
+    unhash(t, i);
+    slot_delete(t, t->by_id, key_id, s);
     ct_wipe(&t->entries[i], sizeof t->entries[i]);
     t->entries[i].scopes = t->free_head;
     t->free_head = i;
-    t->n_live--;
+    t->n_used--;
 }
 
-bool ct_index_table_remove(struct ct_index_table *t, const char *token_id,
-                           uint8_t ret_hash[CT_HASH_LEN])
+/* Turns the entry in by_id slot s into a TOMBSTONE (its secret hash wiped). */
+static void bury_at(struct ct_index_table *t, uint32_t s)
 {
-    uint8_t id[16];
+    uint32_t i = t->by_id[s] - 1;
+    unhash(t, i);
+    struct entry *e = &t->entries[i];
+    ct_wipe(e->hash, sizeof e->hash);
+    e->state = ST_TOMBSTONE;
+}
+
+/* Adds e (state set by the caller) under a free id. */
+static ct_status insert(struct ct_index_table *t, const struct entry *e)
+{
+    bool found;
+    if ((uint64_t)(t->n_used + 1) * 2 > (uint64_t)t->mask + 1 && grow(t) != CT_OK)
+        return CT_E_NOMEM;
+    uint32_t hs = 0;
+    if (in_by_hash(e)) {
+        hs = probe(t, t->by_hash, key_hash, e->hash, CT_HASH_LEN, &found);
+        if (found)
+            return CT_E_CONFLICT; /* another token with the same secret hash: refuse */
+    }
+    uint32_t i;
+    if (alloc_entry(t, &i) != CT_OK)
+        return CT_E_NOMEM;
+    t->entries[i] = *e;
+    if (in_by_hash(e))
+        t->by_hash[hs] = i + 1;
+    t->by_id[probe(t, t->by_id, key_id, e->token_id, 16, &found)] = i + 1;
+    t->n_used++;
+    if (e->state == ST_LIVE)
+        went_live(t, i);
+    return CT_OK;
+}
+
+static ct_status entry_of(struct ct_index_table *t, const struct ct_token *tok, uint16_t state,
+                          struct entry *ret_e)
+{
+    memset(ret_e, 0, sizeof *ret_e);
+    int r = region_index(t, tok->region);
+    if (r < 0 || !ct_uuid_parse(tok->id, ret_e->token_id) ||
+        !ct_uuid_parse(tok->project_id, ret_e->project_id))
+        return CT_E_INVALID;
+    memcpy(ret_e->hash, tok->secret_hash, CT_HASH_LEN);
+    ret_e->scopes = tok->scopes;
+    ret_e->region = (uint16_t)r;
+    ret_e->state = state;
+    return CT_OK;
+}
+
+/* by_id slot of the id, or UINT32_MAX when absent (or unparsable). */
+static uint32_t find_id(const struct ct_index_table *t, const char *token_id, uint8_t id[16])
+{
     bool found;
     if (!ct_uuid_parse(token_id, id))
-        return false;
+        return UINT32_MAX;
     uint32_t s = probe(t, t->by_id, key_id, id, 16, &found);
-    if (found)
-        remove_at(t, s, ret_hash);
-    return found;
+    return found ? s : UINT32_MAX;
 }
 
-int ct_index_table_each(const struct ct_index_table *t,
-                        int (*fn)(void *ud, const struct ct_token *tok), void *ud)
+/* ---- the per-state rules (index.h): one function per change ---------------- */
+
+static ct_status op_reserve(struct ct_index_table *t, const struct ct_token *tok)
 {
-    struct ct_token tok;
-    int rc = 0;
-    memset(&tok, 0, sizeof tok);
-    for (uint32_t i = 0; i < t->n_entries && rc == 0; i++) {
-        const struct entry *e = &t->entries[i];
-        if (!e->live)
-            continue;
-        ct_uuid_format(e->token_id, tok.id);
-        ct_uuid_format(e->project_id, tok.project_id);
-        memcpy(tok.region, t->regions[e->region], sizeof tok.region);
-        tok.scopes = e->scopes;
-        memcpy(tok.secret_hash, e->hash, CT_HASH_LEN);
-        rc = fn(ud, &tok);
-    }
-    ct_wipe(&tok, sizeof tok);
+    uint8_t id[16];
+    if (find_id(t, tok->id, id) != UINT32_MAX)
+        return CT_OK; /* already known: LIVE from a scan or the feed, or removed */
+    struct entry e;
+    ct_status rc = entry_of(t, tok, ST_PENDING, &e);
+    if (rc == CT_OK)
+        rc = insert(t, &e);
+    ct_wipe(&e, sizeof e);
     return rc;
 }
 
-size_t ct_index_table_count(const struct ct_index_table *t)
+static void op_confirm(struct ct_index_table *t, const char *token_id)
 {
-    return t->n_live;
+    uint8_t id[16];
+    uint32_t s = find_id(t, token_id, id);
+    if (s == UINT32_MAX)
+        return; /* removed after its commit: stays removed */
+    uint32_t i = t->by_id[s] - 1;
+    if (t->entries[i].state != ST_PENDING)
+        return;
+    t->entries[i].state = ST_LIVE;
+    went_live(t, i);
+}
+
+static void op_abandon(struct ct_index_table *t, const char *token_id)
+{
+    uint8_t id[16];
+    uint32_t s = find_id(t, token_id, id);
+    if (s != UINT32_MAX && t->entries[t->by_id[s] - 1].state == ST_PENDING)
+        unlink_at(t, s);
+}
+
+static ct_status op_put(struct ct_index_table *t, const struct ct_token *tok)
+{
+    uint8_t id[16];
+    uint32_t s = find_id(t, tok->id, id);
+    if (s != UINT32_MAX) {
+        if (t->entries[t->by_id[s] - 1].state == ST_TOMBSTONE)
+            return CT_OK; /* removed: a late copy of its creation changes nothing */
+        unlink_at(t, s);  /* a put replaces the token with the same id */
+    }
+    struct entry e;
+    ct_status rc = entry_of(t, tok, ST_LIVE, &e);
+    if (rc == CT_OK)
+        rc = insert(t, &e);
+    ct_wipe(&e, sizeof e);
+    return rc;
+}
+
+/* Returns whether a PENDING or LIVE entry went; *ret_new_tomb whether a tombstone
+ * was made. */
+static bool op_remove(struct ct_index_table *t, const char *token_id, bool keep, bool *ret_new_tomb)
+{
+    uint8_t id[16];
+    uint32_t s = find_id(t, token_id, id);
+    *ret_new_tomb = false;
+    if (s == UINT32_MAX) {
+        /* Not here yet: with a feed, its creation may still be on the way. */
+        if (keep && ct_uuid_parse(token_id, id)) {
+            struct entry e = {.state = ST_TOMBSTONE};
+            memcpy(e.token_id, id, 16);
+            *ret_new_tomb = insert(t, &e) == CT_OK;
+        }
+        return false;
+    }
+    if (t->entries[t->by_id[s] - 1].state == ST_TOMBSTONE)
+        return false;
+    if (keep)
+        bury_at(t, s);
+    else
+        unlink_at(t, s);
+    *ret_new_tomb = keep;
+    return true;
+}
+
+/* Drops a tombstone the barrier has made useless. */
+static void op_forget(struct ct_index_table *t, const uint8_t id[16])
+{
+    bool found;
+    uint32_t s = probe(t, t->by_id, key_id, id, 16, &found);
+    if (found && t->entries[t->by_id[s] - 1].state == ST_TOMBSTONE)
+        unlink_at(t, s);
 }
 
 ct_status ct_index_table_put(struct ct_index_table *t, const struct ct_token *tok)
 {
-    struct entry e;
-    memset(&e, 0, sizeof e);
-    int r = region_index(t, tok->region);
-    if (r < 0 || !ct_uuid_parse(tok->id, e.token_id) ||
-        !ct_uuid_parse(tok->project_id, e.project_id))
-        return CT_E_INVALID;
-    memcpy(e.hash, tok->secret_hash, CT_HASH_LEN);
-    e.scopes = tok->scopes;
-    e.region = (uint16_t)r;
-    e.live = 1;
-    bool found;
-    uint32_t is = probe(t, t->by_id, key_id, e.token_id, 16, &found);
-    if (found) /* a put replaces the token with the same id */
-        remove_at(t, is, NULL);
-    if ((uint64_t)(t->n_live + 1) * 2 > (uint64_t)t->mask + 1 && grow(t) != CT_OK)
-        return CT_E_NOMEM;
-    uint32_t hs = probe(t, t->by_hash, key_hash, e.hash, CT_HASH_LEN, &found);
-    if (found)
-        return CT_E_CONFLICT; /* another token with the same secret hash: refuse */
-    uint32_t i;
-    if (alloc_entry(t, &i) != CT_OK)
-        return CT_E_NOMEM;
-    t->entries[i] = e;
-    t->by_hash[hs] = i + 1;
-    t->by_id[probe(t, t->by_id, key_id, e.token_id, 16, &found)] = i + 1;
-    t->region_count[r]++;
-    t->n_live++;
-    return CT_OK;
+    return op_put(t, tok);
+}
+
+/* ---- journal and tombstones (callers hold the exclusive lock) ------------- */
+
+static void journal(struct ct_index *idx, enum op_kind kind, const struct ct_token *tok,
+                    const char *token_id)
+{
+    if (!idx->reloading || idx->journal_lost)
+        return;
+    if (idx->n_journal == idx->cap_journal) {
+        size_t cap = idx->cap_journal ? idx->cap_journal * 2 : 64;
+        struct journal_op *j = realloc(idx->journal, cap * sizeof *j);
+        if (!j) {
+            idx->journal_lost = true; /* the reload will be abandoned, the index kept */
+            return;
+        }
+        idx->journal = j;
+        idx->cap_journal = cap;
+    }
+    struct journal_op *op = &idx->journal[idx->n_journal++];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    if (tok)
+        op->tok = *tok;
+    else
+        snprintf(op->tok.id, sizeof op->tok.id, "%s", token_id);
+}
+
+static void replay(struct ct_index_table *t, const struct journal_op *op)
+{
+    bool tomb;
+    switch (op->kind) {
+    case OP_RESERVE:
+        (void)op_reserve(t, &op->tok);
+        break;
+    case OP_CONFIRM:
+        op_confirm(t, op->tok.id);
+        break;
+    case OP_ABANDON:
+        op_abandon(t, op->tok.id);
+        break;
+    case OP_PUT:
+        (void)op_put(t, &op->tok);
+        break;
+    case OP_REMOVE:
+    case OP_REMOVE_KEEP:
+        (void)op_remove(t, op->tok.id, op->kind == OP_REMOVE_KEEP, &tomb);
+        break;
+    }
+}
+
+static void tomb_push(struct ct_index *idx, const char *token_id)
+{
+    if (idx->n_tombs == idx->cap_tombs) {
+        size_t cap = idx->cap_tombs ? idx->cap_tombs * 2 : 64;
+        struct tomb *n = malloc(cap * sizeof *n);
+        if (!n) {
+            /* The tombstone stays in the table, only never collected: safe. */
+            ct_err("out of memory recording a tombstone in the verification index");
+            return;
+        }
+        for (size_t i = 0; i < idx->n_tombs; i++)
+            n[i] = idx->tombs[(idx->tombs_head + i) % idx->cap_tombs];
+        free(idx->tombs);
+        idx->tombs = n;
+        idx->tombs_head = 0;
+        idx->cap_tombs = cap;
+    }
+    struct tomb *tb = &idx->tombs[(idx->tombs_head + idx->n_tombs++) % idx->cap_tombs];
+    (void)ct_uuid_parse(token_id, tb->id);
+    tb->epoch = idx->epoch;
 }
 
 /* ---- locked index -------------------------------------------------------- */
@@ -313,24 +577,92 @@ void ct_index_free(struct ct_index *idx)
     if (!idx)
         return;
     ct_index_table_free(idx->tab);
+    if (idx->journal)
+        ct_wipe(idx->journal, idx->cap_journal * sizeof *idx->journal);
+    free(idx->journal);
+    free(idx->tombs);
     pthread_rwlock_destroy(&idx->lock);
     free(idx);
+}
+
+ct_status ct_index_reserve(struct ct_index *idx, const struct ct_token *tok)
+{
+    pthread_rwlock_wrlock(&idx->lock);
+    ct_status rc = op_reserve(idx->tab, tok);
+    if (rc == CT_OK)
+        journal(idx, OP_RESERVE, tok, NULL);
+    pthread_rwlock_unlock(&idx->lock);
+    return rc;
+}
+
+void ct_index_confirm(struct ct_index *idx, const char *token_id)
+{
+    pthread_rwlock_wrlock(&idx->lock);
+    op_confirm(idx->tab, token_id);
+    journal(idx, OP_CONFIRM, NULL, token_id);
+    pthread_rwlock_unlock(&idx->lock);
+}
+
+void ct_index_abandon(struct ct_index *idx, const char *token_id)
+{
+    pthread_rwlock_wrlock(&idx->lock);
+    op_abandon(idx->tab, token_id);
+    journal(idx, OP_ABANDON, NULL, token_id);
+    pthread_rwlock_unlock(&idx->lock);
 }
 
 ct_status ct_index_put(struct ct_index *idx, const struct ct_token *tok)
 {
     pthread_rwlock_wrlock(&idx->lock);
-    ct_status rc = ct_index_table_put(idx->tab, tok);
+    ct_status rc = op_put(idx->tab, tok);
+    journal(idx, OP_PUT, tok, NULL);
     pthread_rwlock_unlock(&idx->lock);
     return rc;
 }
 
-bool ct_index_remove(struct ct_index *idx, const char *token_id, uint8_t ret_hash[CT_HASH_LEN])
+bool ct_index_remove(struct ct_index *idx, const char *token_id, bool keep_tombstone)
 {
+    bool tomb;
     pthread_rwlock_wrlock(&idx->lock);
-    bool r = ct_index_table_remove(idx->tab, token_id, ret_hash);
+    bool r = op_remove(idx->tab, token_id, keep_tombstone, &tomb);
+    if (tomb)
+        tomb_push(idx, token_id);
+    journal(idx, keep_tombstone ? OP_REMOVE_KEEP : OP_REMOVE, NULL, token_id);
     pthread_rwlock_unlock(&idx->lock);
     return r;
+}
+
+bool ct_index_barrier_begin(struct ct_index *idx, uint64_t *ret_cookie)
+{
+    pthread_rwlock_wrlock(&idx->lock);
+    bool wanted = idx->n_tombs > 0;
+    if (wanted)
+        *ret_cookie = idx->epoch++; /* tombstones made from now on wait for the next one */
+    pthread_rwlock_unlock(&idx->lock);
+    return wanted;
+}
+
+void ct_index_barrier_passed(struct ct_index *idx, uint64_t cookie)
+{
+    pthread_rwlock_wrlock(&idx->lock);
+    /* During a reload the journal may still re-create these: collect next time. */
+    while (!idx->reloading && idx->n_tombs > 0) {
+        struct tomb *tb = &idx->tombs[idx->tombs_head];
+        if (tb->epoch > cookie)
+            break;
+        op_forget(idx->tab, tb->id);
+        idx->tombs_head = (idx->tombs_head + 1) % idx->cap_tombs;
+        idx->n_tombs--;
+    }
+    pthread_rwlock_unlock(&idx->lock);
+}
+
+size_t ct_index_tombstones(struct ct_index *idx)
+{
+    pthread_rwlock_rdlock(&idx->lock);
+    size_t n = idx->n_tombs;
+    pthread_rwlock_unlock(&idx->lock);
+    return n;
 }
 
 bool ct_index_lookup(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN],
@@ -345,7 +677,7 @@ bool ct_index_lookup(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN],
         /* Constant-time on the candidate's bytes: no early exit on a partial match. */
         if (ct_hash_equal(t->entries[v - 1].hash, hash)) {
             e = t->entries[v - 1];
-            hit = true;
+            hit = e.state == ST_LIVE; /* a PENDING token is not committed yet */
             break;
         }
     }
@@ -356,8 +688,8 @@ bool ct_index_lookup(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN],
         ct_uuid_format(e.token_id, ret_hit->token_id);
         ct_uuid_format(e.project_id, ret_hit->project_id);
         ret_hit->scopes = e.scopes;
-        ct_wipe(&e, sizeof e);
     }
+    ct_wipe(&e, sizeof e);
     return hit;
 }
 
@@ -378,20 +710,75 @@ size_t ct_index_count(struct ct_index *idx, const char *region)
     return n;
 }
 
-int ct_index_with_table(struct ct_index *idx, int (*fn)(void *ud, const struct ct_index_table *tab),
-                        void *ud)
+ct_status ct_index_publish(struct ct_index *idx, const struct ct_index_publisher *pub)
 {
-    pthread_rwlock_rdlock(&idx->lock);
-    int rc = fn(ud, idx->tab);
+    pthread_rwlock_wrlock(&idx->lock);
+    ct_status rc = idx->publishing || pub->replace(pub->ud, idx->tab) != 0 ? CT_E_INTERNAL : CT_OK;
+    if (rc == CT_OK) {
+        idx->pub = *pub;
+        idx->publishing = true;
+        idx->tab->pub = &idx->pub;
+    }
     pthread_rwlock_unlock(&idx->lock);
     return rc;
 }
 
-void ct_index_replace(struct ct_index *idx, struct ct_index_table *tab)
+/* ---- reloads ----------------------------------------------------------------- */
+
+ct_status ct_index_reload_begin(struct ct_index *idx)
 {
     pthread_rwlock_wrlock(&idx->lock);
-    struct ct_index_table *old = idx->tab;
-    idx->tab = tab;
+    if (idx->reloading) {
+        pthread_rwlock_unlock(&idx->lock);
+        return CT_E_CONFLICT;
+    }
+    idx->reloading = true;
+    idx->journal_lost = false;
+    idx->n_journal = 0;
+    /* What the scan cannot know: creates in flight, and removals the feed may
+     * still contradict. They open the journal, so the replay re-creates them. */
+    const struct ct_index_table *t = idx->tab;
+    for (uint32_t i = 0; i < t->n_entries; i++) {
+        const struct entry *e = &t->entries[i];
+        if (e->state != ST_PENDING && e->state != ST_TOMBSTONE)
+            continue;
+        struct ct_token tok;
+        memset(&tok, 0, sizeof tok);
+        ct_uuid_format(e->token_id, tok.id);
+        if (e->state == ST_PENDING) {
+            ct_uuid_format(e->project_id, tok.project_id);
+            memcpy(tok.region, t->regions[e->region], sizeof tok.region);
+            memcpy(tok.secret_hash, e->hash, CT_HASH_LEN);
+            tok.scopes = e->scopes;
+        }
+        journal(idx, e->state == ST_PENDING ? OP_RESERVE : OP_REMOVE_KEEP, &tok, NULL);
+        ct_wipe(&tok, sizeof tok);
+    }
+    pthread_rwlock_unlock(&idx->lock);
+    return CT_OK;
+}
+
+ct_status ct_index_reload_end(struct ct_index *idx, struct ct_index_table *tab)
+{
+    pthread_rwlock_wrlock(&idx->lock);
+    ct_status rc = !tab ? CT_E_INTERNAL : idx->journal_lost ? CT_E_NOMEM : CT_OK;
+    struct ct_index_table *old = tab;
+    if (rc == CT_OK) {
+        for (size_t i = 0; i < idx->n_journal; i++)
+            replay(tab, &idx->journal[i]);
+        /* A failed replace is the publisher's to report (its readers fail closed). */
+        if (idx->publishing)
+            (void)idx->pub.replace(idx->pub.ud, tab);
+        old = idx->tab;
+        old->pub = NULL;
+        tab->pub = idx->publishing ? &idx->pub : NULL;
+        idx->tab = tab;
+    }
+    if (idx->journal)
+        ct_wipe(idx->journal, idx->n_journal * sizeof *idx->journal);
+    idx->n_journal = 0;
+    idx->reloading = false;
     pthread_rwlock_unlock(&idx->lock);
     ct_index_table_free(old);
+    return rc;
 }

@@ -1,10 +1,52 @@
 /* The verification index: every live token, keyed by the hash of its secret,
  * in memory, so that the data plane never touches the database. Read-mostly:
  * lookups take a shared lock for the few hundred nanoseconds of one probe;
- * writers (create/delete commits, change-feed events) take it exclusively for
- * one insertion; a full reload builds a new table aside and swaps it in.
- * About 90 bytes per token (a 72-byte entry plus two 4-byte slot arrays at a
- * load factor of at most 1/2). Thread-safe. */
+ * writers take it exclusively for one change; a full reload builds a new table
+ * aside and swaps it in. About 90 bytes per token (a 72-byte entry plus two
+ * 4-byte slot arrays at a load factor of at most 1/2). Thread-safe.
+ *
+ * THE APPLY PATH. Every change reaches the index through the calls below, and
+ * they are built so that the order in which changes arrive does not matter: a
+ * token id is created once and deleted at most once (ids are random v4 UUIDs,
+ * never reused), and a removal always wins over an addition of the same id,
+ * whichever arrives first. Entries have a state:
+ *
+ *   PENDING    reserved by a create of this process before its commit; never
+ *              answers a lookup;
+ *   LIVE       committed; answers lookups;
+ *   TOMBSTONE  removed, remembered so that a late addition of the same id (a
+ *              change-feed event still in flight) is ignored; never answers.
+ *
+ * The sources, and the calls each makes:
+ *   local create   ct_index_reserve() BEFORE the store commits the token, then
+ *                  ct_index_confirm() after the commit (ct_index_abandon() when
+ *                  it did not commit). Confirm only turns PENDING into LIVE: if
+ *                  a delete committed in between and removed the entry, the
+ *                  late confirm finds nothing and does nothing.
+ *   local delete   ct_index_remove() after the commit, before the reply, with
+ *                  keep_tombstone when the store has a change feed (the feed
+ *                  may still deliver the token's creation after our removal).
+ *   change feed    ct_index_put() (a creation; ignored on a TOMBSTONE) and
+ *                  ct_index_remove(keep_tombstone = false); the feed delivers a
+ *                  token's creation before its deletion (commit order).
+ *   feed barrier   a tombstone is needed only until the feed has delivered
+ *                  everything committed before it was made: ct_index_barrier_begin()
+ *                  returns a cookie just before the feed commits a marker, and
+ *                  ct_index_barrier_passed(cookie) once the marker came back
+ *                  drops the tombstones made before. SQLite makes none.
+ *   reload         ct_index_reload_begin(), a scan into a new table with
+ *                  ct_index_table_put(), ct_index_reload_end(): every change
+ *                  applied meanwhile is journaled (with the PENDING entries and
+ *                  tombstones that existed at the start) and replayed onto the
+ *                  new table, through the same per-state rules, before the swap.
+ *
+ * Publishing: a ct_index_publisher (the shared index file for the nginx
+ * module) sees exactly the LIVE set, under the exclusive lock, so in the one
+ * order the changes are applied: live() when a token starts answering lookups,
+ * gone() when it stops, replace() with the whole table on a reload.
+ *
+ * Later additions to an entry (an expiry, say) travel in struct ct_token through
+ * reserve/put and reach publishers through live() and ct_index_table_each(). */
 #ifndef CT_SERVICE_INDEX_H
 #define CT_SERVICE_INDEX_H
 
@@ -27,33 +69,65 @@ struct ct_index_hit {
 
 ct_status ct_index_new(struct ct_index **ret_idx);
 void ct_index_free(struct ct_index *idx);
-/* Adds or replaces the token with this id. */
+
+/* Local create, before its commit: a PENDING entry (CT_E_CONFLICT when another
+ * token has the same secret hash). A no-op when the id is already known. */
+ct_status ct_index_reserve(struct ct_index *idx, const struct ct_token *tok);
+/* Local create, after its commit: PENDING -> LIVE; nothing in any other state. */
+void ct_index_confirm(struct ct_index *idx, const char *token_id);
+/* Local create that did not commit: drops a PENDING entry. */
+void ct_index_abandon(struct ct_index *idx, const char *token_id);
+/* A committed token (change feed, tests): LIVE, replacing a PENDING or LIVE entry
+ * of the same id; ignored on a TOMBSTONE. */
 ct_status ct_index_put(struct ct_index *idx, const struct ct_token *tok);
-/* Removes the token with this id; returns true when it was there, and then its
- * secret hash in ret_hash unless NULL. */
-bool ct_index_remove(struct ct_index *idx, const char *token_id, uint8_t ret_hash[CT_HASH_LEN]);
-/* Finds the token whose secret hashes to `hash`. Returns true on a hit. */
+/* Removes the token (PENDING or LIVE); with keep_tombstone, remembers the id until
+ * the next feed barrier passes, even when the token was not there yet. Returns
+ * true when a PENDING or LIVE entry was removed. */
+bool ct_index_remove(struct ct_index *idx, const char *token_id, bool keep_tombstone);
+
+/* Feed barriers. begin: false when no tombstone waits for one; else *ret_cookie
+ * identifies the barrier the caller is about to send. passed: the barrier with
+ * that cookie came back through the feed. */
+bool ct_index_barrier_begin(struct ct_index *idx, uint64_t *ret_cookie);
+void ct_index_barrier_passed(struct ct_index *idx, uint64_t cookie);
+/* Tombstones currently kept (for tests and metrics). */
+size_t ct_index_tombstones(struct ct_index *idx);
+
+/* Finds the LIVE token whose secret hashes to `hash`. Returns true on a hit. */
 bool ct_index_lookup(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN],
                      struct ct_index_hit *ret_hit);
-/* Number of tokens, and per region (region NULL = all). */
+/* Number of LIVE tokens, and per region (region NULL = all). */
 size_t ct_index_count(struct ct_index *idx, const char *region);
 
-/* Offline tables for a full reload: fill with ct_index_table_put (no lock), then
- * ct_index_replace() swaps it in and frees the old one. */
+/* Offline tables for a full reload: fill with ct_index_table_put (no lock). */
 ct_status ct_index_table_new(size_t expected, struct ct_index_table **ret_tab);
 ct_status ct_index_table_put(struct ct_index_table *tab, const struct ct_token *tok);
-bool ct_index_table_remove(struct ct_index_table *tab, const char *token_id,
-                           uint8_t ret_hash[CT_HASH_LEN]);
-/* Calls fn for each token of tab (id, project_id, region, scopes and
+/* Calls fn for each LIVE token of tab (id, project_id, region, scopes and
  * secret_hash set, the rest zero) until fn returns non-zero, which it returns. */
 int ct_index_table_each(const struct ct_index_table *tab,
                         int (*fn)(void *ud, const struct ct_token *tok), void *ud);
+/* LIVE tokens in tab. */
 size_t ct_index_table_count(const struct ct_index_table *tab);
 void ct_index_table_free(struct ct_index_table *tab);
-/* Calls fn with the current table under the read lock; returns what fn returns. */
-int ct_index_with_table(struct ct_index *idx, int (*fn)(void *ud, const struct ct_index_table *tab),
-                        void *ud);
-/* Steals tab. */
-void ct_index_replace(struct ct_index *idx, struct ct_index_table *tab);
+
+/* Mirrors the LIVE set elsewhere. Every call runs under the index's exclusive
+ * lock (keep it short; never call back into the index). */
+struct ct_index_publisher {
+    void (*live)(void *ud, const struct ct_token *tok);         /* starts answering */
+    void (*gone)(void *ud, const uint8_t hash[CT_HASH_LEN]);    /* stops answering */
+    int (*replace)(void *ud, const struct ct_index_table *tab); /* all of it; 0 = ok */
+    void *ud;
+};
+/* Publishes the current table with pub->replace(), then every change; once.
+ * CT_E_INTERNAL when that first replace() fails (nothing is then published). */
+ct_status ct_index_publish(struct ct_index *idx, const struct ct_index_publisher *pub);
+
+/* Starts journaling every change for a reload; CT_E_CONFLICT when a reload is
+ * already in progress. */
+ct_status ct_index_reload_begin(struct ct_index *idx);
+/* Steals tab (NULL: the scan failed; the journal is dropped and the index kept).
+ * Replays the journal onto tab and swaps it in. CT_E_NOMEM when the journal
+ * could not record every change (the index is then kept as it was, complete). */
+ct_status ct_index_reload_end(struct ct_index *idx, struct ct_index_table *tab);
 
 #endif

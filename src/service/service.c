@@ -13,72 +13,24 @@
 #include "util/log.h"
 #include "util/time.h"
 
-/* An index mutation recorded while a full reload is in flight, replayed onto the
- * new table before it is swapped in, so no concurrent change is lost. */
-struct journal_op {
-    bool put;
-    struct ct_token tok; /* for a removal only tok.id is used */
-};
-
 struct ct_service {
     struct ct_store *store;
     struct ct_service_config cfg;
     struct ct_index *index;
-    /* The index as a shared file for the nginx module (NULL: not published).
-     * Every change goes to both under journal_lock, so they apply in one order. */
+    bool feed; /* the store has a change feed: removals keep tombstones (index.h) */
+    /* The index as a shared file for the nginx module (NULL: not published); the
+     * index publishes every change to it under its own lock (ct_index_publish). */
     struct ct_shidx_writer *shidx;
-    pthread_mutex_t journal_lock;
-    bool reloading;
-    struct journal_op *journal;
-    size_t n_journal, cap_journal;
     _Atomic int64_t stale_since_us;
     _Atomic uint64_t verify_counts[CT_VERIFY_OUTCOME_COUNT_];
 };
 
 /* ---- index maintenance --------------------------------------------------- */
 
-static void journal_add(struct ct_service *svc, bool put, const struct ct_token *tok)
-{
-    if (svc->n_journal == svc->cap_journal) {
-        size_t cap = svc->cap_journal ? svc->cap_journal * 2 : 64;
-        struct journal_op *j = realloc(svc->journal, cap * sizeof *j);
-        if (!j) {
-            ct_err("out of memory recording an index change during reload");
-            return;
-        }
-        svc->journal = j;
-        svc->cap_journal = cap;
-    }
-    svc->journal[svc->n_journal].put = put;
-    svc->journal[svc->n_journal].tok = *tok;
-    svc->n_journal++;
-}
-
-static void index_put(struct ct_service *svc, const struct ct_token *tok)
-{
-    pthread_mutex_lock(&svc->journal_lock);
-    if (ct_index_put(svc->index, tok) != CT_OK)
-        ct_err("could not add token %s to the verification index", tok->id);
-    else if (svc->shidx)
-        ct_shidx_put(svc->shidx, tok);
-    if (svc->reloading)
-        journal_add(svc, true, tok);
-    pthread_mutex_unlock(&svc->journal_lock);
-}
-
-static void index_remove(struct ct_service *svc, const char *token_id)
-{
-    struct ct_token t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.id, sizeof t.id, "%s", token_id);
-    uint8_t hash[CT_HASH_LEN];
-    pthread_mutex_lock(&svc->journal_lock);
-    if (ct_index_remove(svc->index, token_id, hash) && svc->shidx)
-        ct_shidx_remove(svc->shidx, hash);
-    if (svc->reloading)
-        journal_add(svc, false, &t);
-    pthread_mutex_unlock(&svc->journal_lock);
-}
+/* The index's apply path and why any interleaving of creates, deletes, feed
+ * events and reloads is safe are described in index.h; this file only calls it
+ * from each source: creates reserve before their commit and confirm after it,
+ * deletes remove after their commit, the change feed puts and removes. */
 
 static int load_one(void *ud, const struct ct_token *tok)
 {
@@ -109,31 +61,18 @@ ct_status ct_service_reload_index(struct ct_service *svc)
     ct_status rc = ct_index_table_new(expected_tokens(svc), &tab);
     if (rc != CT_OK)
         return rc;
-    pthread_mutex_lock(&svc->journal_lock);
-    svc->reloading = true;
-    svc->n_journal = 0;
-    pthread_mutex_unlock(&svc->journal_lock);
-
+    rc = ct_index_reload_begin(svc->index);
+    if (rc != CT_OK) {
+        ct_index_table_free(tab);
+        return rc;
+    }
     rc = ct_store_token_scan(svc->store, load_one, tab);
-
-    pthread_mutex_lock(&svc->journal_lock);
-    if (rc == CT_OK) {
-        for (size_t i = 0; i < svc->n_journal; i++) {
-            if (svc->journal[i].put)
-                ct_index_table_put(tab, &svc->journal[i].tok);
-            else
-                ct_index_table_remove(tab, svc->journal[i].tok.id, NULL);
-        }
-        if (svc->shidx) /* failure is logged and fails the readers closed */
-            ct_shidx_replace(svc->shidx, tab);
-        ct_index_replace(svc->index, tab);
+    if (rc != CT_OK) {
+        ct_index_table_free(tab);
         tab = NULL;
     }
-    svc->reloading = false;
-    svc->n_journal = 0;
-    pthread_mutex_unlock(&svc->journal_lock);
-    ct_index_table_free(tab);
-    return rc;
+    ct_status rc2 = ct_index_reload_end(svc->index, tab);
+    return rc != CT_OK ? rc : rc2;
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -146,7 +85,6 @@ ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cf
         return CT_E_NOMEM;
     svc->store = st;
     svc->cfg = *cfg;
-    pthread_mutex_init(&svc->journal_lock, NULL);
     ct_status rc = ct_index_new(&svc->index);
     if (rc == CT_OK)
         rc = ct_service_reload_index(svc);
@@ -156,6 +94,16 @@ ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cf
     }
     *ret_svc = svc;
     return CT_OK;
+}
+
+static void publish_live(void *ud, const struct ct_token *tok)
+{
+    ct_shidx_put(ud, tok);
+}
+
+static void publish_gone(void *ud, const uint8_t hash[CT_HASH_LEN])
+{
+    ct_shidx_remove(ud, hash);
 }
 
 static int publish_table(void *ud, const struct ct_index_table *tab)
@@ -169,16 +117,17 @@ ct_status ct_service_publish_index(struct ct_service *svc, const char *path)
     ct_status rc = ct_shidx_writer_open(path, svc->cfg.max_staleness_us, &w);
     if (rc != CT_OK)
         return rc;
-    /* Under journal_lock no change can slip between the copy and the switch. */
-    pthread_mutex_lock(&svc->journal_lock);
     ct_shidx_set_store_down(w, atomic_load(&svc->stale_since_us));
-    if (ct_index_with_table(svc->index, publish_table, w) == 0)
-        svc->shidx = w;
-    pthread_mutex_unlock(&svc->journal_lock);
-    if (!svc->shidx) {
+    /* The index copies its table and publishes every later change under its own
+     * lock: no change can slip between the copy and the switch. */
+    struct ct_index_publisher pub = {
+        .live = publish_live, .gone = publish_gone, .replace = publish_table, .ud = w};
+    rc = ct_index_publish(svc->index, &pub);
+    if (rc != CT_OK) {
         ct_shidx_writer_close(w);
-        return CT_E_INTERNAL;
+        return rc;
     }
+    svc->shidx = w;
     return CT_OK;
 }
 
@@ -188,8 +137,6 @@ void ct_service_free(struct ct_service *svc)
         return;
     ct_shidx_writer_close(svc->shidx);
     ct_index_free(svc->index);
-    pthread_mutex_destroy(&svc->journal_lock);
-    free(svc->journal);
     free(svc);
 }
 
@@ -360,7 +307,12 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
     struct ct_audit_event ev;
     audit_init(&ev, caller, "token.create", tok.id, tok.project_id, region, now_us);
     uint64_t current = 0;
-    rc = ct_store_token_insert(svc->store, &tok, svc->cfg.max_tokens_per_project, &ev, &current);
+    /* PENDING before the commit, so that a delete committing before our confirm
+     * below wins (index.h). */
+    rc = ct_index_reserve(svc->index, &tok);
+    if (rc == CT_OK)
+        rc =
+            ct_store_token_insert(svc->store, &tok, svc->cfg.max_tokens_per_project, &ev, &current);
     if (rc == CT_E_QUOTA) {
         ct_error_status(err, CT_E_QUOTA);
         if (err) {
@@ -371,10 +323,12 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
     } else if (rc != CT_OK) {
         ct_error_status(err, rc);
     } else {
-        index_put(svc, &tok);
+        ct_index_confirm(svc->index, tok.id);
         *ret_tok = tok;
         memcpy(ret_secret, secret, sizeof secret);
     }
+    if (rc != CT_OK)
+        ct_index_abandon(svc->index, tok.id);
     ct_wipe(secret, sizeof secret);
     return rc;
 }
@@ -439,7 +393,7 @@ ct_status ct_service_token_delete(struct ct_service *svc, const struct ct_caller
         return ct_error_not_found(err, "token", token_id);
     if (rc != CT_OK)
         return ct_error_status(err, rc);
-    index_remove(svc, tok.id);
+    ct_index_remove(svc->index, tok.id, svc->feed);
     return CT_OK;
 }
 
@@ -645,13 +599,29 @@ void ct_service_verify(struct ct_service *svc, const struct ct_verify_input *in,
 
 static void feed_added(void *ud, const struct ct_token *tok)
 {
-    index_put(ud, tok);
+    struct ct_service *svc = ud;
+    if (ct_index_put(svc->index, tok) != CT_OK)
+        ct_err("could not add token %s to the verification index", tok->id);
 }
 
 static void feed_removed(void *ud, const char *region, const char *id)
 {
+    struct ct_service *svc = ud;
     (void)region;
-    index_remove(ud, id);
+    /* The feed is in commit order: the creation it delivered came first. */
+    ct_index_remove(svc->index, id, false);
+}
+
+static bool feed_barrier_begin(void *ud, uint64_t *ret_cookie)
+{
+    struct ct_service *svc = ud;
+    return ct_index_barrier_begin(svc->index, ret_cookie);
+}
+
+static void feed_barrier_passed(void *ud, uint64_t cookie)
+{
+    struct ct_service *svc = ud;
+    ct_index_barrier_passed(svc->index, cookie);
 }
 
 static void feed_resync(void *ud)
@@ -682,7 +652,11 @@ ct_status ct_service_follow_store(struct ct_service *svc)
         .token_removed = feed_removed,
         .resync = feed_resync,
         .connectivity = feed_connectivity,
+        .barrier_begin = feed_barrier_begin,
+        .barrier_passed = feed_barrier_passed,
         .ud = svc,
     };
+    /* Set before the feed thread starts, and before any request is served. */
+    svc->feed = ct_store_has_feed(svc->store);
     return ct_store_watch(svc->store, &w);
 }

@@ -1,8 +1,9 @@
 /* The writer of the shared index (see shidx.h for the file and its ordering
  * argument): the service publishes every change it applies to its in-memory
- * index here, from the same apply points and under the same lock, before the API
- * answers. Thread-safe; one writer per file. A change it cannot apply (disk
- * full while growing the file) marks the file failed: readers answer 503. */
+ * index here, through the index's publisher hook (ct_index_publish, under the
+ * index's exclusive lock), before the API answers. Thread-safe; one writer per
+ * file. A change it cannot apply (disk full while growing the file) marks the
+ * file failed: readers answer 503. */
 #ifndef CT_SERVICE_SHIDX_WRITE_H
 #define CT_SERVICE_SHIDX_WRITE_H
 

@@ -546,6 +546,7 @@ static ct_status pg_watch(struct ct_store_backend *be, const struct ct_store_wat
 
 struct ct_pg_listener {
     PGconn *pg;
+    char barrier_channel[64]; /* this connection's own: nobody else listens there */
 };
 
 ct_status ct_pg_listener_open(struct ct_store_backend *be, struct ct_pg_listener **ret_l)
@@ -559,7 +560,14 @@ ct_status ct_pg_listener_open(struct ct_store_backend *be, struct ct_pg_listener
         ct_pg_listener_close(l);
         return CT_E_UNAVAILABLE;
     }
-    PGresult *res = PQexec(l->pg, "LISTEN " CT_PG_CHANNEL);
+    /* Feed barriers go to a channel of this connection's own, so that other
+     * nodes (and older versions) never see them; PostgreSQL has one queue for
+     * every channel, delivered in commit order. */
+    snprintf(l->barrier_channel, sizeof l->barrier_channel, CT_PG_CHANNEL "_barrier_%d",
+             PQbackendPID(l->pg));
+    char sql[128];
+    snprintf(sql, sizeof sql, "LISTEN " CT_PG_CHANNEL "; LISTEN %s", l->barrier_channel);
+    PGresult *res = PQexec(l->pg, sql);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok) {
@@ -577,17 +585,27 @@ int ct_pg_listener_fd(const struct ct_pg_listener *l)
     return PQsocket(l->pg);
 }
 
-ct_status ct_pg_listener_drain(struct ct_pg_listener *l, void (*fn)(void *ud, const char *payload),
-                               void *ud)
+ct_status ct_pg_listener_drain(struct ct_pg_listener *l,
+                               void (*fn)(void *ud, bool barrier, const char *payload), void *ud)
 {
     if (!PQconsumeInput(l->pg) || PQstatus(l->pg) == CONNECTION_BAD)
         return CT_E_UNAVAILABLE;
     PGnotify *n;
     while ((n = PQnotifies(l->pg))) {
-        fn(ud, n->extra);
+        fn(ud, strcmp(n->relname, l->barrier_channel) == 0, n->extra);
         PQfreemem(n);
     }
     return CT_OK;
+}
+
+ct_status ct_pg_listener_barrier(struct ct_pg_listener *l, const char *payload)
+{
+    const char *params[2] = {l->barrier_channel, payload};
+    /* Autocommit: the marker is committed when this returns. */
+    PGresult *res = PQexecParams(l->pg, "SELECT pg_notify($1, $2)", 2, NULL, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    return ok ? CT_OK : CT_E_UNAVAILABLE;
 }
 
 ct_status ct_pg_listener_ping(struct ct_pg_listener *l)

@@ -6,7 +6,13 @@
  * Continuity: the feed LISTENs first and only then asks the receiver to resync
  * (reload every token), so no change can fall between the reload and the first
  * notification. It resyncs again after every reconnect, on any payload it cannot
- * read, and every FEED_RESYNC_INTERVAL_S as a safety net. */
+ * read, and every FEED_RESYNC_INTERVAL_S as a safety net.
+ *
+ * Barriers: when the receiver keeps tombstones (deletes it applied before the
+ * feed delivered them, src/service/index.h), the thread commits a marker on a
+ * channel only its own connection listens on; notifications are delivered in
+ * commit order across channels, so when the marker comes back every change
+ * committed before it was sent has been applied, and those tombstones can go. */
 #include "store/postgres_int.h"
 
 #include <errno.h>
@@ -42,6 +48,10 @@ struct ct_pg_feed {
     bool up;                  /* last connectivity reported */
     bool resync_wanted;
     int64_t last_resync_us; /* monotonic */
+    /* The one barrier in flight (store.h): its marker payload and cookie. Only
+     * this thread touches them. */
+    bool barrier_sent;
+    uint64_t barrier_seq, barrier_cookie;
 };
 
 /* ---- payloads ------------------------------------------------------------------------------- */
@@ -141,11 +151,25 @@ static bool decode_add(char **f, struct ct_token *t)
     return true;
 }
 
+static void on_barrier(struct ct_pg_feed *f, const char *payload)
+{
+    char want[24];
+    snprintf(want, sizeof want, "%llu", (unsigned long long)f->barrier_seq);
+    if (!f->barrier_sent || strcmp(payload, want) != 0)
+        return; /* one of a previous connection's */
+    f->barrier_sent = false;
+    f->w.barrier_passed(f->w.ud, f->barrier_cookie);
+}
+
 /* Applies one notification; anything unreadable means "doubt": resync. */
-static void on_payload(void *ud, const char *payload)
+static void on_payload(void *ud, bool barrier, const char *payload)
 {
     struct ct_pg_feed *f = ud;
     char buf[CT_PG_PAYLOAD_MAX], *fld[9];
+    if (barrier) {
+        on_barrier(f, payload);
+        return;
+    }
     if (strlen(payload) >= sizeof buf) {
         f->resync_wanted = true;
         return;
@@ -196,7 +220,26 @@ static void drop_listener(struct ct_pg_feed *f)
 {
     ct_pg_listener_close(f->l);
     f->l = NULL;
+    f->barrier_sent = false; /* its marker is lost with the connection: send another */
     set_up(f, false);
+}
+
+/* Sends a barrier when the receiver wants one and none is in flight. */
+static ct_status maybe_send_barrier(struct ct_pg_feed *f)
+{
+    uint64_t cookie;
+    if (f->barrier_sent || !f->w.barrier_begin(f->w.ud, &cookie))
+        return CT_OK;
+    char payload[24];
+    snprintf(payload, sizeof payload, "%llu", (unsigned long long)++f->barrier_seq);
+    ct_status rc = ct_pg_listener_barrier(f->l, payload);
+    if (rc != CT_OK)
+        return rc;
+    f->barrier_sent = true;
+    f->barrier_cookie = cookie;
+    /* The round trip may have read notifications (even the marker) into libpq's
+     * queue, where poll() would not see them. */
+    return ct_pg_listener_drain(f->l, on_payload, f);
 }
 
 /* LISTEN, then reload: only then is the index known to be complete. */
@@ -235,7 +278,11 @@ static void feed_step(struct ct_pg_feed *f)
     }
     if (periodic) /* a ping reads input too: apply what it queued before reloading */
         (void)ct_pg_listener_drain(f->l, on_payload, f);
-    if ((periodic || f->resync_wanted) && !resync(f))
+    if ((periodic || f->resync_wanted) && !resync(f)) {
+        drop_listener(f);
+        return;
+    }
+    if (maybe_send_barrier(f) != CT_OK)
         drop_listener(f);
 }
 
@@ -261,7 +308,8 @@ static void *feed_main(void *arg)
 ct_status ct_pg_feed_start(struct ct_store_backend *be, const struct ct_store_watcher *w,
                            struct ct_pg_feed **ret_feed)
 {
-    if (!w->token_added || !w->token_removed || !w->resync || !w->connectivity)
+    if (!w->token_added || !w->token_removed || !w->resync || !w->connectivity ||
+        !w->barrier_begin || !w->barrier_passed)
         return CT_E_INVALID;
     struct ct_pg_feed *f = calloc(1, sizeof *f);
     if (!f)

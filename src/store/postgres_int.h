@@ -90,9 +90,13 @@ ct_status ct_pg_listener_open(struct ct_store_backend *be, struct ct_pg_listener
 /* The socket to poll() for input (valid until close). */
 int ct_pg_listener_fd(const struct ct_pg_listener *l);
 /* Reads what the socket holds and hands each payload (borrowed, NUL-terminated)
- * to fn. CT_E_UNAVAILABLE when the connection is lost. */
-ct_status ct_pg_listener_drain(struct ct_pg_listener *l, void (*fn)(void *ud, const char *payload),
-                               void *ud);
+ * to fn, with barrier set for this connection's own barrier markers.
+ * CT_E_UNAVAILABLE when the connection is lost. */
+ct_status ct_pg_listener_drain(struct ct_pg_listener *l,
+                               void (*fn)(void *ud, bool barrier, const char *payload), void *ud);
+/* Commits a barrier marker (payload) that only this connection receives; it
+ * arrives after every notification committed before it. */
+ct_status ct_pg_listener_barrier(struct ct_pg_listener *l, const char *payload);
 /* A round trip on the listening connection (detects a silently dead peer). */
 ct_status ct_pg_listener_ping(struct ct_pg_listener *l);
 /* Closes; accepts NULL. */

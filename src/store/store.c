@@ -171,6 +171,11 @@ ct_status ct_store_watch(struct ct_store *st, const struct ct_store_watcher *w)
     return st->ops->watch(st->be, w);
 }
 
+bool ct_store_has_feed(const struct ct_store *st)
+{
+    return st->ops->watch != NULL;
+}
+
 /* ---- helpers shared by the backends --------------------------------------------- */
 
 void ct_store_projects_join(const struct ct_apikey *k, char buf[CT_STORE_PROJECTS_CSV_MAX])

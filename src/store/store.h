@@ -90,10 +90,19 @@ struct ct_store_watcher {
     void (*resync)(void *ud);
     /* Called when the backend connection goes down (false) or comes back (true). */
     void (*connectivity)(void *ud, bool up);
+    /* Feed barriers: the feed asks barrier_begin() whether one is wanted (false:
+     * not now) and for its cookie, then commits a marker; barrier_passed(cookie)
+     * says the marker came back, so every change committed before
+     * barrier_begin() returned has been delivered (notifications arrive in
+     * commit order). A marker lost to a reconnect is simply sent again. */
+    bool (*barrier_begin)(void *ud, uint64_t *ret_cookie);
+    void (*barrier_passed)(void *ud, uint64_t cookie);
     void *ud;
 };
 /* Starts the change feed; returns CT_OK without doing anything on SQLite. The
  * watcher is copied; callbacks run on a backend thread until ct_store_close(). */
 ct_status ct_store_watch(struct ct_store *st, const struct ct_store_watcher *w);
+/* True when the backend has a change feed (shared between processes). */
+bool ct_store_has_feed(const struct ct_store *st);
 
 #endif

@@ -52,8 +52,8 @@ static void put_lookup_remove(void **state)
     assert_int_equal(ct_index_count(idx, NULL), 1);
     assert_true(ct_index_lookup(idx, t.secret_hash, &hit));
     assert_int_equal(hit.scopes, 7);
-    assert_true(ct_index_remove(idx, t.id, NULL));
-    assert_false(ct_index_remove(idx, t.id, NULL));
+    assert_true(ct_index_remove(idx, t.id, false));
+    assert_false(ct_index_remove(idx, t.id, false));
     assert_false(ct_index_lookup(idx, t.secret_hash, &hit));
     assert_int_equal(ct_index_count(idx, NULL), 0);
     ct_index_free(idx);
@@ -76,7 +76,7 @@ static void many_tokens(void **state)
     assert_int_equal(ct_index_count(idx, NULL), N);
     assert_int_equal(ct_index_count(idx, "fr-par"), N / 2);
     for (int i = 0; i < N; i += 3)
-        assert_true(ct_index_remove(idx, toks[i].id, NULL));
+        assert_true(ct_index_remove(idx, toks[i].id, false));
     struct ct_index_hit hit;
     for (int i = 0; i < N; i++) {
         bool present = i % 3 != 0;
@@ -124,8 +124,10 @@ static void replace_table(void **state)
     assert_int_equal(ct_index_put(idx, &a), CT_OK);
     struct ct_index_table *tab;
     assert_int_equal(ct_index_table_new(10, &tab), CT_OK);
+    assert_int_equal(ct_index_reload_begin(idx), CT_OK);
+    assert_int_equal(ct_index_reload_begin(idx), CT_E_CONFLICT);
     assert_int_equal(ct_index_table_put(tab, &b), CT_OK);
-    ct_index_replace(idx, tab);
+    assert_int_equal(ct_index_reload_end(idx, tab), CT_OK);
     struct ct_index_hit hit;
     assert_false(ct_index_lookup(idx, a.secret_hash, &hit));
     assert_true(ct_index_lookup(idx, b.secret_hash, &hit));
