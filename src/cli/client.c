@@ -25,8 +25,10 @@
 #define SECRET_MAX 256
 #define URL_MAX 8192
 
-/* `--region all` walks these (Scaleway's Cockpit regions). */
-static const char *const all_regions[] = {"fr-par", "nl-ams", "pl-waw"};
+/* `--region all` walks the regions the server lists at GET /cockpit/v1/regions;
+ * a server without that route (Scaleway's own API) gets Scaleway's Cockpit regions. */
+static const char *const scaleway_regions[] = {"fr-par", "nl-ams", "pl-waw"};
+#define MAX_REGIONS 64
 
 struct opts {
     const char *verb;
@@ -76,8 +78,8 @@ static const struct {
              "                                  [--order-by ORDER] [--region REGION|all]\n"
              "Lists every token (all pages). --scope keeps tokens holding any of the scopes;\n"
              "ORDER is created_at_asc (default), created_at_desc, name_asc or name_desc;\n"
-             "--region all lists fr-par, nl-ams and pl-waw (regions the server does not\n"
-             "serve are skipped).\n"},
+             "--region all lists every region the server serves (it asks the server;\n"
+             "a server that cannot say gets fr-par, nl-ams and pl-waw).\n"},
     {"get", "usage: cockpit-tokens token get TOKEN_ID [--region REGION]\n"
             "Prints one token (never its secret key).\n"},
     {"delete", "usage: cockpit-tokens token delete TOKEN_ID [--region REGION]\n"
@@ -601,6 +603,34 @@ static int list_region(struct client *c, const struct opts *o, const char *regio
     return 0;
 }
 
+/* Asks the server which regions it serves. 404 (no such route: Scaleway's API, an
+ * older server) falls back to Scaleway's regions, skipping those it refuses. */
+static int server_regions(struct client *c, char (*ret)[CT_REGION_MAX + 1], size_t *ret_n,
+                          bool *ret_fallback)
+{
+    char url[URL_MAX];
+    size_t n = 0;
+    if (!append(c->curl, url, sizeof url, &n, c->base, NULL) ||
+        !append(c->curl, url, sizeof url, &n, "/cockpit/v1/regions", NULL))
+        return bad_answer(c->base, "the request URL is too long");
+    struct reply rep = {0};
+    int rc = http_do(c, "GET", url, NULL, &rep);
+    *ret_fallback = rc == 0 && rep.status == 404;
+    if (rc == 0 && *ret_fallback) {
+        n = sizeof scaleway_regions / sizeof scaleway_regions[0];
+        for (size_t i = 0; i < n; i++)
+            snprintf(ret[i], CT_REGION_MAX + 1, "%s", scaleway_regions[i]);
+        *ret_n = n;
+    } else if (rc == 0 && !success(&rep)) {
+        rc = report_error(&rep);
+    } else if (rc == 0 && ct_jc_parse_regions(rep.body ? rep.body : "", rep.len, ret, MAX_REGIONS,
+                                              ret_n) != CT_OK) {
+        rc = bad_answer(url, "not a region list");
+    }
+    reply_done(&rep);
+    return rc;
+}
+
 static int cmd_list(struct client *c, const struct opts *o, const char *region, const char *project)
 {
     if (o->id)
@@ -610,8 +640,12 @@ static int cmd_list(struct client *c, const struct opts *o, const char *region, 
         return bad_answer(c->base, "out of memory");
     int rc = 0;
     if (strcmp(region, "all") == 0) {
-        for (size_t i = 0; rc == 0 && i < sizeof all_regions / sizeof all_regions[0]; i++)
-            rc = list_region(c, o, all_regions[i], project, true, l);
+        static char names[MAX_REGIONS][CT_REGION_MAX + 1];
+        size_t n = 0;
+        bool fallback = false;
+        rc = server_regions(c, names, &n, &fallback);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = list_region(c, o, names[i], project, fallback, l);
     } else {
         rc = list_region(c, o, region, project, false, l);
     }

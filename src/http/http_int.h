@@ -21,6 +21,7 @@ enum ct_route_id {
     CT_ROUTE_METRICS, /* /metrics */
     CT_ROUTE_CONSOLE, /* /console, /console/, /console/{asset} */
     CT_ROUTE_SESSION, /* /console/api/session */
+    CT_ROUTE_REGIONS, /* /cockpit/v1/regions */
     CT_ROUTE_NONE,    /* unknown path */
     CT_ROUTE_COUNT_
 };

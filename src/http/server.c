@@ -91,8 +91,8 @@ struct ct_http {
     struct allowed_cache *allowed;
 };
 
-static const char *const route_names[] = {"tokens",  "token",   "verify",  "healthz",
-                                          "metrics", "console", "session", "none"};
+static const char *const route_names[] = {"tokens",  "token",   "verify",  "healthz", "metrics",
+                                          "console", "session", "regions", "none"};
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -135,6 +135,7 @@ static const struct ct_http_route routes[] = {
     {"/console/", CT_ROUTE_CONSOLE, "GET, HEAD"},
     {"/console/{asset}", CT_ROUTE_CONSOLE, "GET, HEAD"},
     {"/console/api/session", CT_ROUTE_SESSION, "GET"},
+    {"/cockpit/v1/regions", CT_ROUTE_REGIONS, "GET"},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -209,6 +210,7 @@ static bool method_allowed(enum ct_route_id r, enum ct_method m)
     case CT_ROUTE_CONSOLE:
         return m == CT_GET || m == CT_HEAD;
     case CT_ROUTE_SESSION:
+    case CT_ROUTE_REGIONS:
         return m == CT_GET;
     case CT_ROUTE_VERIFY:
         return true; /* proxies forward the original method */

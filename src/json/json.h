@@ -28,6 +28,8 @@ char *ct_json_token(const struct ct_token *tok, const char *secret, size_t *ret_
 char *ct_json_token_page(const struct ct_token_page *page, size_t *ret_len);
 /* Renders a Scaleway-shaped error body for err. */
 char *ct_json_error(const struct ct_error *err, size_t *ret_len);
+/* Renders {"regions":["fr-par",...]}: the regions a server serves, in order. */
+char *ct_json_regions(const char *const *regions, size_t n, size_t *ret_len);
 /* Renders a flat object of string fields: keys[i] -> values[i] (NULL value = JSON null). */
 char *ct_json_object_strings(const char *const *keys, const char *const *values, size_t n,
                              size_t *ret_len);

@@ -316,3 +316,27 @@ bool ct_jc_error_names_argument(const char *body, size_t len, const char *argume
     json_decref(root);
     return hit;
 }
+
+ct_status ct_jc_parse_regions(const char *body, size_t len, char (*ret_regions)[CT_REGION_MAX + 1],
+                              size_t cap, size_t *ret_n)
+{
+    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *list = json_object_get(root, "regions");
+    ct_status rc = json_is_array(list) && json_array_size(list) <= cap ? CT_OK : CT_E_INVALID;
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        const char *name = json_string_value(v);
+        if (rc != CT_OK || !name || !ct_region_syntax_valid(name, strlen(name)) ||
+            strlen(name) > CT_REGION_MAX) {
+            rc = CT_E_INVALID;
+            break;
+        }
+        memcpy(ret_regions[i], name, strlen(name) + 1);
+    }
+    if (rc == CT_OK)
+        *ret_n = json_array_size(list);
+    json_decref(root);
+    return rc;
+}

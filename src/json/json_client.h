@@ -35,6 +35,11 @@ char *ct_jc_create_body(const char *project_id, const char *name, const char *co
 ct_status ct_jc_parse_token(const char *body, size_t len, struct ct_jc_token *ret_tok,
                             char *ret_secret, size_t cap);
 
+/* Parses {"regions":[...]} (GET /cockpit/v1/regions) into ret_regions, at most
+ * cap names; CT_E_INVALID when the body is not that or a name is not a region. */
+ct_status ct_jc_parse_regions(const char *body, size_t len, char (*ret_regions)[CT_REGION_MAX + 1],
+                              size_t cap, size_t *ret_n);
+
 /* Tokens gathered from list pages, in arrival order, each id once. */
 struct ct_jc_list;
 
