@@ -79,6 +79,29 @@ static int bootstrap_key(struct ct_service *svc)
     return 0;
 }
 
+static int found_key(void *ud, const struct ct_apikey *key)
+{
+    (void)key;
+    *(bool *)ud = true;
+    return 1; /* one is enough: stop */
+}
+
+/* A server nobody can manage is a set-up mistake: say so, with the fix. */
+static void warn_if_no_apikey(struct ct_store *st, const char *config_file, const char *db)
+{
+    bool any = false;
+    ct_store_apikey_scan(st, found_key, &any);
+    if (any)
+        return;
+    ct_warn("no API key in the database: every management call will be refused (401). Create "
+            "one with `cockpit-tokens apikey create %s%s` (same configuration as this server), or "
+            "start with COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=<uuid>",
+            config_file ? "--config " : "--db ",
+            config_file                      ? config_file
+            : strncmp(db, "sqlite:", 7) == 0 ? db
+                                             : "<this server's postgresql URI>");
+}
+
 static const char usage_serve[] =
     "usage: cockpit-tokens serve [--listen HOST:PORT] [--db URI] [--regions LIST] [--config FILE]\n"
     "Runs the management API (/cockpit/v1/...), /auth/verify, /healthz, /metrics and the web\n"
@@ -116,10 +139,11 @@ static int cmd_serve(int argc, char **argv)
     struct ct_store *st = NULL;
     struct ct_service *svc = NULL;
     int64_t t0 = ct_mono_us();
-    if ((rc = ct_cli_open_service(&cfg, &st, &svc, NULL)) != 0)
+    if ((rc = ct_cli_open_service(&cfg, true, &st, &svc, NULL)) != 0)
         return rc;
     if ((rc = bootstrap_key(svc)) != 0)
         goto out;
+    warn_if_no_apikey(st, ct_cli_config_file(), cfg.db);
     /* Before the feed and the API start: every later change reaches the file too. */
     if (cfg.shared_index[0] && ct_service_publish_index(svc, cfg.shared_index) != CT_OK) {
         fprintf(stderr, "cockpit-tokens: cannot publish the shared index at %s: %s\n",

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "crypto/crypto.h"
 #include "json/json.h"
@@ -15,12 +16,17 @@
 #define EXIT_USAGE 2
 
 static const char usage_apikey[] =
-    "usage: cockpit-tokens apikey create [--project UUID]... [--description TEXT] [-o json] [--db "
-    "URI]\n"
-    "       cockpit-tokens apikey list [-o json] [--db URI]   (json: one object per line)\n"
-    "       cockpit-tokens apikey delete ACCESS_KEY [--db URI]\n"
-    "Acts on the database directly. Without --project a key is organization-wide.\n"
-    "The secret key is printed once, at creation; only its hash is stored.\n";
+    "usage: cockpit-tokens apikey create [--project UUID]... [--description TEXT] [-o json]\n"
+    "       cockpit-tokens apikey list [-o json]   (json: one object per line)\n"
+    "       cockpit-tokens apikey delete ACCESS_KEY\n"
+    "Acts on the server's database directly. Without --project a key is organization-wide.\n"
+    "The secret key is printed once, at creation; only its hash is stored.\n"
+    "\n"
+    "Which database: the server's configuration, read as `serve` reads it:\n"
+    "  --config FILE   configuration file (COCKPIT_TOKENS_CONFIG)\n"
+    "  --db URI        sqlite:PATH or postgresql://URI (COCKPIT_TOKENS_DB;\n"
+    "                  default sqlite:var/cockpit-tokens.db, relative to the current folder)\n"
+    "A SQLite database that does not exist is never created here (exit 2): `serve` creates it.\n";
 
 struct apikey_args {
     const char *verb;
@@ -158,7 +164,7 @@ int ct_admin_apikey_main(int argc, char **argv)
     }
     struct ct_store *st = NULL;
     struct ct_service *svc = NULL;
-    if ((rc = ct_cli_open_service(cfg, &st, &svc, NULL)) != 0)
+    if ((rc = ct_cli_open_service(cfg, false, &st, &svc, NULL)) != 0)
         return rc;
     if (create) {
         rc = apikey_create(svc, &a);
@@ -201,7 +207,7 @@ int ct_admin_config_main(int argc, char **argv)
 static const char usage_bulk[] =
     "usage: cockpit-tokens bulk-load --count N [--project UUID | --projects K] [--region R]\n"
     "                                [--scope S]... [--secrets-out FILE --secrets-sample M]\n"
-    "                                [--db URI]\n"
+    "                                [--config FILE | --db URI]\n"
     "Creates N tokens directly in the database (same token code path as the API, large\n"
     "transactions, no audit rows). Spread over K random projects (default 1000) unless\n"
     "--project is given. Writes the secrets of the first M tokens to FILE (mode 0600),\n"
@@ -303,6 +309,9 @@ int ct_admin_bulk_main(int argc, char **argv)
     struct bulk_args a = {.projects = 1000, .region = cfg->regions[0]};
     if ((rc = parse_bulk_args(ca.nrest, ca.rest, &a)) != 0)
         return rc;
+    struct stat sb;
+    if (strncmp(cfg->db, "sqlite:", 7) == 0 && stat(cfg->db + 7, &sb) != 0)
+        fprintf(stderr, "bulk-load: creating a new database at %s\n", cfg->db + 7);
     struct ct_store *st = NULL;
     if (ct_cli_open_store(cfg, "bulk-load", &st) != 0)
         return 1;
@@ -331,7 +340,7 @@ int ct_admin_bulk_main(int argc, char **argv)
 
 static const char usage_audit[] =
     "usage: cockpit-tokens audit list [--project UUID] [--since RFC3339|YYYY-MM-DD] [-o json]\n"
-    "                                 [--db URI]\n"
+    "                                 [--config FILE | --db URI]\n"
     "Prints the audit log (management actions and denied attempts), oldest first.\n"
     "The log records actors by access key; it never contains a secret.\n";
 
@@ -403,6 +412,8 @@ int ct_admin_audit_main(int argc, char **argv)
     const struct ct_config *cfg = &ca.cfg;
     struct audit_args a = {0};
     if ((rc = parse_audit_args(ca.nrest, ca.rest, &a)) != 0)
+        return rc;
+    if ((rc = ct_cli_require_db(cfg, "audit")) != 0)
         return rc;
     struct ct_store *st = NULL;
     if (ct_cli_open_store(cfg, "audit", &st) != 0)

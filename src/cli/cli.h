@@ -3,6 +3,7 @@
 #ifndef CT_CLI_CLI_H
 #define CT_CLI_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "config/config.h"
@@ -14,6 +15,8 @@ void ct_cli_print_config_help(FILE *out);
 /* Loads defaults < file < env < flags; unknown arguments are returned in rest
  * (in order). Returns 0, or prints one line and returns 2. */
 int ct_cli_load_config(struct ct_config *cfg, int argc, char **argv, int *ret_nrest, char **rest);
+/* The configuration file the last ct_cli_load_config read; NULL when none (borrowed). */
+const char *ct_cli_config_file(void);
 /* A subcommand's configuration and the arguments left for it. */
 #define CT_CLI_MAX_ARGS 256
 struct ct_cli_args {
@@ -23,13 +26,18 @@ struct ct_cli_args {
 };
 /* ct_cli_load_config over argv into args. Returns 0, or an exit code (2). */
 int ct_cli_parse(int argc, char **argv, struct ct_cli_args *args);
+/* 0 when the configured database exists (or is not SQLite); else prints where it
+ * looked, which configuration said so and how to fix it, and returns 2. */
+int ct_cli_require_db(const struct ct_config *cfg, const char *who);
 /* Opens the configured store; prints one line naming `who` and returns 1 on failure. */
 int ct_cli_open_store(const struct ct_config *cfg, const char *who, struct ct_store **ret_st);
 
 /* Store options from the configuration. */
 void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts);
-/* Opens the store and the service (index loaded). Returns 0 or prints and returns 1. */
-int ct_cli_open_service(const struct ct_config *cfg, struct ct_store **ret_st,
+/* Opens the store and the service (index loaded). may_create: a missing SQLite
+ * database (and its folder) is created (serve); else it is ct_cli_require_db's
+ * exit 2. Returns 0, or prints and returns 1 (2 as said). */
+int ct_cli_open_service(const struct ct_config *cfg, bool may_create, struct ct_store **ret_st,
                         struct ct_service **ret_svc, const char *const **ret_regions);
 
 /* `apikey create|list|delete`. */

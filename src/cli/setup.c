@@ -30,6 +30,14 @@ void ct_cli_print_config_help(FILE *out)
                  "config file (key = value lines)\n");
 }
 
+/* The configuration file the last ct_cli_load_config read (NULL: none), for messages. */
+static const char *config_file;
+
+const char *ct_cli_config_file(void)
+{
+    return config_file;
+}
+
 /* Loads defaults < file < env < flags. Flags it does not know are left for the
  * caller in rest (argv order kept). Returns 0, or prints one line and returns 2. */
 int ct_cli_load_config(struct ct_config *cfg, int argc, char **argv, int *ret_nrest, char **rest)
@@ -43,6 +51,7 @@ int ct_cli_load_config(struct ct_config *cfg, int argc, char **argv, int *ret_nr
         else if (strncmp(argv[i], "--config=", 9) == 0)
             file = argv[i] + 9;
     }
+    config_file = file;
     if (file && ct_config_load_file(cfg, file, err, sizeof err) != CT_OK)
         goto bad;
     if (ct_config_load_env(cfg, err, sizeof err) != CT_OK)
@@ -114,6 +123,25 @@ static void ensure_sqlite_dir(const char *db)
     mkdir(dir, 0750);
 }
 
+int ct_cli_require_db(const struct ct_config *cfg, const char *who)
+{
+    struct stat sb;
+    if (strncmp(cfg->db, "sqlite:", 7) != 0 || stat(cfg->db + 7, &sb) == 0)
+        return 0;
+    fprintf(stderr,
+            "cockpit-tokens %s: no database at %s (db = %s, from %s%s); nothing was created.\n"
+            "Give the server's configuration (--config FILE or --db URI, or "
+            "COCKPIT_TOKENS_CONFIG / COCKPIT_TOKENS_DB): `cockpit-tokens serve` creates the "
+            "database on its first start.\n",
+            who, cfg->db + 7, cfg->db,
+            config_file                   ? config_file
+            : getenv("COCKPIT_TOKENS_DB") ? "COCKPIT_TOKENS_DB"
+                                          : "--db or the built-in default, relative to "
+                                            "the current directory",
+            config_file && getenv("COCKPIT_TOKENS_DB") ? " and COCKPIT_TOKENS_DB" : "");
+    return EXIT_USAGE;
+}
+
 int ct_cli_parse(int argc, char **argv, struct ct_cli_args *args)
 {
     if (argc > CT_CLI_MAX_ARGS) {
@@ -143,13 +171,16 @@ void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *
     ret_opts->pool_size = cfg->db_pool_size;
 }
 
-int ct_cli_open_service(const struct ct_config *cfg, struct ct_store **ret_st,
+int ct_cli_open_service(const struct ct_config *cfg, bool may_create, struct ct_store **ret_st,
                         struct ct_service **ret_svc, const char *const **ret_regions)
 {
     static const char *regions[CT_CONFIG_MAX_REGIONS];
     for (unsigned i = 0; i < cfg->n_regions; i++)
         regions[i] = cfg->regions[i];
-    ensure_sqlite_dir(cfg->db);
+    if (may_create)
+        ensure_sqlite_dir(cfg->db);
+    else if (ct_cli_require_db(cfg, "apikey") != 0)
+        return EXIT_USAGE;
     struct ct_store *st = NULL;
     struct ct_store_options so;
     ct_cli_store_options(cfg, &so);
