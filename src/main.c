@@ -144,6 +144,9 @@ static int cmd_serve(int argc, char **argv)
     if ((rc = bootstrap_key(svc)) != 0)
         goto out;
     warn_if_no_apikey(st, ct_cli_config_file(), cfg.db);
+    if (ct_config_db_has_password(&cfg))
+        ct_warn("the db URI holds a password: give it in PGPASSWORD or a PGPASSFILE (mode 0600) "
+                "instead, out of the configuration and the command line");
     /* Before the feed and the API start: every later change reaches the file too. */
     if (cfg.shared_index[0] && ct_service_publish_index(svc, cfg.shared_index) != CT_OK) {
         fprintf(stderr, "cockpit-tokens: cannot publish the shared index at %s: %s\n",

@@ -184,20 +184,29 @@ int ct_admin_apikey_main(int argc, char **argv)
 
 int ct_admin_config_main(int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "check") != 0 || argc != 2) {
-        fprintf(argc >= 1 && strcmp(argv[0], "--help") == 0 ? stdout : stderr,
+    bool help = argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0);
+    if (argc != 2 || strcmp(argv[0], "check") != 0) {
+        fprintf(help ? stdout : stderr,
                 "usage: cockpit-tokens config check FILE\n"
-                "Validates a configuration file (key = value lines) and says what is wrong.\n");
-        return argc >= 1 && strcmp(argv[0], "--help") == 0 ? 0 : EXIT_USAGE;
+                "Validates a configuration file (key = value lines) together with the\n"
+                "COCKPIT_TOKENS_* environment variables, as `serve` would read them, and says\n"
+                "what is wrong. Exit status: 0 valid, 2 invalid (as `serve`).\n");
+        return help ? 0 : EXIT_USAGE;
     }
     struct ct_config cfg;
     char err[CT_CONFIG_ERR_LEN];
     ct_config_defaults(&cfg);
     if (ct_config_load_file(&cfg, argv[1], err, sizeof err) != CT_OK ||
+        ct_config_load_env(&cfg, err, sizeof err) != CT_OK ||
         ct_config_finish(&cfg, err, sizeof err) != CT_OK) {
         fprintf(stderr, "%s\n", err);
-        return 1;
+        return EXIT_USAGE;
     }
+    if (ct_config_db_has_password(&cfg))
+        fprintf(stderr,
+                "%s: warning: db holds a password: give it in PGPASSWORD or a "
+                "PGPASSFILE (mode 0600) instead\n",
+                argv[1]);
     printf("%s: ok\n", argv[1]);
     return 0;
 }

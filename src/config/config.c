@@ -143,8 +143,32 @@ static char *trim(char *s)
     return s;
 }
 
+/* Cuts an end-of-line comment: '#' at the start of the value or after a space or
+ * tab (so "a#b" stays whole; quote a value that must hold " #"). */
+static void strip_comment(char *value)
+{
+    for (char *p = value; *p; p++) {
+        if (*p == '#' && (p == value || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    }
+    trim(value);
+}
+
+/* The table index of a key name, N_KEYS when unknown. */
+static size_t key_index(const char *key)
+{
+    size_t i = 0;
+    while (i < N_KEYS && !key_eq(keys[i].info.key, key))
+        i++;
+    return i;
+}
+
+/* seen_line[i]: the line that set key i in this file (0 = none): a key given twice
+ * is a mistake (which one did the operator mean?), not "the last one wins". */
 static ct_status parse_line(struct ct_config *cfg, char *line, const char *origin, unsigned lineno,
-                            char *err, size_t errlen)
+                            unsigned *seen_line, char *err, size_t errlen)
 {
     char *s = trim(line);
     if (*s == '\0' || *s == '#' || *s == ';')
@@ -156,11 +180,30 @@ static ct_status parse_line(struct ct_config *cfg, char *line, const char *origi
     }
     *eq = '\0';
     char *key = trim(s), *value = trim(eq + 1);
-    size_t vn = strlen(value);
-    if (vn >= 2 && value[0] == '"' && value[vn - 1] == '"') {
-        value[vn - 1] = '\0';
+    if (value[0] == '"') {
+        /* A quoted value ends at the next quote; only a comment may follow it. */
+        char *close = strchr(value + 1, '"');
+        char *after = close ? trim(close + 1) : NULL;
+        if (!close || (*after && *after != '#')) {
+            snprintf(err, errlen,
+                     "%s:%u: %s: a quoted value must end with \" (then at most a "
+                     "# comment)",
+                     origin, lineno, key);
+            return CT_E_INVALID;
+        }
+        *close = '\0';
         value++;
+    } else {
+        strip_comment(value);
     }
+    size_t ki = key_index(key);
+    if (ki < N_KEYS && seen_line[ki]) {
+        snprintf(err, errlen, "%s:%u: %s is already set on line %u", origin, lineno,
+                 keys[ki].info.key, seen_line[ki]);
+        return CT_E_INVALID;
+    }
+    if (ki < N_KEYS)
+        seen_line[ki] = lineno;
     char sub[CT_CONFIG_ERR_LEN];
     ct_status rc = ct_config_set(cfg, key, value, sub, sizeof sub);
     if (rc == CT_OK) {
@@ -181,6 +224,7 @@ ct_status ct_config_parse(struct ct_config *cfg, const char *text, size_t len, c
 {
     char line[2048];
     unsigned lineno = 0;
+    unsigned seen_line[N_KEYS] = {0};
     size_t i = 0;
     while (i < len) {
         size_t n = 0;
@@ -202,7 +246,7 @@ ct_status ct_config_parse(struct ct_config *cfg, const char *text, size_t len, c
             snprintf(err, errlen, "%s:%u: line is too long", origin, lineno);
             return CT_E_INVALID;
         }
-        ct_status rc = parse_line(cfg, line, origin, lineno, err, errlen);
+        ct_status rc = parse_line(cfg, line, origin, lineno, seen_line, err, errlen);
         if (rc != CT_OK)
             return rc;
     }
@@ -378,4 +422,23 @@ ct_status ct_config_finish(struct ct_config *cfg, char *err, size_t errlen)
         return CT_E_INVALID;
     }
     return CT_OK;
+}
+
+bool ct_config_db_has_password(const struct ct_config *cfg)
+{
+    const char *db = cfg->db;
+    const char *scheme = strstr(db, "://");
+    if (strncmp(db, "postgres", 8) != 0 || !scheme)
+        return false;
+    const char *auth = scheme + 3;
+    size_t n = strcspn(auth, "/?#"); /* the authority: [user[:password]@]hosts */
+    const char *at = memchr(auth, '@', n);
+    if (at && memchr(auth, ':', (size_t)(at - auth)))
+        return true;
+    const char *q = strchr(db, '?');
+    for (; q; q = strchr(q + 1, '&')) {
+        if (strncmp(q + 1, "password=", 9) == 0)
+            return true;
+    }
+    return false;
 }

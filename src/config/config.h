@@ -72,4 +72,8 @@ ct_status ct_config_load_env(struct ct_config *cfg, char *err, size_t errlen);
 /* Checks cross-key rules and fills derived fields (listen host/port, regions). */
 ct_status ct_config_finish(struct ct_config *cfg, char *err, size_t errlen);
 
+/* True when the db URI carries a password (user:password@ or password=): it belongs
+ * in PGPASSWORD or a PGPASSFILE, not in a file or flag others can read. */
+bool ct_config_db_has_password(const struct ct_config *cfg);
+
 #endif

@@ -59,31 +59,52 @@ done <"$tmp/rows"
 
 # ---- bad files: one line, file:line and the key --------------------------------------
 printf 'listen = 127.0.0.1:8080\n# comment\nno_such_key = 1\n' >"$tmp/unknown.conf"
-run 1 "$bin" config check "$tmp/unknown.conf"
+run 2 "$bin" config check "$tmp/unknown.conf"
 one_line_with "$tmp/unknown.conf:3" no_such_key
 
 printf '\nworkers = lots\n' >"$tmp/number.conf"
-run 1 "$bin" config check "$tmp/number.conf"
+run 2 "$bin" config check "$tmp/number.conf"
 one_line_with "$tmp/number.conf:2" workers
 
 printf 'max_body = 99999999999\n' >"$tmp/range.conf"
-run 1 "$bin" config check "$tmp/range.conf"
+run 2 "$bin" config check "$tmp/range.conf"
 one_line_with "$tmp/range.conf:1" max_body
 
 printf 'workers = 4\nlisten = nonsense\n' >"$tmp/listen.conf"
-run 1 "$bin" config check "$tmp/listen.conf"
+run 2 "$bin" config check "$tmp/listen.conf"
 one_line_with "$tmp/listen.conf:2" listen
 
 printf 'listen = 127.0.0.1:99999\n' >"$tmp/port.conf"
-run 1 "$bin" config check "$tmp/port.conf"
+run 2 "$bin" config check "$tmp/port.conf"
 one_line_with "$tmp/port.conf:1" listen
 
 printf 'just some words\n' >"$tmp/syntax.conf"
-run 1 "$bin" config check "$tmp/syntax.conf"
+run 2 "$bin" config check "$tmp/syntax.conf"
 one_line_with "$tmp/syntax.conf:1"
 
-run 1 "$bin" config check "$tmp/missing.conf"
+run 2 "$bin" config check "$tmp/missing.conf"
 one_line_with "$tmp/missing.conf"
+
+# End-of-line comments (after a space), '#' inside a word or quotes kept; duplicates refused.
+printf 'listen = 127.0.0.1:8080   # this node\nregions = "fr-par" # quoted\nlog_level=info#x\n' >"$tmp/eol.conf"
+run 2 "$bin" config check "$tmp/eol.conf"
+one_line_with "$tmp/eol.conf:3" log_level
+printf 'listen = 127.0.0.1:8080   # this node\nregions = "fr-par" # quoted\ndb = "sqlite:/tmp/a #b.db"\n' >"$tmp/eol.conf"
+run 0 "$bin" config check "$tmp/eol.conf"
+printf 'workers = 4\n\nWorkers = 8\n' >"$tmp/dup.conf"
+run 2 "$bin" config check "$tmp/dup.conf"
+one_line_with "$tmp/dup.conf:3" "workers is already set on line 1"
+
+# config check reads COCKPIT_TOKENS_* like serve, and warns on a password in the db URI.
+printf 'workers = 4\n' >"$tmp/ok.conf"
+COCKPIT_TOKENS_WORKERS=many run 2 "$bin" config check "$tmp/ok.conf"
+one_line_with COCKPIT_TOKENS_WORKERS
+printf 'db = postgresql://ct:hunter2@db.internal/ct\n' >"$tmp/pw.conf"
+run 0 "$bin" config check "$tmp/pw.conf"
+grep -q "warning: db holds a password" "$tmp/out" || fail "no warning for a password in db: $(cat "$tmp/out")"
+printf 'db = postgresql://ct@db.internal/ct?sslmode=require\n' >"$tmp/nopw.conf"
+run 0 "$bin" config check "$tmp/nopw.conf"
+one_line_with "$tmp/nopw.conf: ok"
 
 # serve reads the same file and refuses it before touching the database.
 run 2 "$bin" serve --config "$tmp/number.conf" --db "sqlite:$tmp/never.db"
