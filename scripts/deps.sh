@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only when some are missing.
-# usage: scripts/deps.sh [run|test]   (default: test, which is a superset of run)
+# usage: scripts/deps.sh [run|demo|test]   (default: test, a superset of the others;
+# demo = run + what `make demo` starts: nginx and Prometheus)
 set -euo pipefail
 profile=${1:-test}
 
@@ -12,8 +13,15 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev nodejs npm chromium nginx ngin
            cppcheck clang-format git iproute2 binutils util-linux
            victoria-metrics syslog-ng-core syslog-ng-mod-http)
 
+demo_pkgs=(nginx prometheus)
+
 pkgs=("${run_pkgs[@]}")
-[ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")
+case $profile in
+run) ;;
+demo) pkgs+=("${demo_pkgs[@]}") ;;
+test) pkgs+=("${test_pkgs[@]}") ;;
+*) echo "usage: $0 [run|demo|test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -173,6 +173,7 @@ static int cmd_serve(int argc, char **argv)
     hc.queue_limit = cfg.queue_limit;
     hc.auth_fail_limit = cfg.auth_fail_limit;
     hc.auth_fail_window_s = cfg.auth_fail_window;
+    hc.trusted_proxies = cfg.trusted_proxies;
     hc.access_log = strcmp(cfg.access_log, "off") == 0   ? 0
                     : strcmp(cfg.access_log, "all") == 0 ? 2
                                                          : 1;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "util/cidr.h"
 
 enum key_type { T_STR, T_UINT };
 
@@ -69,6 +70,9 @@ static const struct key_def keys[] = {
     STR(console, "on", "web console at /console/: on | off"),
     STR(console_gateway_url, "",
         "data-plane gateway URL the console puts in agent snippets (empty = a placeholder)"),
+    STR(trusted_proxies, "",
+        "reverse proxies (addresses or CIDR, comma-separated) whose X-Forwarded-For / X-Real-IP "
+        "name the client (empty: none)"),
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -417,6 +421,15 @@ ct_status ct_config_finish(struct ct_config *cfg, char *err, size_t errlen)
     }
     if (finish_console(cfg, err, errlen) != CT_OK)
         return CT_E_INVALID;
+    struct ct_cidr ranges[CT_CIDR_MAX];
+    size_t n_ranges = 0;
+    if (ct_cidr_parse_list(cfg->trusted_proxies, ranges, CT_CIDR_MAX, &n_ranges) != CT_OK) {
+        snprintf(err, errlen,
+                 "trusted_proxies: \"%s\" must be up to %d comma-separated numeric addresses, "
+                 "each with an optional /prefix",
+                 cfg->trusted_proxies, CT_CIDR_MAX);
+        return CT_E_INVALID;
+    }
     if (!cfg->db[0]) {
         snprintf(err, errlen, "db: a database URI is required");
         return CT_E_INVALID;

@@ -43,6 +43,7 @@ struct ct_config {
     unsigned shutdown_grace;   /* seconds */
     char console[8];           /* on | off: the web console at /console/ */
     char console_gateway_url[512];
+    char trusted_proxies[1024]; /* CIDR list; "" = trust no forwarded address */
 };
 
 /* Describes one key, for --help and docs. */

@@ -21,6 +21,7 @@
 #include "http/http_int.h"
 #include "service/index.h"
 #include "service/throttle.h"
+#include "util/cidr.h"
 #include "util/metrics.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -84,6 +85,8 @@ struct ct_http {
      * answer on purpose); built at start, immutable, freed at stop. */
     struct MHD_Response *resp_401, *resp_503, *resp_403[CT_VERIFY_OUTCOME_COUNT_];
     struct ct_throttle *throttle;
+    struct ct_cidr trusted[CT_CIDR_MAX]; /* proxies whose forwarded address we believe */
+    size_t n_trusted;
     int64_t started_us;
     _Atomic unsigned active;      /* requests between their first and completion callbacks */
     _Atomic bool draining;        /* stopping: answers carry Connection: close */
@@ -245,7 +248,7 @@ static void set_request_id(struct request *r, struct MHD_Connection *conn)
              (unsigned long long)request_prefix, (unsigned long long)n);
 }
 
-static void client_address(struct MHD_Connection *conn, char *dst, size_t cap)
+static void peer_address(struct MHD_Connection *conn, char *dst, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -259,6 +262,32 @@ static void client_address(struct MHD_Connection *conn, char *dst, size_t cap)
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, dst,
                   (socklen_t)cap);
+}
+
+static enum MHD_Result last_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    if (strcasecmp(key, "X-Forwarded-For") == 0)
+        *(const char **)cls = value; /* the last one: the nearest proxy appended to it */
+    return MHD_YES;
+}
+
+/* The address throttling, the access log and the audit log name: the peer, or,
+ * when the peer is a trusted proxy, the client it forwarded for. */
+static void client_address(const struct ct_http *h, struct MHD_Connection *conn, char *dst,
+                           size_t cap)
+{
+    char peer[CT_CIDR_ADDR_LEN];
+    peer_address(conn, peer, sizeof peer);
+    if (h->n_trusted == 0 || !ct_cidr_contains(h->trusted, h->n_trusted, peer)) {
+        snprintf(dst, cap, "%s", peer);
+        return;
+    }
+    const char *xff = NULL;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, last_xff, &xff);
+    const char *real_ip = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Real-IP");
+    ct_cidr_client(h->trusted, h->n_trusted, peer, xff, real_ip, dst, cap);
 }
 
 /* ---- responses ------------------------------------------------------------- */
@@ -397,7 +426,7 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
         else
             memcpy(r->in.auth_token, tok, n + 1);
     }
-    client_address(c, r->in.client, sizeof r->in.client);
+    client_address(h, c, r->in.client, sizeof r->in.client);
     r->in.gateway_url = h->cfg.console_gateway_url;
     unsigned retry_s = 0;
     if (r->in.route != CT_ROUTE_HEALTHZ &&
@@ -743,6 +772,8 @@ static void log_access(struct ct_http *h, struct request *r)
         return;
     if (!r->request_id[0])
         set_request_id(r, r->conn);
+    if (r->in.client[0] == '\0')
+        client_address(h, r->conn, r->in.client, sizeof r->in.client);
     char line[768];
     int64_t dur = ct_mono_us() - r->start_us;
     const char *ak = r->out.access_key[0] ? r->out.access_key : "-";
@@ -778,8 +809,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (!r)
         return;
-    if (r->in.client[0] == '\0')
-        client_address(conn, r->in.client, sizeof r->in.client);
     log_access(h, r);
     ct_metrics_http((unsigned)r->in.route, r->out.status ? r->out.status : 500,
                     ct_mono_us() - r->start_us);
@@ -932,6 +961,13 @@ ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc
         return CT_E_NOMEM;
     h->svc = svc;
     h->cfg = *cfg;
+    if (cfg->trusted_proxies &&
+        ct_cidr_parse_list(cfg->trusted_proxies, h->trusted, CT_CIDR_MAX, &h->n_trusted) != CT_OK) {
+        ct_err("trusted_proxies \"%s\" is not a list of addresses or CIDR ranges",
+               cfg->trusted_proxies);
+        free(h);
+        return CT_E_INVALID;
+    }
     h->started_us = ct_now_us();
     request_prefix = ct_random_u64();
     ct_metrics_set_route_names(route_names, CT_ROUTE_COUNT_);

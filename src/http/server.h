@@ -39,6 +39,7 @@ struct ct_http_config {
     unsigned auth_fail_window_s;
     bool console;                    /* serve the web console at /console/ */
     const char *console_gateway_url; /* shown in the console's agent snippets; "" = placeholder */
+    const char *trusted_proxies;     /* CIDR list (validated by the config); NULL/"" = none */
 };
 
 /* Fills cfg with the defaults. */

@@ -299,9 +299,12 @@ char *ct_json_session(const struct ct_json_session *s, size_t *ret_len)
                         s->gateway_url[0] ? json_string(s->gateway_url) : json_null());
     json_object_set_new(root, "features", string_array(s->features, s->n_features));
     json_object_set_new(root, "version", json_string(CT_VERSION));
-    char *ct_json_regions(const char *const *regions, size_t n, size_t *ret_len)
-    {
-        json_t *root = json_object();
-        json_object_set_new(root, "regions", string_array(regions, (unsigned)n));
-        return dump(root, ret_len);
-    }
+    return dump(root, ret_len);
+}
+
+char *ct_json_regions(const char *const *regions, size_t n, size_t *ret_len)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "regions", string_array(regions, (unsigned)n));
+    return dump(root, ret_len);
+}

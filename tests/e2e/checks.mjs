@@ -5,7 +5,10 @@
 //
 // Environment (set by gateway.sh): E2E_GATEWAY, E2E_API, E2E_ADMIN_KEY, E2E_PROJECT_A,
 // E2E_PROJECT_B, E2E_PORT_{METRICS,LOGS,TRACES,ALERTS,PROMETHEUS}, E2E_AGENT_SECRET
-// (the write token the agent uses; empty: no agent), E2E_AGENT_WAIT_S.
+// (the write token the agent uses; empty: no agent), E2E_AGENT_WAIT_S, E2E_PORT_MANAGEMENT
+// (the gateway's management API), E2E_CT_LOG (cockpit-tokens' log file, access_log all,
+// trusted_proxies = the gateway's address 127.0.0.1).
+import fs from 'node:fs';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 
@@ -28,6 +31,7 @@ const PORT = {
   traces: Number(env('E2E_PORT_TRACES')),
   alerts: Number(env('E2E_PORT_ALERTS')),
   prometheus: Number(env('E2E_PORT_PROMETHEUS')),
+  management: Number(process.env.E2E_PORT_MANAGEMENT || 0), // 0: the gateway serves none
   verifier: Number(new URL(API).port),
 };
 const AGENT_SECRET = process.env.E2E_AGENT_SECRET || '';
@@ -58,10 +62,11 @@ function expectStatus(name, r, want) {
 // ---- HTTP: node:http, so that the path goes out exactly as written (no URL
 // normalisation of dot segments or escapes, unlike fetch) ---------------------------
 
-function request(port, method, path, { headers = {}, body = null, timeoutMs = 5000 } = {}) {
+// from: the local source address (127.0.0.2, 127.0.0.3: other loopback "clients").
+function request(port, method, path, { headers = {}, body = null, timeoutMs = 5000, from } = {}) {
   return new Promise((resolve) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method, path, headers, agent: false, timeout: timeoutMs },
+      { host: '127.0.0.1', port, method, path, headers, agent: false, timeout: timeoutMs, localAddress: from },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -282,6 +287,26 @@ async function main() {
     check("tenant: project B's token -> upstream tenant is B", res.status === 200 && echo(res).tenant === PROJECT_B,
       `got ${brief(res)}`);
   }
+  {
+    // Two projects push, interleaved, on one keep-alive-less gateway: each push reaches the
+    // (tenant-aware) upstream under its own project, never the other's.
+    const tenants = [];
+    for (let i = 0; i < 3; i++) {
+      for (const tok of [wl, t.writeLB.secret_key]) tenants.push(echo(await logsPush(xt(tok))).tenant);
+    }
+    const want = [PROJECT_A, PROJECT_B, PROJECT_A, PROJECT_B, PROJECT_A, PROJECT_B];
+    check('tenant: pushes of projects A and B arrive under tenants A and B',
+      JSON.stringify(tenants) === JSON.stringify(want), `got ${tenants.join(',')}`);
+  }
+  {
+    // What docs/SECURITY.md says of plain Prometheus, proven: it ignores X-Scope-OrgID, so a
+    // read token of project B sees project A's series. Tenant isolation needs Mimir (or
+    // Cortex, Loki, Tempo) behind the gateway.
+    const rB = await createToken(fr, PROJECT_B, ['read_only_metrics'], 'read-metrics-b');
+    const got = resultOf(await query(xt(rB.secret_key), `e2e_crafted{run="${RUN}"}`)) || [];
+    check("single-tenant Prometheus: B's read token sees A's series (as documented)", got.length > 0,
+      `got ${JSON.stringify(got).slice(0, 160)}`);
+  }
 
   // -- logs: the built-in path map (no explicit scope in the gateway config) --
   const rl = t.readL.secret_key;
@@ -367,8 +392,38 @@ async function main() {
   }
 }
 
+// ---- client addresses behind the gateway (trusted_proxies = the gateway) --------------
+
+async function proxiedClients() {
+  const bad = { 'X-Auth-Token': randomUUID() };
+  const good = { 'X-Auth-Token': ADMIN_KEY };
+  const list = '/cockpit/v1/regions/fr-par/tokens?page_size=1';
+  const mgmt = (headers, from) => request(PORT.management, 'GET', list, { headers, from });
+  expectStatus('management through the gateway: the admin key lists', await mgmt(good, '127.0.0.3'), 200);
+  let last = null;
+  for (let i = 0; i < 25; i++) last = await mgmt(bad, '127.0.0.2'); // auth_fail_limit 20
+  expectStatus('proxied clients: 25 bad keys from 127.0.0.2 through the gateway', last, 429);
+  expectStatus('proxied clients: 127.0.0.2 is locked out, even with the right key', await mgmt(good, '127.0.0.2'), 429);
+  expectStatus('proxied clients: another client (127.0.0.3) through the same gateway is not',
+    await mgmt(good, '127.0.0.3'), 200);
+  expectStatus('proxied clients: a direct local caller is not', await request(PORT.verifier, 'GET', list, { headers: good }), 200);
+  // A client cannot pick its own address: it is only believed from a trusted peer.
+  const forged = { ...good, 'X-Forwarded-For': '127.0.0.9', 'X-Real-IP': '127.0.0.9' };
+  expectStatus('proxied clients: X-Forwarded-For from the locked-out client does not unlock it',
+    await mgmt(forged, '127.0.0.2'), 429);
+  expectStatus('data plane: no token from 127.0.0.4 through the gateway',
+    await request(PORT.metrics, 'GET', '/api/v1/query?query=up', { from: '127.0.0.4' }), 401);
+  await sleep(200); // the access log line is written at completion
+  const log = fs.readFileSync(env('E2E_CT_LOG'), 'utf8');
+  check('access log names the client behind the gateway (management)',
+    /route=tokens status=429 .*client=127\.0\.0\.2/.test(log), 'no route=tokens status=429 line with client=127.0.0.2');
+  check('access log names the client behind the gateway (/auth/verify)',
+    /route=verify status=401 .*client=127\.0\.0\.4/.test(log), 'no route=verify status=401 line with client=127.0.0.4');
+}
+
 try {
   await main();
+  if (PORT.management) await proxiedClients();
 } catch (e) {
   check('scenario ran to the end', false, e.stack || String(e));
 }

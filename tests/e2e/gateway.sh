@@ -36,8 +36,8 @@ for cmd in node curl prometheus prometheus-alertmanager "$gw_cmd"; do
     command -v "$cmd" >/dev/null || e2e_fail "setup: $cmd is not installed (scripts/deps.sh test)"
 done
 
-read -r p_ct p_prom p_am p_agent p_metrics p_logs p_traces p_alerts p_rec <<<"$(e2e_ports 9)"
-[ -n "$p_rec" ] || e2e_fail "setup: could not find free ports"
+read -r p_ct p_prom p_am p_agent p_metrics p_logs p_traces p_alerts p_rec p_mgmt <<<"$(e2e_ports 10)"
+[ -n "$p_mgmt" ] || e2e_fail "setup: could not find free ports"
 uuid() { cat /proc/sys/kernel/random/uuid; }
 admin_key=$(uuid)
 project_a=$(uuid)
@@ -51,7 +51,7 @@ export COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=$admin_key
 ct_args=()
 [ "$gw" = nginx-module ] && ct_args=(--shared-index "$d/index")
 e2e_start cockpit-tokens "$bin" serve --listen "127.0.0.1:$p_ct" --db "${E2E_DB_URI:-sqlite:$d/tokens.db}" \
-    --regions fr-par,nl-ams --access-log all "${ct_args[@]}"
+    --regions fr-par,nl-ams --access-log all --trusted-proxies 127.0.0.1 "${ct_args[@]}"
 unset COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY
 
 # ---- Prometheus (receiver) and Alertmanager ----------------------------------------------
@@ -77,7 +77,7 @@ export LOKI_ADDR=127.0.0.1:$p_rec TEMPO_ADDR=127.0.0.1:$p_rec
 if [ "$gw_cmd" = nginx ]; then
     export METRICS_LISTEN=127.0.0.1:$p_metrics LOGS_LISTEN=127.0.0.1:$p_logs
     export TRACES_LISTEN=127.0.0.1:$p_traces ALERTMANAGER_LISTEN=127.0.0.1:$p_alerts
-    export RECORDER_LISTEN=127.0.0.1:$p_rec
+    export RECORDER_LISTEN=127.0.0.1:$p_rec MANAGEMENT_LISTEN=127.0.0.1:$p_mgmt
     mkdir -p "$d/nginx"
     export SHARED_INDEX=$d/index
     "$root/deploy/render.sh" "$root/deploy/$gw/cockpit-tokens.conf.template" \
@@ -110,7 +110,7 @@ EOF
 else
     export CADDY_ADMIN=off BIND_ADDR=127.0.0.1
     export METRICS_PORT=$p_metrics LOGS_PORT=$p_logs TRACES_PORT=$p_traces
-    export ALERTMANAGER_PORT=$p_alerts RECORDER_PORT=$p_rec
+    export ALERTMANAGER_PORT=$p_alerts RECORDER_PORT=$p_rec MANAGEMENT_PORT=$p_mgmt
     "$root/deploy/render.sh" "$root/deploy/caddy/Caddyfile.template" \
         >"$d/Caddyfile" || e2e_fail "setup: rendering the Caddy template"
     mkdir -p "$d/caddy-home"
@@ -177,6 +177,11 @@ export E2E_GATEWAY=$gw E2E_API=http://127.0.0.1:$p_ct E2E_ADMIN_KEY=$admin_key
 export E2E_PROJECT_A=$project_a E2E_PROJECT_B=$project_b
 export E2E_PORT_METRICS=$p_metrics E2E_PORT_LOGS=$p_logs E2E_PORT_TRACES=$p_traces
 export E2E_PORT_ALERTS=$p_alerts E2E_PORT_PROMETHEUS=$p_prom
+# The management API through the gateway, where its template serves one (not the module's).
+tpl=$root/deploy/$gw/cockpit-tokens.conf.template
+[ "$gw" = caddy ] && tpl=$root/deploy/caddy/Caddyfile.template
+grep -q 'MANAGEMENT_' "$tpl" && export E2E_PORT_MANAGEMENT=$p_mgmt
+export E2E_CT_LOG=$d/cockpit-tokens.log
 export E2E_AGENT_SECRET=$agent_secret E2E_AGENT_WAIT_S=${E2E_AGENT_WAIT_S:-25}
 node "$root/tests/e2e/checks.mjs"
 rc=$?

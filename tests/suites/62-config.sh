@@ -34,13 +34,14 @@ one_line_with "$example: ok"
 [ "$(wc -l <"$tmp/keys")" -ge 15 ] || fail "could not read the keys from serve --help"
 while read -r flag def; do
     key=${flag//-/_}
-    n=$(grep -c "^$key = " "$example" || true)
+    n=$(grep -cE "^$key =( |$)" "$example" || true)
     [ "$n" -eq 1 ] || { fail "$key appears $n times in $example"; continue; }
     [ "$key" = db ] && { grep -qF "Built-in default: $def" "$example" || fail "db default not documented"; continue; }
-    grep -qxF "$key = $def" "$example" || fail "$key: example has \"$(grep "^$key = " "$example")\", default is \"$def\""
+    # An empty default is written "key =" (no trailing space to lose).
+    grep -qxF "$key = $def" "$example" || { [ -z "$def" ] && grep -qxF "$key =" "$example"; } || fail "$key: example has \"$(grep "^$key = " "$example")\", default is \"$def\""
 done <"$tmp/keys"
 # ... and nothing else.
-grep -E '^[a-z_]+ = ' "$example" | cut -d' ' -f1 | sort >"$tmp/example.keys"
+grep -E '^[a-z_]+ =( |$)' "$example" | cut -d' ' -f1 | sort >"$tmp/example.keys"
 tr '-' '_' <"$tmp/keys" | cut -d' ' -f1 | sort >"$tmp/help.keys"
 cmp -s "$tmp/example.keys" "$tmp/help.keys" || fail "keys differ: $(diff "$tmp/help.keys" "$tmp/example.keys" | tr '\n' ' ')"
 
@@ -50,7 +51,8 @@ cmp -s "$tmp/example.keys" "$tmp/help.keys" || fail "keys differ: $(diff "$tmp/h
     flag = $1; env = $2; def = $0; sub(/^[^[]*\[/, "", def); sub(/\]$/, "", def)
     getline; help = $0; sub(/^ +/, "", help); gsub(/\|/, "\\|", help)
     key = substr(flag, 3); gsub(/-/, "_", key)
-    printf "| `%s` | `%s` | `%s` | `%s` | %s |\n", key, flag, env, def, help
+    shown = def == "" ? "(empty)" : "`" def "`"
+    printf "| `%s` | `%s` | `%s` | %s | %s |\n", key, flag, env, shown, help
 }' >"$tmp/rows"
 while IFS= read -r row; do
     grep -qxF -- "$row" docs/OPERATIONS.md || fail "docs/OPERATIONS.md lacks or differs on: $row"

@@ -42,16 +42,27 @@ out=$(./build/cockpit-tokens token create --name cli-agent --scope write_only_lo
 check "the CLI creates a token with the SCW_* variables" 'printf "%s" "$out" | grep -q "write_only_logs"'
 check "the CLI lists both" '[ $(./build/cockpit-tokens token list -o json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"total_count\"])") -ge 2 ]'
 
-VERIFIER=127.0.0.1:$port TOKEN=$secret setsid make -s demo > "$tmp/demo.log" 2>&1 &
+# Free ports for every server the demo binds (it takes them from variables).
+read -r gw pp ap lp tp alp mp rp <<<"$(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(8)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+VERIFIER=127.0.0.1:$port TOKEN=$secret GATEWAY_PORT=$gw PROMETHEUS_PORT=$pp AGENT_PORT=$ap \
+    LOGS_PORT=$lp TRACES_PORT=$tp ALERTS_PORT=$alp MANAGEMENT_PORT=$mp RECORDER_PORT=$rp \
+    setsid make -s demo > "$tmp/demo.log" 2>&1 &
 pids+=($!)
 got=""
 for _ in $(seq 1 60); do
-    got=$(curl -s -H "X-Token: $secret" 'http://127.0.0.1:19009/api/v1/query?query=up' 2>/dev/null)
+    got=$(curl -s -H "X-Token: $secret" "http://127.0.0.1:$gw/api/v1/query?query=up" 2>/dev/null)
     case $got in *demo-agent*) break ;; esac
     sleep 1
 done
 check "make demo: metrics pushed through nginx with the token come back through it" 'case $got in *demo-agent*) true ;; *) false ;; esac'
-code=$(curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:19009/api/v1/query?query=up')
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$gw/api/v1/query?query=up")
+ports_listed() { local p; for p in "$@"; do grep -q "$p" "$tmp/demo.log" || return 1; done; }
+check "make demo lists every port it binds" 'ports_listed $gw $pp $ap $lp $tp $alp $mp $rp'
+check "make demo says it is single-tenant" 'grep -q "SINGLE-TENANT" "$tmp/demo.log"'
 check "make demo: no token -> 401 at the gateway" '[ "$code" = 401 ]'
 [ $fail -eq 0 ] || { echo "--- run.log"; tail -20 "$tmp/run.log"; echo "--- demo.log"; tail -20 "$tmp/demo.log"; }
 echo "readme: $pass passed, $fail failed"
