@@ -142,57 +142,59 @@ static void session(struct ct_service *svc, const struct ct_caller *c,
     };
     size_t len = 0;
     char *body = ct_json_session(&s, &len);
-    /* The regions this server serves (clients walking every region ask here). */
-    static void regions(struct ct_service * svc, struct ct_http_reply * rep)
-    {
-        const struct ct_service_config *sc = ct_service_config(svc);
-        size_t len = 0;
-        char *body = ct_json_regions(sc->regions, sc->n_regions, &len);
-        reply_json(rep, 200, body, len);
-    }
+    reply_json(rep, 200, body, len);
+}
 
-    static void healthz(struct ct_service * svc, struct ct_http_reply * rep)
-    {
-        static const char *const keys[] = {"status", "store"};
-        struct ct_store *st = ct_service_store(svc);
-        ct_status rc = ct_store_ping(st);
-        const char *values[] = {rc == CT_OK ? "ok" : "unavailable", ct_store_backend(st)};
-        size_t len = 0;
-        char *body = ct_json_object_strings(keys, values, 2, &len);
-        reply_json(rep, rc == CT_OK ? 200 : 503, body, len);
-    }
+/* The regions this server serves (clients walking every region ask here). */
+static void regions(struct ct_service *svc, struct ct_http_reply *rep)
+{
+    const struct ct_service_config *sc = ct_service_config(svc);
+    size_t len = 0;
+    char *body = ct_json_regions(sc->regions, sc->n_regions, &len);
+    reply_json(rep, 200, body, len);
+}
 
-    void ct_handle(struct ct_service * svc, struct ct_http_request * req,
-                   struct ct_http_reply * rep)
-    {
-        if (req->route == CT_ROUTE_HEALTHZ) {
-            healthz(svc, rep);
-            return;
-        }
-        struct ct_error err;
-        struct ct_caller caller;
-        /* Authenticate before looking at anything else the client sent. */
-        ct_status rc =
-            req->auth_too_long
-                ? ct_service_authenticate(svc, "malformed", req->client, ct_now_us(), &caller, &err)
-                : ct_service_authenticate(svc, req->auth_present ? req->auth_token : NULL,
-                                          req->client, ct_now_us(), &caller, &err);
-        ct_wipe(req->auth_token, sizeof req->auth_token);
-        if (rc != CT_OK) {
-            ct_reply_error(rep, &err);
-            return;
-        }
-        memcpy(rep->access_key, caller.key.access_key, sizeof rep->access_key);
-        if (req->route == CT_ROUTE_SESSION)
-            session(svc, &caller, req, rep);
-        else if (req->route == CT_ROUTE_REGIONS)
-            regions(svc, rep);
-        else if (req->route == CT_ROUTE_TOKENS && req->method == CT_POST)
-            token_create(svc, &caller, req, rep);
-        else if (req->route == CT_ROUTE_TOKENS)
-            token_list(svc, &caller, req, rep);
-        else if (req->method == CT_DELETE)
-            token_delete(svc, &caller, req, rep);
-        else
-            token_get(svc, &caller, req, rep);
+static void healthz(struct ct_service *svc, struct ct_http_reply *rep)
+{
+    static const char *const keys[] = {"status", "store"};
+    struct ct_store *st = ct_service_store(svc);
+    ct_status rc = ct_store_ping(st);
+    const char *values[] = {rc == CT_OK ? "ok" : "unavailable", ct_store_backend(st)};
+    size_t len = 0;
+    char *body = ct_json_object_strings(keys, values, 2, &len);
+    reply_json(rep, rc == CT_OK ? 200 : 503, body, len);
+}
+
+void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep)
+{
+    if (req->route == CT_ROUTE_HEALTHZ) {
+        healthz(svc, rep);
+        return;
     }
+    struct ct_error err;
+    struct ct_caller caller;
+    /* Authenticate before looking at anything else the client sent. */
+    ct_status rc =
+        req->auth_too_long
+            ? ct_service_authenticate(svc, "malformed", req->client, ct_now_us(), &caller, &err)
+            : ct_service_authenticate(svc, req->auth_present ? req->auth_token : NULL, req->client,
+                                      ct_now_us(), &caller, &err);
+    ct_wipe(req->auth_token, sizeof req->auth_token);
+    if (rc != CT_OK) {
+        ct_reply_error(rep, &err);
+        return;
+    }
+    memcpy(rep->access_key, caller.key.access_key, sizeof rep->access_key);
+    if (req->route == CT_ROUTE_SESSION)
+        session(svc, &caller, req, rep);
+    else if (req->route == CT_ROUTE_REGIONS)
+        regions(svc, rep);
+    else if (req->route == CT_ROUTE_TOKENS && req->method == CT_POST)
+        token_create(svc, &caller, req, rep);
+    else if (req->route == CT_ROUTE_TOKENS)
+        token_list(svc, &caller, req, rep);
+    else if (req->method == CT_DELETE)
+        token_delete(svc, &caller, req, rep);
+    else
+        token_get(svc, &caller, req, rep);
+}
