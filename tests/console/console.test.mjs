@@ -5,13 +5,14 @@
 // the run. Screenshots of each screen (desktop and 375 px, light and dark) go to
 // CT_CONSOLE_OUT (default <repo>/build/console-test).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { REPO_ROOT, createApiKey, startServer } from '../api/lib/server.mjs';
+import { BIN, REPO_ROOT, createApiKey, startServer } from '../api/lib/server.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -441,6 +442,15 @@ test('a key limited to one project starts there, and is told when it asks for an
     await field.press('Enter');
     await p.locator('#project-error').filter({ hasText: 'This API key may not act on that project.' }).waitFor();
     assert.equal(await field.getAttribute('aria-invalid'), 'true');
+
+    // The key is revoked while the tab is open: the next call signs the tab out, saying why.
+    await new Promise((resolve, reject) => execFile(BIN, ['apikey', 'delete', key.access_key, '--db', srv.dbUri],
+      { timeout: 15_000 }, (err) => (err ? reject(err) : resolve())));
+    await field.fill(own);
+    await field.press('Enter');
+    await p.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await p.locator('#signin-error').filter({ hasText: 'You were signed out: Authentication is denied: unknown key.' }).waitFor();
+    assert.equal(await p.evaluate(() => sessionStorage.length), 0);
   } finally {
     await p.close();
   }
