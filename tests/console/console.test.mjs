@@ -394,6 +394,22 @@ test('lifecycle: expiry and last-use columns, expiry on create, rotate with a gr
   const graced = (await page.locator('#tbody tr').filter({ hasText: 'expiring' }).locator('.col-expires').allTextContents()).sort();
   assert.deepEqual(graced, ['in 1 hour', 'in 10 days'].sort(), graced.join());
   assert.ok(!(await page.content()).includes(secret));
+
+  // Rotating with no grace expires the old token at once: the Status filter finds it.
+  await page.getByRole('button', { name: 'Rotate with-expiry' }).click();
+  await dialog().getByLabel('Old secret keeps working for').selectOption({ label: 'No grace: stops at once' });
+  await dialog().getByRole('button', { name: 'Rotate', exact: true }).click();
+  await page.getByRole('heading', { name: 'Token rotated' }).waitFor();
+  await page.getByRole('button', { name: 'Done' }).click();
+  await page.locator('#total').filter({ hasText: 'of 4 tokens' }).waitFor();
+  await page.getByLabel('Status').selectOption({ label: 'Expired' });
+  await page.locator('#total').filter({ hasText: '1–1 of 1 token' }).waitFor();
+  assert.deepEqual(await rowNames(), ['with-expiry']);
+  assert.match(await page.locator('#tbody .col-expires').textContent(), /^Expired /);
+  await page.getByLabel('Status').selectOption({ label: 'Active' });
+  await page.locator('#total').filter({ hasText: '1–3 of 3 tokens' }).waitFor();
+  await page.getByLabel('Status').selectOption({ label: 'Any status' });
+  await page.locator('#total').filter({ hasText: 'of 4 tokens' }).waitFor();
   await axeCheck('list with lifecycle columns');
   await shot('lifecycle');
 });

@@ -77,10 +77,11 @@ const base = (region) => `/cockpit/v1/regions/${encodeURIComponent(region)}/toke
 
 export const api = {
   session: () => call('GET', '/console/api/session'),
-  list: (region, { project, scope, page, pageSize, order }) => {
+  list: (region, { project, scope, expired, page, pageSize, order }) => {
     const q = [['page', page], ['page_size', pageSize], ['order_by', order]];
     if (project) q.push(['project_id', project]);
     if (scope) q.push(['token_scopes', scope]);
+    if (expired) q.push(['expired', expired]);
     return call('GET', base(region), { query: q });
   },
   create: (region, body) => call('POST', base(region), { body }),

@@ -12,7 +12,7 @@ const PREFS = { region: 'cockpit-tokens.region', project: 'cockpit-tokens.projec
 
 const state = {
   info: null, // GET /console/api/session
-  region: '', project: '', scope: '', page: 1, pageSize: 20, order: 'created_at_desc',
+  region: '', project: '', scope: '', expired: '', page: 1, pageSize: 20, order: 'created_at_desc',
   total: 0, tokens: [], lifecycle: false, rotating: null, deleting: null,
 };
 
@@ -302,12 +302,13 @@ function render() {
   if (!state.lifecycle && state.tokens.some((t) => 'expires_at' in t)) state.lifecycle = true;
   $('thead-row').replaceChildren(...header());
   $('tbody').replaceChildren(...state.tokens.map(row));
-  const filtered = Boolean(state.scope);
+  const filtered = Boolean(state.scope || state.expired);
+  $('status-field').hidden = !state.lifecycle;
   const none = state.total === 0;
   $('table-wrap').hidden = none;
   $('empty').hidden = !none;
   $('pager').hidden = none;
-  $('empty-title').textContent = filtered ? 'No token holds this scope' : 'No tokens here yet';
+  $('empty-title').textContent = filtered ? 'No token matches these filters' : 'No tokens here yet';
   $('caption').textContent = `Tokens in ${state.region}${state.project ? `, project ${state.project}` : ''}`;
   pager();
 }
@@ -315,7 +316,7 @@ function render() {
 async function load() {
   $('table').setAttribute('aria-busy', 'true');
   try {
-    const res = await api.list(state.region, { project: state.project, scope: state.scope,
+    const res = await api.list(state.region, { project: state.project, scope: state.scope, expired: state.expired,
       page: state.page, pageSize: state.pageSize, order: state.order });
     if (res.tokens.length === 0 && res.total_count > 0 && state.page > 1) {
       state.page = Math.ceil(res.total_count / state.pageSize);
@@ -377,6 +378,11 @@ $('scope-filter').append(...GROUPS.map((g) => h('optgroup', { label: g.name },
   g.scopes.map(([id, words]) => h('option', { value: id, text: `${words} (${id})` })))));
 $('scope-filter').addEventListener('change', guarded(async () => {
   state.scope = $('scope-filter').value;
+  state.page = 1;
+  await load();
+}));
+$('status-filter').addEventListener('change', guarded(async () => {
+  state.expired = $('status-filter').value;
   state.page = 1;
   await load();
 }));
