@@ -6,7 +6,7 @@
  * headers. Fails closed: a missing, corrupt, stale or failed index is 503.
  *
  *   cockpit_tokens_index PATH;          (http) the service's shared_index file
- *   cockpit_tokens_stale_after TIME;    (http) writer heartbeat limit, default 5s
+ *   cockpit_tokens_stale_after TIME;    (http) writer heartbeat limit, default 5s, >= 2s
  *   cockpit_tokens SOURCE | off;        (http, server, location) metrics, logs,
  *                                       traces or alert_manager
  *   cockpit_tokens_region NAME;         (http, server, location) required when on
@@ -99,6 +99,9 @@ static char *ct_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ct_main_conf_t *mcf = conf;
     ngx_conf_init_msec_value(mcf->stale_after, 5000);
+    /* The service stamps every second: a limit that close would flap. */
+    if (mcf->stale_after < 2000)
+        return "\"cockpit_tokens_stale_after\" must be at least 2s";
     return NGX_CONF_OK;
 }
 

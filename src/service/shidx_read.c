@@ -141,6 +141,7 @@ struct ct_shidx_reader {
     size_t size;
     struct ct_shidx_view view;
     bool valid;
+    bool bad_file;       /* the last file mapped was not a table (vs missing) */
     int64_t last_map_us; /* monotonic time of the last attempt (0: map at once) */
 };
 
@@ -176,11 +177,13 @@ void ct_shidx_reader_free(struct ct_shidx_reader *r)
 static void remap(struct ct_shidx_reader *r, int64_t mono_us)
 {
     r->last_map_us = mono_us;
+    r->bad_file = false;
     unmap(r);
     int fd = open(r->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return;
     struct stat st;
+    r->bad_file = true;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= CT_SHIDX_HEADER_SIZE &&
         (uint64_t)st.st_size <= CT_SHIDX_HEADER_SIZE + (uint64_t)CT_SHIDX_MAX_SLOTS * 96u) {
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
@@ -188,6 +191,7 @@ static void remap(struct ct_shidx_reader *r, int64_t mono_us)
             r->map = m;
             r->size = (size_t)st.st_size;
             r->valid = ct_shidx_view_init(m, r->size, &r->view);
+            r->bad_file = !r->valid;
         }
     }
     close(fd);
@@ -204,7 +208,7 @@ enum ct_shidx_result ct_shidx_reader_lookup(struct ct_shidx_reader *r,
             (round > 0 || r->last_map_us == 0 || mono_us - r->last_map_us >= REMAP_EVERY_US))
             remap(r, mono_us);
         if (!r->valid)
-            return r->map ? CT_SHIDX_CORRUPT : CT_SHIDX_STALE;
+            return r->bad_file ? CT_SHIDX_CORRUPT : CT_SHIDX_STALE;
         res = ct_shidx_view_check(&r->view, mono_us, real_us, r->stale_after_us);
         if (res == CT_SHIDX_HIT)
             return ct_shidx_view_lookup(&r->view, hash, ret_hit);
