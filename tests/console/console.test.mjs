@@ -232,6 +232,8 @@ test('create with two scopes: the secret is shown once, copied, and works', asyn
     await page.getByLabel('Agent').selectOption({ label: agent });
     assert.ok((await snippetText()).includes(want), `${agent}: ${await snippetText()}`);
   }
+  await page.getByRole('button', { name: 'Copy snippet' }).click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), await snippetText());
   await axeCheck('secret shown once');
   await shot('secret');
 

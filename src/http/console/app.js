@@ -486,13 +486,17 @@ function renderSnippet() {
 }
 
 $('snippet-agent').addEventListener('change', renderSnippet);
-$('secret-copy').addEventListener('click', guarded(async () => {
-  if (await copy($('secret-key').value, 'Secret key')) {
-    $('secret-copy').textContent = 'Copied';
-    setTimeout(() => { $('secret-copy').textContent = 'Copy'; }, 2000);
-  }
-}));
-$('snippet-copy').addEventListener('click', guarded(() => copy($('snippet').textContent, 'Snippet')));
+/** Copies, then says so on the button for two seconds. */
+function copyButton(button, what, text) {
+  const label = button.textContent;
+  button.addEventListener('click', guarded(async () => {
+    if (!(await copy(text(), what))) return;
+    button.textContent = 'Copied';
+    setTimeout(() => { button.textContent = label; }, 2000);
+  }));
+}
+copyButton($('secret-copy'), 'Secret key', () => $('secret-key').value);
+copyButton($('snippet-copy'), 'Snippet', () => $('snippet').textContent);
 
 async function secretDone() {
   // The secret leaves the page: nothing keeps it (not the DOM, not storage).
