@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 
+import { checkGrafana } from './grafana.mjs';
 import { checkPaths } from './paths.mjs';
 import { encodeWriteRequest, REMOTE_WRITE_HEADERS } from './remote-write.mjs';
 
@@ -370,6 +371,7 @@ async function main() {
     await request(PORT.alerts, 'GET', '/api/v2/alerts', { headers: xt(r) }), 403);
 
   await checkPaths({ GW, PORT, t, request, check, expectStatus, brief, echo });
+  await checkGrafana({ PORT, t, request, check, RUN });
 
   // -- a real sender: Prometheus in agent mode, one remote_write queue per token form
   // it can send (see gateway.sh: Debian's 2.42 drops custom remote_write headers) --
