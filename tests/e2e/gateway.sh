@@ -3,14 +3,18 @@
 #   usage: tests/e2e/gateway.sh nginx|nginx-module|caddy REPO_ROOT
 # Starts, on free 127.0.0.1 ports in a temp dir: cockpit-tokens (fr-par,nl-ams),
 # Prometheus 2.42 (remote-write receiver), Alertmanager, the gateway rendered from
-# deploy/<gateway>/ unchanged (with its recording upstream standing in for Loki and
-# Tempo; nginx-module: deploy/nginx-module/, two workers deciding in the module over
-# the service's shared index), and a Prometheus agent that remote-writes through the gateway (token as
-# Bearer and as Basic password). Then runs checks.mjs. A trap stops everything;
-# the suite scripts bound the whole run with timeout(1).
+# deploy/<gateway>/ unchanged (nginx-module: deploy/nginx-module/, two workers deciding
+# in the module over the service's shared index), recorder.mjs standing in for Loki and
+# Tempo, and a Prometheus agent that remote-writes through the gateway (token as
+# Bearer and as Basic password); for nginx and caddy also the agents of clients.sh
+# (vmagent, vmalert, a remote-reading, alerting Prometheus, syslog-ng). Then runs
+# checks.mjs, and clients.mjs (amtool, promtool, the OpenTelemetry exporter, and what
+# the agents delivered). A trap stops everything; the suite scripts bound the whole
+# run with timeout(1).
 #   E2E_KEEP=1   keep the temp dir (logs, rendered configs) after a passing run
 #   CT_BIN=...   the binary (default <root>/build/cockpit-tokens)
 #   CT_NGINX_MODULE=...  the module (default <root>/build-nginx/ngx_http_cockpit_tokens_module.so)
+#   E2E_CLIENTS=0        skip the real clients of clients.sh / clients.mjs
 set -uo pipefail
 
 gw=${1:?usage: $0 nginx|nginx-module|caddy REPO_ROOT}
@@ -36,8 +40,8 @@ for cmd in node curl prometheus prometheus-alertmanager "$gw_cmd"; do
     command -v "$cmd" >/dev/null || e2e_fail "setup: $cmd is not installed (scripts/deps.sh test)"
 done
 
-read -r p_ct p_prom p_am p_agent p_metrics p_logs p_traces p_alerts p_rec p_mgmt <<<"$(e2e_ports 10)"
-[ -n "$p_mgmt" ] || e2e_fail "setup: could not find free ports"
+read -r p_ct p_prom p_am p_agent p_metrics p_logs p_traces p_alerts p_rec p_mgmt p_store <<<"$(e2e_ports 11)"
+[ -n "$p_store" ] || e2e_fail "setup: could not find free ports"
 uuid() { cat /proc/sys/kernel/random/uuid; }
 admin_key=$(uuid)
 project_a=$(uuid)
@@ -70,10 +74,14 @@ e2e_start alertmanager prometheus-alertmanager --config.file="$d/alertmanager.ym
     --storage.path="$d/alertmanager-data" --web.listen-address="127.0.0.1:$p_am" \
     --cluster.listen-address= --log.level=warn
 
+# Loki and Tempo stand-in: echoes like the templates' recording upstream, and keeps
+# what it received for the real clients' checks (clients.mjs).
+e2e_start store node "$root/tests/e2e/recorder.mjs" "$p_store"
+
 # ---- the gateway, from deploy/ unchanged ----------------------------------------------
 export VERIFIER_ADDR=127.0.0.1:$p_ct REGION=fr-par
 export PROMETHEUS_ADDR=127.0.0.1:$p_prom ALERTMANAGER_ADDR=127.0.0.1:$p_am
-export LOKI_ADDR=127.0.0.1:$p_rec TEMPO_ADDR=127.0.0.1:$p_rec
+export LOKI_ADDR=127.0.0.1:$p_store TEMPO_ADDR=127.0.0.1:$p_store
 if [ "$gw_cmd" = nginx ]; then
     export METRICS_LISTEN=127.0.0.1:$p_metrics LOGS_LISTEN=127.0.0.1:$p_logs
     export TRACES_LISTEN=127.0.0.1:$p_traces ALERTMANAGER_LISTEN=127.0.0.1:$p_alerts
@@ -128,6 +136,7 @@ fi
 e2e_wait_http prometheus "http://127.0.0.1:$p_prom/-/ready" 20
 e2e_wait_http alertmanager "http://127.0.0.1:$p_am/-/ready" 20
 e2e_wait_http "$gw_cmd" "http://127.0.0.1:$p_rec/" 10
+e2e_wait_http store "http://127.0.0.1:$p_store/_e2e/records" 10
 echo "e2e: $gw and its data sources are up after $((SECONDS - t_start)) s (logs in $d)"
 
 # ---- the real sender: a Prometheus agent, started once its token exists ------------------
@@ -172,11 +181,20 @@ e2e_start agent prometheus --enable-feature=agent --config.file="$d/agent.yml" \
     --storage.agent.path="$d/agent-data" --web.listen-address="127.0.0.1:$p_agent" \
     --storage.remote.flush-deadline=1s --log.level=warn
 
+# ---- the agents people run (clients.sh), through nginx and Caddy ------------------------
+# E2E_CLIENTS=0 skips them; the module's scenario (nginx-module) runs without them.
+clients=${E2E_CLIENTS:-1}
+[ "$gw" = nginx-module ] && clients=0
+if [ "$clients" = 1 ]; then
+    # shellcheck source=tests/e2e/clients.sh
+    . "$root/tests/e2e/clients.sh"
+fi
+
 # ---- the checks ----------------------------------------------------------------------
 export E2E_GATEWAY=$gw E2E_API=http://127.0.0.1:$p_ct E2E_ADMIN_KEY=$admin_key
 export E2E_PROJECT_A=$project_a E2E_PROJECT_B=$project_b
 export E2E_PORT_METRICS=$p_metrics E2E_PORT_LOGS=$p_logs E2E_PORT_TRACES=$p_traces
-export E2E_PORT_ALERTS=$p_alerts E2E_PORT_PROMETHEUS=$p_prom
+export E2E_PORT_ALERTS=$p_alerts E2E_PORT_PROMETHEUS=$p_prom E2E_PORT_STORE=$p_store
 # The management API through the gateway, where its template serves one (not the module's).
 tpl=$root/deploy/$gw/cockpit-tokens.conf.template
 [ "$gw" = caddy ] && tpl=$root/deploy/caddy/Caddyfile.template
@@ -185,9 +203,15 @@ export E2E_CT_LOG=$d/cockpit-tokens.log
 export E2E_AGENT_SECRET=$agent_secret E2E_AGENT_WAIT_S=${E2E_AGENT_WAIT_S:-25}
 node "$root/tests/e2e/checks.mjs"
 rc=$?
+if [ "$clients" = 1 ]; then
+    node "$root/tests/e2e/clients.mjs" || rc=1
+fi
 echo "e2e: $gw scenario took $((SECONDS - t_start)) s"
 if [ $rc -ne 0 ]; then
     for n in "$gw_cmd" cockpit-tokens agent; do e2e_log_tail "$n"; done
+    if [ "$clients" = 1 ]; then
+        for n in vmagent vmalert reader syslog-ng; do e2e_log_tail "$n"; done
+    fi
     [ "$gw_cmd" = nginx ] && tail -n 25 "$d/nginx/error.log" >&2
 fi
 exit $rc

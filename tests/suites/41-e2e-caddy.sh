@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end through caddy (deploy/caddy/, unchanged) in front of real Prometheus and
-# Alertmanager and a recording upstream: tests/e2e/gateway.sh. Bounded to 60 s.
+# Alertmanager, a recording upstream and the real clients of tests/e2e/clients.sh:
+# tests/e2e/gateway.sh. Bounded to 120 s (about 25 s on an idle machine).
 set -uo pipefail
 root=$(cd "${1:?usage: $0 REPO_ROOT}" && pwd) || exit 2
-timeout -k 10 60 bash "$root/tests/e2e/gateway.sh" caddy "$root"
+timeout -k 10 120 "$root/tests/e2e/otel/install.sh" || { echo "FAIL e2e-caddy: npm ci in tests/e2e/otel"; exit 1; }
+timeout -k 10 120 bash "$root/tests/e2e/gateway.sh" caddy "$root"
 rc=$?
 case $rc in
-124 | 137) echo "FAIL e2e-caddy: global timeout (60 s)" ;;
+124 | 137) echo "FAIL e2e-caddy: global timeout (120 s)" ;;
 esac
 exit $rc
