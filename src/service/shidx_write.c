@@ -128,7 +128,7 @@ static uint64_t probe(const struct table *t, const uint8_t hash[CT_HASH_LEN], bo
             uint64_t v = word(&t->slots[s], 1 + k);
             memcpy(h + 8 * k, &v, 8);
         }
-        if (memcmp(h, hash, CT_HASH_LEN) == 0) {
+        if (ct_hash_equal(h, hash)) {
             *ret_found = true;
             return s;
         }

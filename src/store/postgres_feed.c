@@ -153,9 +153,9 @@ static bool decode_add(char **f, struct ct_token *t)
 
 static void on_barrier(struct ct_pg_feed *f, const char *payload)
 {
-    char want[24];
-    snprintf(want, sizeof want, "%llu", (unsigned long long)f->barrier_seq);
-    if (!f->barrier_sent || strcmp(payload, want) != 0)
+    char seq_text[24];
+    snprintf(seq_text, sizeof seq_text, "%llu", (unsigned long long)f->barrier_seq);
+    if (!f->barrier_sent || strcmp(payload, seq_text) != 0)
         return; /* one of a previous connection's */
     f->barrier_sent = false;
     f->w.barrier_passed(f->w.ud, f->barrier_cookie);
