@@ -33,7 +33,10 @@ struct ct_shidx_writer {
     pthread_t heartbeat;
     bool stopping;
     char *path;
-    struct table cur;
+    struct table cur; /* none until the first table is published */
+    int64_t max_staleness_us;
+    int64_t down_since; /* for the first table: later ones copy cur's header */
+    int old_fd;         /* the previous run's file, retired by the first commit */
 };
 
 static uint64_t slots_for(uint64_t live)
@@ -147,6 +150,21 @@ static void table_insert(struct table *t, const uint64_t w[CT_SHIDX_WORDS])
     slot_write(&t->slots[s], w);
 }
 
+/* Marks the file behind fd retired when it is a table of ours. */
+static void retire_old(int fd)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < CT_SHIDX_HEADER_SIZE)
+        return;
+    struct ct_shidx_header *h =
+        mmap(NULL, CT_SHIDX_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (h == MAP_FAILED)
+        return;
+    if (memcmp(h->magic, CT_SHIDX_MAGIC, sizeof h->magic) == 0)
+        atomic_store_explicit(&h->retired, 1, memory_order_release);
+    munmap(h, CT_SHIDX_HEADER_SIZE);
+}
+
 /* Starts a table of n_slots beside the path, with cur's header state. */
 static ct_status table_begin(struct ct_shidx_writer *w, uint64_t n_slots, struct table *ret_t,
                              char tmp[4096])
@@ -155,8 +173,13 @@ static ct_status table_begin(struct ct_shidx_writer *w, uint64_t n_slots, struct
         return CT_E_INVALID;
     unlink(tmp); /* left over by a crash of this very pid: never a live file */
     ct_status rc = table_create(tmp, n_slots, ret_t);
-    if (rc != CT_OK || !w->cur.h)
+    if (rc != CT_OK)
         return rc;
+    if (!w->cur.h) {
+        ret_t->h->max_staleness_us = w->max_staleness_us;
+        atomic_store(&ret_t->h->store_down_since, w->down_since);
+        return CT_OK;
+    }
     struct ct_shidx_header *o = w->cur.h, *h = ret_t->h;
     memcpy(h->regions, o->regions, sizeof h->regions);
     atomic_store(&h->n_regions, atomic_load(&o->n_regions));
@@ -176,6 +199,11 @@ static ct_status table_commit(struct ct_shidx_writer *w, struct table *t, const 
     }
     if (w->cur.h)
         atomic_store_explicit(&w->cur.h->retired, 1, memory_order_release);
+    else if (w->old_fd >= 0) {
+        retire_old(w->old_fd);
+        close(w->old_fd);
+        w->old_fd = -1;
+    }
     table_unmap(&w->cur);
     w->cur = *t;
     return CT_OK;
@@ -213,21 +241,6 @@ static void fail(struct ct_shidx_writer *w, const char *what)
         atomic_store_explicit(&w->cur.h->failed, 1, memory_order_release);
 }
 
-/* Marks the file behind fd retired when it is a table of ours. */
-static void retire_old(int fd)
-{
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < CT_SHIDX_HEADER_SIZE)
-        return;
-    struct ct_shidx_header *h =
-        mmap(NULL, CT_SHIDX_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (h == MAP_FAILED)
-        return;
-    if (memcmp(h->magic, CT_SHIDX_MAGIC, sizeof h->magic) == 0)
-        atomic_store_explicit(&h->retired, 1, memory_order_release);
-    munmap(h, CT_SHIDX_HEADER_SIZE);
-}
-
 static void *heartbeat_main(void *arg)
 {
     struct ct_shidx_writer *w = arg;
@@ -258,25 +271,20 @@ ct_status ct_shidx_writer_open(const char *path, int64_t max_staleness_us,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&w->wake, &ca);
     pthread_condattr_destroy(&ca);
-    /* A file a previous run left: retired once ours is in place, so that its
-     * readers move over at once instead of waiting for its heartbeat to age. */
-    int old_fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    ct_status rc = rebuild(w, CT_SHIDX_MIN_SLOTS);
-    if (rc == CT_OK) {
-        w->cur.h->max_staleness_us = max_staleness_us;
-        retire_old(old_fd);
-    }
-    if (old_fd >= 0)
-        close(old_fd);
-    if (rc == CT_OK && pthread_create(&w->heartbeat, NULL, heartbeat_main, w) != 0)
-        rc = CT_E_INTERNAL;
-    if (rc != CT_OK) {
-        table_unmap(&w->cur);
+    w->max_staleness_us = max_staleness_us;
+    /* No file yet: the first ct_shidx_replace writes the whole table, so readers
+     * never see an empty one. A file a previous run left keeps serving until then
+     * and is retired by that first commit, so that its readers move over at once
+     * instead of waiting for its heartbeat to age. */
+    w->old_fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (pthread_create(&w->heartbeat, NULL, heartbeat_main, w) != 0) {
+        if (w->old_fd >= 0)
+            close(w->old_fd);
         pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
         free(w->path);
         free(w);
-        return rc;
+        return CT_E_INTERNAL;
     }
     *ret_w = w;
     return CT_OK;
@@ -294,6 +302,8 @@ void ct_shidx_writer_close(struct ct_shidx_writer *w)
     /* The file stays: readers keep answering until its heartbeat ages out, so a
      * restart within their limit does not interrupt the data plane. */
     table_unmap(&w->cur);
+    if (w->old_fd >= 0)
+        close(w->old_fd);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w->path);
@@ -414,6 +424,7 @@ ct_status ct_shidx_replace(struct ct_shidx_writer *w, const struct ct_index_tabl
 void ct_shidx_set_store_down(struct ct_shidx_writer *w, int64_t since_us)
 {
     pthread_mutex_lock(&w->lock);
+    w->down_since = since_us;
     if (w->cur.h)
         atomic_store_explicit(&w->cur.h->store_down_since, since_us, memory_order_release);
     pthread_mutex_unlock(&w->lock);

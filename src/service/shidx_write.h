@@ -11,8 +11,8 @@
 
 struct ct_shidx_writer;
 
-/* Creates an empty table at path (replacing and retiring a previous one) and
- * starts the heartbeat thread. */
+/* Starts a writer for path and its heartbeat thread. Nothing is written until
+ * the first ct_shidx_replace, which replaces (and retires) a previous file. */
 ct_status ct_shidx_writer_open(const char *path, int64_t max_staleness_us,
                                struct ct_shidx_writer **ret_w);
 /* Stops the heartbeat; the file stays (its readers fail closed once it ages). */

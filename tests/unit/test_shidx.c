@@ -30,6 +30,17 @@ struct fixture {
     struct ct_shidx_reader *r;
 };
 
+/* The first table a writer publishes (the service's is its loaded index). */
+static ct_status publish_empty(struct ct_shidx_writer *w)
+{
+    struct ct_index_table *tab;
+    ct_status rc = ct_index_table_new(0, &tab);
+    if (rc == CT_OK)
+        rc = ct_shidx_replace(w, tab);
+    ct_index_table_free(tab);
+    return rc;
+}
+
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
@@ -37,7 +48,7 @@ static int setup(void **state)
     if (!mkdtemp(f->dir))
         return -1;
     snprintf(f->path, sizeof f->path, "%s/index", f->dir);
-    if (ct_shidx_writer_open(f->path, 0, &f->w) != CT_OK)
+    if (ct_shidx_writer_open(f->path, 0, &f->w) != CT_OK || publish_empty(f->w) != CT_OK)
         return -1;
     f->r = ct_shidx_reader_new(f->path, STALE_US);
     *state = f;
@@ -163,6 +174,10 @@ static void fails_closed(void **state)
     /* The shared store offline for longer than max_staleness. */
     struct ct_shidx_writer *w2;
     assert_int_equal(ct_shidx_writer_open(f->path, 60000000, &w2), CT_OK);
+    /* Until w2 publishes, the previous writer's file keeps answering. */
+    assert_int_equal(ct_shidx_reader_lookup(f->r, a.secret_hash, mono, now, &hit), CT_SHIDX_HIT);
+    assert_int_equal(publish_empty(w2), CT_OK);
+    assert_int_equal(ct_shidx_reader_lookup(f->r, a.secret_hash, mono, now, &hit), CT_SHIDX_MISS);
     ct_shidx_put(w2, &a);
     ct_shidx_set_store_down(w2, now - 61000000);
     struct ct_shidx_reader *r2 = ct_shidx_reader_new(f->path, STALE_US);
