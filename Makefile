@@ -58,7 +58,10 @@ bench: build
 
 # The nginx module needs nginx-dev (Debian's nginx sources and flags): built and
 # installed when it is there, skipped with a note when it is not.
+# PREFIX/prefix applies to every install, not only to the first `meson setup`.
 install: build
+	meson configure $(BUILD) --prefix=$(prefix) >/dev/null
+	ninja -C $(BUILD) >/dev/null
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
 	@if [ -f /usr/share/nginx/src/conf_flags ]; then $(MAKE) -s install-nginx-module; \
 	else echo "install: nginx-dev is not installed: the nginx module is skipped"; fi

@@ -218,7 +218,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("cockpit-tokens %s\n", CT_VERSION);
+        printf("cockpit-tokens %s (schema version %d)\n", CT_VERSION, CT_STORE_SCHEMA_VERSION);
         return 0;
     }
     if (strcmp(cmd, "routes") == 0) {

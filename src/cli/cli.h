@@ -1,5 +1,6 @@
 /* Subcommands other than `serve`, and the set-up they share with it. Each
- * *_main returns a process exit code (0 ok, 1 failure, 2 usage error). */
+ * *_main returns a process exit code (0 ok, 1 failure, 2 usage error, 3 the
+ * database was migrated by a newer program). */
 #ifndef CT_CLI_CLI_H
 #define CT_CLI_CLI_H
 
@@ -9,6 +10,9 @@
 #include "config/config.h"
 #include "service/service.h"
 #include "store/store.h"
+
+/* Exit code: the database schema is newer than this binary (systemd must not restart). */
+#define CT_EXIT_SCHEMA_NEWER 3
 
 /* Prints every configuration key with its flag, environment variable and default. */
 void ct_cli_print_config_help(FILE *out);
@@ -29,7 +33,8 @@ int ct_cli_parse(int argc, char **argv, struct ct_cli_args *args);
 /* 0 when the configured database exists (or is not SQLite); else prints where it
  * looked, which configuration said so and how to fix it, and returns 2. */
 int ct_cli_require_db(const struct ct_config *cfg, const char *who);
-/* Opens the configured store; prints one line naming `who` and returns 1 on failure. */
+/* Opens the configured store; prints one line naming `who` and returns 1 on failure
+ * (CT_EXIT_SCHEMA_NEWER for a newer schema). */
 int ct_cli_open_store(const struct ct_config *cfg, const char *who, struct ct_store **ret_st);
 
 /* Store options from the configuration. */

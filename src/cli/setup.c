@@ -151,17 +151,30 @@ int ct_cli_parse(int argc, char **argv, struct ct_cli_args *args)
     return ct_cli_load_config(&args->cfg, argc, argv, &args->nrest, args->rest);
 }
 
+/* The exit code and one line for a store that did not open. */
+static int open_failed(const struct ct_config *cfg, const char *who, ct_status rc)
+{
+    if (rc == CT_E_SCHEMA_NEWER) {
+        /* The store logged the versions; say what to do in the words of an upgrade. */
+        fprintf(stderr,
+                "cockpit-tokens%s%s: this binary (%s, schema version %d) is older than the "
+                "database: install a newer cockpit-tokens, or restore the backup taken before "
+                "the upgrade (docs/OPERATIONS.md, Upgrades)\n",
+                who[0] ? " " : "", who, CT_VERSION, CT_STORE_SCHEMA_VERSION);
+        return CT_EXIT_SCHEMA_NEWER;
+    }
+    fprintf(stderr, "cockpit-tokens%s%s: cannot open the database (%s): %s\n", who[0] ? " " : "",
+            who, ct_status_message(rc),
+            strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db : "check --db and the database's log");
+    return 1;
+}
+
 int ct_cli_open_store(const struct ct_config *cfg, const char *who, struct ct_store **ret_st)
 {
     struct ct_store_options so;
     ct_cli_store_options(cfg, &so);
     ct_status s = ct_store_open(cfg->db, &so, ret_st);
-    if (s != CT_OK) {
-        fprintf(stderr, "cockpit-tokens %s: cannot open the database: %s\n", who,
-                ct_status_message(s));
-        return 1;
-    }
-    return 0;
+    return s == CT_OK ? 0 : open_failed(cfg, who, s);
 }
 
 void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts)
@@ -185,12 +198,8 @@ int ct_cli_open_service(const struct ct_config *cfg, bool may_create, struct ct_
     struct ct_store_options so;
     ct_cli_store_options(cfg, &so);
     ct_status rc = ct_store_open(cfg->db, &so, &st);
-    if (rc != CT_OK) {
-        fprintf(stderr, "cockpit-tokens: cannot open the database (%s): %s\n",
-                ct_status_message(rc),
-                strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db : "check --db");
-        return 1;
-    }
+    if (rc != CT_OK)
+        return open_failed(cfg, may_create ? "" : "apikey", rc);
     struct ct_service_config scfg = {
         .regions = regions,
         .n_regions = cfg->n_regions,

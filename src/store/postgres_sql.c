@@ -114,6 +114,8 @@ static const char *const migrations[] = {
     " FOR EACH ROW EXECUTE FUNCTION tokens_count();",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+_Static_assert(sizeof migrations / sizeof migrations[0] == CT_STORE_SCHEMA_VERSION,
+               "a new migration raises CT_STORE_SCHEMA_VERSION (store.h)");
 
 static const char *const order_sql[N_ORDERS] = {
     [CT_ORDER_CREATED_AT_ASC] = " ORDER BY created_at ASC, id ASC",
@@ -759,9 +761,11 @@ ct_status ct_pg_migrate(struct ct_pg_conn *c, void *arg)
     if (rc == CT_OK)
         rc = read_version(c, &have);
     if (rc == CT_OK && have > N_MIGRATIONS) {
-        ct_err("postgresql: the database schema (version %d) is newer than this program (%d)", have,
-               N_MIGRATIONS);
-        rc = CT_E_STORE;
+        ct_err("postgresql: this binary is older than the database: its schema is version %d, this "
+               "binary knows versions up to %d; install a cockpit-tokens whose schema version is "
+               ">= %d (`cockpit-tokens version` shows it)",
+               have, N_MIGRATIONS, have);
+        rc = CT_E_SCHEMA_NEWER;
     }
     for (int v = have + 1; rc == CT_OK && v <= N_MIGRATIONS; v++)
         rc = apply_migration(c, v);

@@ -112,6 +112,8 @@ static const char *const migrations[] = {
     " AND project_id = OLD.project_id AND scopes = OLD.scopes; END;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+_Static_assert(sizeof migrations / sizeof migrations[0] == CT_STORE_SCHEMA_VERSION,
+               "a new migration raises CT_STORE_SCHEMA_VERSION (store.h)");
 
 static const char *const order_sql[N_ORDERS] = {
     [CT_ORDER_CREATED_AT_ASC] = " ORDER BY created_at ASC, id ASC",
@@ -1161,10 +1163,12 @@ static ct_status check_not_newer(struct ct_store_backend *be)
     int version = 0;
     ct_status rc = sq_schema_version(be, &version);
     if (rc == CT_OK && version > N_MIGRATIONS) {
-        ct_err("sqlite: database schema version %d is newer than this binary's %d; "
-               "upgrade cockpit-tokens",
-               version, N_MIGRATIONS);
-        rc = CT_E_STORE;
+        ct_err("sqlite: this binary is older than the database: its schema is version %d, this "
+               "binary knows versions up to %d; install a cockpit-tokens whose schema version is "
+               ">= %d (`cockpit-tokens version` shows it), or restore the backup taken before the "
+               "upgrade",
+               version, N_MIGRATIONS, version);
+        rc = CT_E_SCHEMA_NEWER;
     }
     return rc;
 }

@@ -34,6 +34,10 @@ void ct_store_close(struct ct_store *st);
 const char *ct_store_backend(const struct ct_store *st);
 /* CT_OK when the backend answers a trivial query. */
 ct_status ct_store_ping(struct ct_store *st);
+/* The schema version this program creates and understands (its number of migrations;
+ * both backends hold the same list). A database at a higher version was migrated by a
+ * newer program: opening it fails with CT_E_SCHEMA_NEWER. */
+#define CT_STORE_SCHEMA_VERSION 2
 /* Current schema version (number of applied migrations). */
 ct_status ct_store_schema_version(struct ct_store *st, int *ret_version);
 

@@ -19,6 +19,7 @@
     X(CT_E_INTERNAL, 500, "internal_error", "internal error")                                      \
     X(CT_E_NOMEM, 500, "internal_error", "out of memory")                                          \
     X(CT_E_STORE, 500, "internal_error", "storage error")                                          \
+    X(CT_E_SCHEMA_NEWER, 500, "internal_error", "the database schema is newer than this program")  \
     X(CT_E_UNAVAILABLE, 503, "service_unavailable", "service is temporarily unavailable")          \
     X(CT_E_RETRY, 503, "service_unavailable", "transient storage conflict, retry")
 

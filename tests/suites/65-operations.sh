@@ -205,7 +205,22 @@ run_block "$T/sq/2.sh"
 check "SQLite restore block (stop, rm wal/shm, cp, start) runs" '[ $? -eq 0 ]'
 check "... a token from before the backup is back" 'cockpit-tokens token get "$before" >/dev/null 2>&1'
 check "... a token created after it is gone" '! cockpit-tokens token get "$after" >/dev/null 2>&1'
+
+# ==== OPERATIONS.md: Upgrades (SQLite): a newer schema, as a newer binary leaves it =======
+db=$T/var/lib/cockpit-tokens/cockpit-tokens.db
+next=$(("$(cockpit-tokens version | sed -n 's/.*schema version \([0-9]*\)).*/\1/p')" + 1))
+sqlite3 "$db" "INSERT INTO schema_migrations(version, applied_at) VALUES ($next, 0)"
+check "a running server keeps serving when the schema moves one version ahead" \
+    'cockpit-tokens token get "$before" >/dev/null 2>&1'
 systemctl stop cockpit-tokens
+cockpit-tokens serve --config "$T/etc/cockpit-tokens/cockpit-tokens.conf" >"$T/out" 2>&1
+rc=$?
+check "an older binary on a newer schema exits 3" '[ $rc -eq 3 ]'
+check "... saying the binary is older than the database, with the versions" \
+    'grep -q "this binary is older than the database: its schema is version $next" "$T/out" && grep -q "install a newer cockpit-tokens" "$T/out"'
+check "the unit does not restart after exit 2 or 3, and has no core dumps" \
+    'grep -qx "RestartPreventExitStatus=2 3" deploy/systemd/cockpit-tokens.service && grep -qx "LimitCORE=0" deploy/systemd/cockpit-tokens.service'
+sqlite3 "$db" "DELETE FROM schema_migrations WHERE version = $next"
 
 # ==== OPERATIONS.md: Running under systemd ================================================
 n=$(blocks docs/OPERATIONS.md "## Running under systemd" "$T/sd")
@@ -214,6 +229,27 @@ check "systemd install block runs; status says serving" '[ $? -eq 0 ] && grep -q
 check "... the unit file is installed" '[ -f "$T/etc/systemd/system/cockpit-tokens.service" ]'
 systemctl stop cockpit-tokens
 : >"$T/services"
+
+# ==== make install PREFIX=/usr DESTDIR=... (README, OPERATIONS.md): what the unit needs ===
+make -s install PREFIX=/usr DESTDIR="$T/dest" >"$T/install.log" 2>&1
+check "make install PREFIX=/usr DESTDIR=... succeeds" '[ $? -eq 0 ]'
+unit=$T/dest/usr/lib/systemd/system/cockpit-tokens.service
+check "... the binary in /usr/bin, the unit in /usr/lib/systemd/system" \
+    '[ -x "$T/dest/usr/bin/cockpit-tokens" ] && [ -f "$unit" ]'
+check "... ExecStart= and Documentation= follow the prefix, and the document is there" \
+    'grep -q "^ExecStart=/usr/bin/cockpit-tokens serve" "$unit" && grep -qx "Documentation=file:/usr/share/doc/cockpit-tokens/OPERATIONS.md" "$unit" && [ -f "$T/dest/usr/share/doc/cockpit-tokens/OPERATIONS.md" ]'
+check "... the example configuration and the manual page" \
+    '[ -f "$T/dest/usr/share/doc/cockpit-tokens/examples/cockpit-tokens.conf.example" ] && grep -q "^.SS serve" "$T/dest/usr/share/man/man1/cockpit-tokens.1"'
+# systemd-analyze verify on the installed tree: the host's units (targets the unit is
+# ordered after) under the same root, so that ExecStart= is checked inside DESTDIR.
+mkdir -p "$T/root/usr/lib/systemd"
+cp -a /usr/lib/systemd/system "$T/root/usr/lib/systemd/" 2>/dev/null
+cp -a "$T/dest/." "$T/root/"
+systemd-analyze verify --root="$T/root" "$T/root/usr/lib/systemd/system/cockpit-tokens.service" >"$T/verify.out" 2>&1
+rc=$?
+check "systemd-analyze verify of the installed unit: no error, no warning" \
+    '[ $rc -eq 0 ] && [ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; false; }'
+meson configure "$ROOT/build" --prefix=/usr/local >/dev/null 2>&1 # the build's default again
 
 # ==== PostgreSQL: OPERATIONS.md backup and restore, SCALING.md two nodes behind nginx ======
 ROOT=$ROOT . "$ROOT/tests/lib/pg_optional.sh"
@@ -309,6 +345,21 @@ for _ in $(seq 150); do kill -0 "$n1pid" 2>/dev/null || break; sleep 0.1; done
 rm -f "$T/pids/node1"
 check "node 1 stopped: verification through nginx still answers (6 requests)" 'all_verify'
 check "... and the management API too" '[ "$(codes 127.0.0.3 "$admin" 2)" = "200 " ]'
+systemctl start cockpit-tokens
+
+# OPERATIONS.md, Upgrades: old nodes during a rolling PostgreSQL upgrade.
+psql -X -q "$PG_URI" -c "INSERT INTO schema_migrations(version, applied_at) VALUES ($next, 0)" >/dev/null
+check "rolling upgrade: running old nodes keep serving a schema one migration ahead" \
+    '[ "$(codes 127.0.0.3 "$admin" 2)" = "200 " ] && all_verify'
+n2pid=$(cat "$T/pids/node2")
+kill "$n2pid"
+for _ in $(seq 150); do kill -0 "$n2pid" 2>/dev/null || break; sleep 0.1; done
+(set -a; . "$T/nodes/env2"; set +a; exec cockpit-tokens serve --config "$T/nodes/cockpit-tokens.conf") >"$T/out" 2>&1
+rc=$?
+check "rolling upgrade: an old node that restarts refuses with exit 3 and says why" \
+    '[ $rc -eq 3 ] && grep -q "this binary is older than the database" "$T/out"'
+psql -X -q "$PG_URI" -c "DELETE FROM schema_migrations WHERE version = $next" >/dev/null
+rm -f "$T/pids/node2"
 systemctl start cockpit-tokens
 
 # OPERATIONS.md's PostgreSQL backup and restore, against the two nodes.
