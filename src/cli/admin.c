@@ -359,20 +359,21 @@ static int print_event(void *ud, const struct ct_audit_event *ev)
     char ts[CT_RFC3339_LEN];
     ct_rfc3339(ev->at_us, ts);
     if (json) {
-        const char *keys[] = {"time",       "actor",  "action", "resource_id",
-                              "project_id", "region", "client", "outcome"};
-        const char *vals[] = {ts,         ev->actor,  ev->action, ev->resource_id, ev->project_id,
-                              ev->region, ev->client, ev->outcome};
+        const char *keys[] = {"time",   "actor",  "action",  "resource_id", "project_id",
+                              "region", "client", "outcome", "related_id"};
+        const char *vals[] = {ts,         ev->actor,  ev->action,  ev->resource_id, ev->project_id,
+                              ev->region, ev->client, ev->outcome, ev->related_id};
         size_t len = 0;
-        char *line = ct_json_object_strings(keys, vals, 8, &len);
+        char *line = ct_json_object_strings(keys, vals, 9, &len);
         if (line)
             printf("%s\n", line);
         free(line);
     } else {
-        printf("%-27s %-20s %-15s %-36s %-36s %-7s %-15s %s\n", ts, ev->actor[0] ? ev->actor : "-",
-               ev->action, ev->resource_id[0] ? ev->resource_id : "-",
-               ev->project_id[0] ? ev->project_id : "-", ev->region[0] ? ev->region : "-",
-               ev->client[0] ? ev->client : "-", ev->outcome);
+        printf("%-27s %-20s %-15s %-36s %-36s %-7s %-15s %s%s%s\n", ts,
+               ev->actor[0] ? ev->actor : "-", ev->action,
+               ev->resource_id[0] ? ev->resource_id : "-", ev->project_id[0] ? ev->project_id : "-",
+               ev->region[0] ? ev->region : "-", ev->client[0] ? ev->client : "-", ev->outcome,
+               ev->related_id[0] ? " -> " : "", ev->related_id);
     }
     return 0;
 }

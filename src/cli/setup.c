@@ -205,6 +205,9 @@ int ct_cli_open_service(const struct ct_config *cfg, bool may_create, struct ct_
         .n_regions = cfg->n_regions,
         .max_tokens_per_project = cfg->max_tokens_per_project,
         .max_staleness_us = (int64_t)cfg->max_staleness * 1000000,
+        .max_token_lifetime_us = (int64_t)cfg->max_token_lifetime * 1000000,
+        .default_token_lifetime_us = (int64_t)cfg->default_token_lifetime * 1000000,
+        .max_rotation_grace_us = (int64_t)cfg->max_rotation_grace * 1000000,
     };
     struct ct_service *svc = NULL;
     rc = ct_service_new(st, &scfg, &svc);

@@ -73,6 +73,12 @@ static const struct key_def keys[] = {
     STR(trusted_proxies, "",
         "reverse proxies (addresses or CIDR, comma-separated) whose X-Forwarded-For / X-Real-IP "
         "name the client (empty: none)"),
+    UINT(max_token_lifetime, "0", 0, 3155760000u,
+         "longest token lifetime a create may ask for, seconds (0 = no limit)"),
+    UINT(default_token_lifetime, "0", 0, 3155760000u,
+         "lifetime of a token created without expires_at, seconds (0 = never expires)"),
+    UINT(max_rotation_grace, "604800", 0, 3155760000u,
+         "longest grace_period a rotation may give the old token, seconds"),
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -432,6 +438,12 @@ ct_status ct_config_finish(struct ct_config *cfg, char *err, size_t errlen)
     }
     if (!cfg->db[0]) {
         snprintf(err, errlen, "db: a database URI is required");
+        return CT_E_INVALID;
+    }
+    if (cfg->max_token_lifetime && cfg->default_token_lifetime > cfg->max_token_lifetime) {
+        snprintf(err, errlen,
+                 "default_token_lifetime (%u s) is longer than max_token_lifetime (%u s)",
+                 cfg->default_token_lifetime, cfg->max_token_lifetime);
         return CT_E_INVALID;
     }
     return CT_OK;

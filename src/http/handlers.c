@@ -35,6 +35,22 @@ static void reply_json(struct ct_http_reply *rep, unsigned status, char *body, s
     rep->body_len = len;
 }
 
+/* The answer of Create and Rotate: the new token with its secret (wiped here,
+ * and the body wiped when freed), or the error. */
+static void reply_new_token(struct ct_http_reply *rep, ct_status rc, const struct ct_error *err,
+                            const struct ct_token *tok, char secret[CT_SECRET_LEN + 1])
+{
+    if (rc != CT_OK) {
+        ct_reply_error(rep, err);
+        return;
+    }
+    size_t len = 0;
+    char *body = ct_json_token(tok, secret, &len);
+    ct_wipe(secret, CT_SECRET_LEN + 1);
+    reply_json(rep, 200, body, len);
+    rep->wipe = true;
+}
+
 static void token_create(struct ct_service *svc, const struct ct_caller *c,
                          struct ct_http_request *req, struct ct_http_reply *rep)
 {
@@ -45,15 +61,22 @@ static void token_create(struct ct_service *svc, const struct ct_caller *c,
     ct_status rc = ct_json_parse_token_create(req->body ? req->body : "", req->body_len, &in, &err);
     if (rc == CT_OK)
         rc = ct_service_token_create(svc, c, req->region, &in, ct_now_us(), &tok, secret, &err);
-    if (rc != CT_OK) {
-        ct_reply_error(rep, &err);
-        return;
-    }
-    size_t len = 0;
-    char *body = ct_json_token(&tok, secret, &len);
-    ct_wipe(secret, sizeof secret);
-    reply_json(rep, 200, body, len);
-    rep->wipe = true;
+    reply_new_token(rep, rc, &err, &tok, secret);
+}
+
+static void token_rotate(struct ct_service *svc, const struct ct_caller *c,
+                         struct ct_http_request *req, struct ct_http_reply *rep)
+{
+    struct ct_error err;
+    struct ct_token tok;
+    char secret[CT_SECRET_LEN + 1];
+    int64_t grace_us = 0;
+    ct_status rc =
+        ct_json_parse_token_rotate(req->body ? req->body : "", req->body_len, &grace_us, &err);
+    if (rc == CT_OK)
+        rc = ct_service_token_rotate(svc, c, req->region, req->token_id, grace_us, ct_now_us(),
+                                     &tok, secret, &err);
+    reply_new_token(rep, rc, &err, &tok, secret);
 }
 
 static void token_list(struct ct_service *svc, const struct ct_caller *c,
@@ -69,7 +92,7 @@ static void token_list(struct ct_service *svc, const struct ct_caller *c,
         rc = ct_list_request_arg(&lr, req->args[i].key, req->args[i].value, &err);
     struct ct_token_page page = {0};
     if (rc == CT_OK)
-        rc = ct_service_token_list(svc, c, req->region, &lr, &page, &err);
+        rc = ct_service_token_list(svc, c, req->region, &lr, ct_now_us(), &page, &err);
     if (rc != CT_OK) {
         ct_reply_error(rep, &err);
         return;
@@ -193,6 +216,8 @@ void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_ht
         token_create(svc, &caller, req, rep);
     else if (req->route == CT_ROUTE_TOKENS)
         token_list(svc, &caller, req, rep);
+    else if (req->route == CT_ROUTE_ROTATE)
+        token_rotate(svc, &caller, req, rep);
     else if (req->method == CT_DELETE)
         token_delete(svc, &caller, req, rep);
     else

@@ -16,6 +16,7 @@
 enum ct_route_id {
     CT_ROUTE_TOKENS,  /* /cockpit/v1/regions/{region}/tokens */
     CT_ROUTE_TOKEN,   /* /cockpit/v1/regions/{region}/tokens/{token_id} */
+    CT_ROUTE_ROTATE,  /* /cockpit/v1/regions/{region}/tokens/{token_id}/rotate (ours) */
     CT_ROUTE_VERIFY,  /* /auth/verify */
     CT_ROUTE_HEALTHZ, /* /healthz */
     CT_ROUTE_METRICS, /* /metrics */

@@ -83,7 +83,7 @@ struct ct_http {
     bool stopping;
     /* The data plane's fixed denials, by outcome (several 401 outcomes share one
      * answer on purpose); built at start, immutable, freed at stop. */
-    struct MHD_Response *resp_401, *resp_503, *resp_403[CT_VERIFY_OUTCOME_COUNT_];
+    struct MHD_Response *resp_401, *resp_401_expired, *resp_503, *resp_403[CT_VERIFY_OUTCOME_COUNT_];
     struct ct_throttle *throttle;
     struct ct_cidr trusted[CT_CIDR_MAX]; /* proxies whose forwarded address we believe */
     size_t n_trusted;
@@ -94,8 +94,9 @@ struct ct_http {
     struct allowed_cache *allowed;
 };
 
-static const char *const route_names[] = {"tokens",  "token",   "verify",  "healthz", "metrics",
-                                          "console", "session", "regions", "none"};
+static const char *const route_names[] = {"tokens",  "token",   "rotate",  "verify", "healthz",
+                                          "metrics", "console", "session", "regions", "none"};
+_Static_assert(sizeof route_names / sizeof route_names[0] == CT_ROUTE_COUNT_, "one name per route");
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -131,6 +132,7 @@ static enum ct_method parse_method(const char *m)
 static const struct ct_http_route routes[] = {
     {"/cockpit/v1/regions/{region}/tokens", CT_ROUTE_TOKENS, "GET, POST"},
     {"/cockpit/v1/regions/{region}/tokens/{token_id}", CT_ROUTE_TOKEN, "GET, DELETE"},
+    {"/cockpit/v1/regions/{region}/tokens/{token_id}/rotate", CT_ROUTE_ROTATE, "POST"},
     {"/auth/verify", CT_ROUTE_VERIFY, "*"},
     {"/healthz", CT_ROUTE_HEALTHZ, "GET, HEAD"},
     {"/metrics", CT_ROUTE_METRICS, "GET, HEAD"},
@@ -208,6 +210,8 @@ static bool method_allowed(enum ct_route_id r, enum ct_method m)
         return m == CT_GET || m == CT_POST;
     case CT_ROUTE_TOKEN:
         return m == CT_GET || m == CT_DELETE;
+    case CT_ROUTE_ROTATE:
+        return m == CT_POST;
     case CT_ROUTE_HEALTHZ:
     case CT_ROUTE_METRICS:
     case CT_ROUTE_CONSOLE:
@@ -551,6 +555,9 @@ static enum MHD_Result verify(struct ct_http *h, struct request *r)
     case CT_VERIFY_UNKNOWN:
         r->out.status = 401;
         return MHD_queue_response(c, 401, h->resp_401);
+    case CT_VERIFY_EXPIRED: /* only the holder of the secret learns that it expired */
+        r->out.status = 401;
+        return MHD_queue_response(c, 401, h->resp_401_expired);
     case CT_VERIFY_STALE:
         r->out.status = 503;
         return MHD_queue_response(c, 503, h->resp_503);
@@ -741,8 +748,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->too_large = true;
         if (r->too_large && r->body_seen > (size_t)h->cfg.max_body + DRAIN_LIMIT)
             return send_status(h, r, CT_E_TOO_LARGE);
-        /* Only Create reads its body; every other route drops it (bounded above). */
-        if (!r->too_large && r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_POST)
+        /* Only Create and Rotate read their body; every other route drops it (bounded above). */
+        if (!r->too_large && r->in.method == CT_POST &&
+            (r->in.route == CT_ROUTE_TOKENS || r->in.route == CT_ROUTE_ROTATE))
             accumulate(h, r, upload, n);
         return MHD_YES;
     }
@@ -849,7 +857,8 @@ void ct_http_config_defaults(struct ct_http_config *cfg)
 }
 
 /* The data plane's fixed answers, built once. One 401 body for every reason, so
- * unknown, deleted and wrong tokens are indistinguishable; a 403 says why (the
+ * unknown, deleted and wrong tokens are indistinguishable (an expired token has
+ * its own, which only the holder of its secret can obtain); a 403 says why (the
  * token's own scopes and region are its holder's to know). The body is also in
  * X-Cockpit-Error: nginx's auth_request drops a subrequest's body, and the
  * templates answer the client with this header instead of an HTML page. */
@@ -890,8 +899,9 @@ static const struct {
 static bool build_fixed(struct ct_http *h)
 {
     h->resp_401 = fixed_json(CT_E_UNAUTHENTICATED, "invalid_token", "");
+    h->resp_401_expired = fixed_json(CT_E_UNAUTHENTICATED, "expired", "the token has expired");
     h->resp_503 = fixed_json(CT_E_UNAVAILABLE, NULL, "token index is stale");
-    bool ok = h->resp_401 && h->resp_503;
+    bool ok = h->resp_401 && h->resp_401_expired && h->resp_503;
     for (size_t i = 0; i < sizeof denials / sizeof denials[0]; i++) {
         h->resp_403[denials[i].outcome] =
             fixed_json(CT_E_FORBIDDEN, denials[i].reason, denials[i].help);
@@ -1040,6 +1050,8 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
         MHD_stop_daemon(h->daemon);
     if (h->resp_401)
         MHD_destroy_response(h->resp_401);
+    if (h->resp_401_expired)
+        MHD_destroy_response(h->resp_401_expired);
     if (h->resp_503)
         MHD_destroy_response(h->resp_503);
     for (size_t i = 0; i < CT_VERIFY_OUTCOME_COUNT_; i++) {

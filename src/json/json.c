@@ -26,6 +26,7 @@ static const struct field_spec create_fields[] = {
     {"project_id", FIELD_STRING, 256, 0},
     {"name", FIELD_STRING, 256, 0},
     {"token_scopes", FIELD_STRING_ARRAY, 64, 64},
+    {"expires_at", FIELD_STRING, 64, 0},
 };
 #define N_CREATE_FIELDS (sizeof create_fields / sizeof create_fields[0])
 
@@ -110,6 +111,7 @@ ct_status ct_json_parse_token_create(const char *body, size_t len, struct ct_tok
     json_t *pid = json_object_get(root, "project_id");
     json_t *name = json_object_get(root, "name");
     json_t *scopes = json_object_get(root, "token_scopes");
+    json_t *expires = json_object_get(root, "expires_at");
 
     if (!json_is_string(pid) || json_string_length(pid) == 0)
         rc = ct_error_invalid(err, "project_id", "required", "project_id is required");
@@ -120,14 +122,76 @@ ct_status ct_json_parse_token_create(const char *body, size_t len, struct ct_tok
     else if (!ct_name_valid(json_string_value(name), json_string_length(name)))
         rc = ct_error_invalid(err, "name", "constraint",
                               "must be 3 to 50 characters of A-Z a-z 0-9 - _");
+    else if (json_is_string(expires) &&
+             ct_rfc3339_parse(json_string_value(expires), &out.expires_at_us) != 0)
+        rc = ct_error_invalid(err, "expires_at", "format",
+                              "must be an RFC 3339 timestamp, e.g. 2026-12-31T23:59:59Z");
     else if (json_is_array(scopes))
         rc = parse_scopes(scopes, &out.scopes, err);
     if (rc == CT_OK) {
+        out.has_expires_at = json_is_string(expires);
         ct_uuid_lower(out.project_id, json_string_value(pid));
         memcpy(out.name, json_string_value(name), json_string_length(name) + 1);
         *ret = out;
     }
     json_decref(root);
+    return rc;
+}
+
+static const struct field_spec rotate_fields[] = {
+    {"grace_period", FIELD_STRING, 32, 0},
+};
+
+/* Scaleway's (protobuf JSON) duration: decimal seconds, up to 9 fractional
+ * digits, then "s". Microseconds are kept; finer digits are dropped. */
+static bool parse_duration(const char *s, int64_t *ret_us)
+{
+    int64_t secs = 0, frac = 0, scale = 100000;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        secs = secs * 10 + (*p - '0');
+        if (secs > 1000000000000LL) /* ~31,700 years: far past any limit */
+            return false;
+    }
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+            frac += (*p - '0') * scale;
+            scale /= 10;
+        }
+        if (digits == 0 || digits > 9)
+            return false;
+    }
+    if (p[0] != 's' || p[1] != '\0')
+        return false;
+    *ret_us = secs * 1000000 + frac;
+    return true;
+}
+
+ct_status ct_json_parse_token_rotate(const char *body, size_t len, int64_t *ret_grace_us,
+                                     struct ct_error *err)
+{
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    if (i == len) { /* no body: the defaults */
+        *ret_grace_us = 0;
+        return CT_OK;
+    }
+    json_t *root = NULL;
+    ct_status rc = load_object(body, len, rotate_fields, 1, &root, err);
+    if (rc != CT_OK)
+        return rc;
+    int64_t grace = 0;
+    json_t *g = json_object_get(root, "grace_period");
+    if (json_is_string(g) && !parse_duration(json_string_value(g), &grace))
+        rc = ct_error_invalid(err, "grace_period", "format",
+                              "must be a duration in seconds, e.g. \"3600s\"");
+    json_decref(root);
+    if (rc == CT_OK)
+        *ret_grace_us = grace;
     return rc;
 }
 
@@ -157,6 +221,18 @@ static void put(char *out, size_t cap, size_t *o, const char *fmt, ...)
     *o = *o + (size_t)n < cap ? *o + (size_t)n : cap - 1;
 }
 
+/* An optional instant: a quoted timestamp, or null for 0. */
+static void put_instant(char *out, size_t cap, size_t *o, const char *key, int64_t us)
+{
+    char ts[CT_RFC3339_LEN];
+    if (us == 0) {
+        put(out, cap, o, ",\"%s\":null", key);
+        return;
+    }
+    ct_rfc3339(us, ts);
+    put(out, cap, o, ",\"%s\":\"%s\"", key, ts);
+}
+
 static size_t render_token(char *out, size_t cap, const struct ct_token *tok, const char *secret)
 {
     char ts[CT_RFC3339_LEN];
@@ -174,9 +250,13 @@ static size_t render_token(char *out, size_t cap, const struct ct_token *tok, co
         first = false;
     }
     if (secret)
-        put(out, cap, &o, "],\"secret_key\":\"%s\",\"region\":\"%s\"}", secret, tok->region);
+        put(out, cap, &o, "],\"secret_key\":\"%s\",\"region\":\"%s\"", secret, tok->region);
     else
-        put(out, cap, &o, "],\"secret_key\":null,\"region\":\"%s\"}", tok->region);
+        put(out, cap, &o, "],\"secret_key\":null,\"region\":\"%s\"", tok->region);
+    /* Ours, not Scaleway's: after "region", which the SDKs skip as unknown keys. */
+    put_instant(out, cap, &o, "expires_at", tok->expires_at_us);
+    put_instant(out, cap, &o, "last_used_at", tok->last_used_at_us);
+    put(out, cap, &o, "}");
     return o;
 }
 

@@ -4,6 +4,7 @@
 #ifndef CT_JSON_JSON_H
 #define CT_JSON_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,11 +15,19 @@ struct ct_token_create {
     char project_id[CT_UUID_LEN + 1]; /* lowercased */
     char name[CT_NAME_MAX + 1];
     uint32_t scopes;
+    bool has_expires_at;   /* "expires_at" given (not absent, not null) */
+    int64_t expires_at_us; /* then: the instant, UTC */
 };
 
 /* Parses and validates a Create body (duplicate keys, embedded NULs, wrong types,
  * missing or malformed fields are CT_E_INVALID with err filled). */
 ct_status ct_json_parse_token_create(const char *body, size_t len, struct ct_token_create *ret,
+                                     struct ct_error *err);
+
+/* Parses a Rotate body: empty, or an object with an optional "grace_period" in
+ * Scaleway's duration format ("3600s", "1.5s"). Absent or null = 0. Negative or
+ * malformed durations are CT_E_INVALID on grace_period. */
+ct_status ct_json_parse_token_rotate(const char *body, size_t len, int64_t *ret_grace_us,
                                      struct ct_error *err);
 
 /* Renders a Token object; secret is NULL except on Create (then it is included

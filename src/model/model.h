@@ -58,6 +58,8 @@ struct ct_token {
     char region[CT_REGION_MAX + 1];
     uint32_t scopes; /* CT_SCOPE_BIT mask */
     int64_t created_at_us;
+    int64_t expires_at_us;   /* 0 = never; refused from this instant on */
+    int64_t last_used_at_us; /* 0 = never used; coarse (whole seconds), see docs/API.md */
     uint8_t secret_hash[CT_HASH_LEN];
 };
 
@@ -82,13 +84,19 @@ enum ct_order {
 /* Parses an order_by value; returns 0 or -1 when unknown. */
 int ct_order_parse(const char *s, enum ct_order *ret_order);
 
+/* The List `expired=` filter: a token is expired when expires_at != 0 and
+ * expires_at <= now. */
+enum ct_expired_filter { CT_EXPIRED_ANY = 0, CT_EXPIRED_ONLY, CT_EXPIRED_NOT };
+
 /* A list query, after authorization: `projects` is the set of projects searched
  * (n_projects == 0 means every project of the region). Borrowed pointers. */
 struct ct_token_query {
     const char *region;
     const char (*projects)[CT_UUID_LEN + 1];
     unsigned n_projects;
-    uint32_t scopes_any; /* 0 = no scope filter; else tokens holding any of these */
+    uint32_t scopes_any;            /* 0 = no scope filter; else tokens holding any of these */
+    enum ct_expired_filter expired; /* CT_EXPIRED_ANY = no filter */
+    int64_t now_us;                 /* what "expired" is measured against */
     enum ct_order order;
     uint32_t page;      /* >= 1 */
     uint32_t page_size; /* 1..CT_PAGE_SIZE_MAX */
@@ -109,6 +117,7 @@ struct ct_audit_event {
     char actor[CT_ACCESS_KEY_LEN + 8]; /* access key, "local-admin", or "" */
     char action[32];                   /* e.g. "token.create" */
     char resource_id[CT_UUID_LEN + 8]; /* token id or access key */
+    char related_id[CT_UUID_LEN + 8];  /* the other token of a rotation, else "" */
     char project_id[CT_UUID_LEN + 1];
     char region[CT_REGION_MAX + 1];
     char client[64];  /* client address */

@@ -272,6 +272,7 @@ static ngx_int_t ct_status_of(enum ct_verify_outcome o)
     case CT_VERIFY_NO_TOKEN:
     case CT_VERIFY_MALFORMED:
     case CT_VERIFY_UNKNOWN:
+    case CT_VERIFY_EXPIRED:
         return NGX_HTTP_UNAUTHORIZED;
     case CT_VERIFY_STALE:
         return NGX_HTTP_SERVICE_UNAVAILABLE;
@@ -309,7 +310,7 @@ static ngx_int_t ct_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     struct ct_lookup_ctx lc = {r->connection->log, ct_clock_us(CLOCK_MONOTONIC),
                                ct_clock_us(CLOCK_REALTIME)};
-    ctx->outcome = ct_verify_decide(&in, NULL, ct_lookup, &lc, &ctx->res);
+    ctx->outcome = ct_verify_decide(&in, NULL, ct_lookup, &lc, lc.real_us, &ctx->res);
     ctx->res.outcome = ctx->outcome;
     ctx->rc = ct_status_of(ctx->outcome);
     ngx_http_set_ctx(r, ctx, ngx_http_cockpit_tokens_module);

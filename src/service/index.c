@@ -14,10 +14,12 @@
 /* Entry states (see index.h). FREE entries are on the free list. */
 enum { ST_FREE = 0, ST_LIVE, ST_PENDING, ST_TOMBSTONE };
 
+/* 80 bytes; the layout is documented in docs/ARCHITECTURE.md. */
 struct entry {
     uint8_t hash[CT_HASH_LEN];
     uint8_t token_id[16];
     uint8_t project_id[16];
+    int64_t expires_at_us; /* 0 = never; only ever moves earlier (ct_index_cap_expiry) */
     uint32_t scopes;
     uint16_t region; /* index into regions[] */
     uint16_t state;
@@ -38,7 +40,7 @@ struct ct_index_table {
 };
 
 /* One change, as applied: the journal of a reload replays these. */
-enum op_kind { OP_RESERVE, OP_CONFIRM, OP_ABANDON, OP_PUT, OP_REMOVE, OP_REMOVE_KEEP };
+enum op_kind { OP_RESERVE, OP_CONFIRM, OP_ABANDON, OP_PUT, OP_REMOVE, OP_REMOVE_KEEP, OP_CAP };
 struct journal_op {
     enum op_kind kind;
     struct ct_token tok; /* only tok.id for the kinds that take an id */
@@ -214,6 +216,7 @@ static void token_of(const struct ct_index_table *t, const struct entry *e, stru
     ct_uuid_format(e->project_id, tok->project_id);
     memcpy(tok->region, t->regions[e->region], sizeof tok->region);
     tok->scopes = e->scopes;
+    tok->expires_at_us = e->expires_at_us;
     memcpy(tok->secret_hash, e->hash, CT_HASH_LEN);
 }
 
@@ -371,6 +374,7 @@ static ct_status entry_of(struct ct_index_table *t, const struct ct_token *tok, 
         return CT_E_INVALID;
     memcpy(ret_e->hash, tok->secret_hash, CT_HASH_LEN);
     ret_e->scopes = tok->scopes;
+    ret_e->expires_at_us = tok->expires_at_us;
     ret_e->region = (uint16_t)r;
     ret_e->state = state;
     return CT_OK;
@@ -465,6 +469,27 @@ static bool op_remove(struct ct_index_table *t, const char *token_id, bool keep,
     return true;
 }
 
+/* Moves a PENDING or LIVE token's expiry to min(its expiry, expires_at_us); a
+ * removed or unknown token stays so. Taking the minimum makes any order of two
+ * caps end in the same state, as the store's UPDATE does. */
+static void op_cap(struct ct_index_table *t, const char *token_id, int64_t expires_at_us)
+{
+    uint8_t id[16];
+    uint32_t s = find_id(t, token_id, id);
+    if (s == UINT32_MAX)
+        return;
+    struct entry *e = &t->entries[t->by_id[s] - 1];
+    if (e->state == ST_TOMBSTONE || (e->expires_at_us != 0 && e->expires_at_us <= expires_at_us))
+        return;
+    e->expires_at_us = expires_at_us;
+    if (e->state == ST_LIVE && t->pub) { /* the same token again: updated in place */
+        struct ct_token tok;
+        token_of(t, e, &tok);
+        t->pub->live(t->pub->ud, &tok);
+        ct_wipe(&tok, sizeof tok);
+    }
+}
+
 /* Drops a tombstone the barrier has made useless. */
 static void op_forget(struct ct_index_table *t, const uint8_t id[16])
 {
@@ -524,6 +549,9 @@ static void replay(struct ct_index_table *t, const struct journal_op *op)
     case OP_REMOVE:
     case OP_REMOVE_KEEP:
         (void)op_remove(t, op->tok.id, op->kind == OP_REMOVE_KEEP, &tomb);
+        break;
+    case OP_CAP:
+        op_cap(t, op->tok.id, op->tok.expires_at_us);
         break;
     }
 }
@@ -632,6 +660,18 @@ bool ct_index_remove(struct ct_index *idx, const char *token_id, bool keep_tombs
     return r;
 }
 
+void ct_index_cap_expiry(struct ct_index *idx, const char *token_id, int64_t expires_at_us)
+{
+    struct ct_token tok;
+    memset(&tok, 0, sizeof tok);
+    snprintf(tok.id, sizeof tok.id, "%s", token_id);
+    tok.expires_at_us = expires_at_us;
+    pthread_rwlock_wrlock(&idx->lock);
+    op_cap(idx->tab, token_id, expires_at_us);
+    journal(idx, OP_CAP, &tok, NULL);
+    pthread_rwlock_unlock(&idx->lock);
+}
+
 bool ct_index_barrier_begin(struct ct_index *idx, uint64_t *ret_cookie)
 {
     pthread_rwlock_wrlock(&idx->lock);
@@ -688,6 +728,7 @@ bool ct_index_lookup(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN],
         ct_uuid_format(e.token_id, ret_hit->token_id);
         ct_uuid_format(e.project_id, ret_hit->project_id);
         ret_hit->scopes = e.scopes;
+        ret_hit->expires_at_us = e.expires_at_us;
     }
     ct_wipe(&e, sizeof e);
     return hit;
@@ -750,6 +791,7 @@ ct_status ct_index_reload_begin(struct ct_index *idx)
             memcpy(tok.region, t->regions[e->region], sizeof tok.region);
             memcpy(tok.secret_hash, e->hash, CT_HASH_LEN);
             tok.scopes = e->scopes;
+            tok.expires_at_us = e->expires_at_us;
         }
         journal(idx, e->state == ST_PENDING ? OP_RESERVE : OP_REMOVE_KEEP, &tok, NULL);
         ct_wipe(&tok, sizeof tok);

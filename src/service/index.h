@@ -2,7 +2,7 @@
  * in memory, so that the data plane never touches the database. Read-mostly:
  * lookups take a shared lock for the few hundred nanoseconds of one probe;
  * writers take it exclusively for one change; a full reload builds a new table
- * aside and swaps it in. About 90 bytes per token (a 72-byte entry plus two
+ * aside and swaps it in. About 100 bytes per token (an 80-byte entry plus two
  * 4-byte slot arrays at a load factor of at most 1/2). Thread-safe.
  *
  * THE APPLY PATH. Every change reaches the index through the calls below, and
@@ -23,6 +23,9 @@
  *                  it did not commit). Confirm only turns PENDING into LIVE: if
  *                  a delete committed in between and removed the entry, the
  *                  late confirm finds nothing and does nothing.
+ *   rotation       the new token as a local create; the old one's shortened
+ *                  expiry with ct_index_cap_expiry() after the commit (the
+ *                  minimum of the two wins, so caps commute; a removal wins).
  *   local delete   ct_index_remove() after the commit, before the reply, with
  *                  keep_tombstone when the store has a change feed (the feed
  *                  may still deliver the token's creation after our removal).
@@ -65,6 +68,7 @@ struct ct_index_hit {
     char project_id[CT_UUID_LEN + 1];
     char region[CT_REGION_MAX + 1];
     uint32_t scopes;
+    int64_t expires_at_us; /* 0 = never */
 };
 
 ct_status ct_index_new(struct ct_index **ret_idx);
@@ -84,6 +88,10 @@ ct_status ct_index_put(struct ct_index *idx, const struct ct_token *tok);
  * the next feed barrier passes, even when the token was not there yet. Returns
  * true when a PENDING or LIVE entry was removed. */
 bool ct_index_remove(struct ct_index *idx, const char *token_id, bool keep_tombstone);
+/* A rotation committed: the token's expiry becomes min(its expiry, expires_at_us)
+ * when it is PENDING or LIVE; nothing otherwise (a removal wins, and caps
+ * commute, so any order of arrival converges). */
+void ct_index_cap_expiry(struct ct_index *idx, const char *token_id, int64_t expires_at_us);
 
 /* Feed barriers. begin: false when no tombstone waits for one; else *ret_cookie
  * identifies the barrier the caller is about to send. passed: the barrier with
@@ -102,8 +110,9 @@ size_t ct_index_count(struct ct_index *idx, const char *region);
 /* Offline tables for a full reload: fill with ct_index_table_put (no lock). */
 ct_status ct_index_table_new(size_t expected, struct ct_index_table **ret_tab);
 ct_status ct_index_table_put(struct ct_index_table *tab, const struct ct_token *tok);
-/* Calls fn for each LIVE token of tab (id, project_id, region, scopes and
- * secret_hash set, the rest zero) until fn returns non-zero, which it returns. */
+/* Calls fn for each LIVE token of tab (id, project_id, region, scopes,
+ * expires_at_us and secret_hash set, the rest zero) until fn returns non-zero,
+ * which it returns. */
 int ct_index_table_each(const struct ct_index_table *tab,
                         int (*fn)(void *ud, const struct ct_token *tok), void *ud);
 /* LIVE tokens in tab. */

@@ -287,6 +287,43 @@ static void audit_init(struct ct_audit_event *ev, const struct ct_caller *c, con
 
 /* ---- tokens -------------------------------------------------------------- */
 
+/* Maps a failed token write; CT_E_QUOTA carries the project's current count. */
+static void store_error(const struct ct_service *svc, ct_status rc, uint64_t current,
+                        struct ct_error *err)
+{
+    ct_error_status(err, rc);
+    if (rc == CT_E_QUOTA && err) {
+        err->resource = "tokens";
+        err->quota = svc->cfg.max_tokens_per_project;
+        err->current = current;
+    }
+}
+
+/* A create's expiry: the one asked for (in the future, within the server's
+ * maximum lifetime), else the default lifetime, else never (0). */
+static ct_status token_expiry(const struct ct_service *svc, const struct ct_token_create *in,
+                              int64_t now_us, int64_t *ret_expires_at, struct ct_error *err)
+{
+    int64_t max = svc->cfg.max_token_lifetime_us;
+    if (!in->has_expires_at) {
+        *ret_expires_at =
+            svc->cfg.default_token_lifetime_us ? now_us + svc->cfg.default_token_lifetime_us : 0;
+        return CT_OK;
+    }
+    if (in->expires_at_us <= now_us)
+        return ct_error_invalid(err, "expires_at", "constraint", "must be in the future");
+    if (max && in->expires_at_us - now_us > max) {
+        ct_status rc = ct_error_invalid(err, "expires_at", "constraint", NULL);
+        if (err)
+            snprintf(err->help, sizeof err->help,
+                     "must be at most %lld s from now (the server's max_token_lifetime)",
+                     (long long)(max / 1000000));
+        return rc;
+    }
+    *ret_expires_at = in->expires_at_us;
+    return CT_OK;
+}
+
 ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller *caller,
                                   const char *region, const struct ct_token_create *in,
                                   int64_t now_us, struct ct_token *ret_tok,
@@ -300,9 +337,14 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
                      "denied:permissions");
         return forbidden(err, "write");
     }
+    int64_t expires_at = 0;
+    rc = token_expiry(svc, in, now_us, &expires_at, err);
+    if (rc != CT_OK)
+        return rc;
     struct ct_token tok;
     char secret[CT_SECRET_LEN + 1];
     ct_token_build(in->project_id, in->name, region, in->scopes, now_us, &tok, secret);
+    tok.expires_at_us = expires_at;
 
     struct ct_audit_event ev;
     audit_init(&ev, caller, "token.create", tok.id, tok.project_id, region, now_us);
@@ -313,15 +355,8 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
     if (rc == CT_OK)
         rc =
             ct_store_token_insert(svc->store, &tok, svc->cfg.max_tokens_per_project, &ev, &current);
-    if (rc == CT_E_QUOTA) {
-        ct_error_status(err, CT_E_QUOTA);
-        if (err) {
-            err->resource = "tokens";
-            err->quota = svc->cfg.max_tokens_per_project;
-            err->current = current;
-        }
-    } else if (rc != CT_OK) {
-        ct_error_status(err, rc);
+    if (rc != CT_OK) {
+        store_error(svc, rc, current, err);
     } else {
         ct_index_confirm(svc->index, tok.id);
         *ret_tok = tok;
@@ -376,6 +411,63 @@ ct_status ct_service_token_get(struct ct_service *svc, const struct ct_caller *c
         return ct_error_status(err, rc);
     *ret_tok = tok;
     return CT_OK;
+}
+
+/* The rotated token's lifetime: the old token's length, else the default. */
+static int64_t rotated_expiry(const struct ct_service *svc, const struct ct_token *old,
+                              int64_t now_us)
+{
+    int64_t life = old->expires_at_us ? old->expires_at_us - old->created_at_us
+                                      : svc->cfg.default_token_lifetime_us;
+    if (svc->cfg.max_token_lifetime_us && (life <= 0 || life > svc->cfg.max_token_lifetime_us))
+        life = svc->cfg.max_token_lifetime_us;
+    return life > 0 ? now_us + life : 0;
+}
+
+ct_status ct_service_token_rotate(struct ct_service *svc, const struct ct_caller *caller,
+                                  const char *region, const char *token_id, int64_t grace_us,
+                                  int64_t now_us, struct ct_token *ret_tok,
+                                  char ret_secret[CT_SECRET_LEN + 1], struct ct_error *err)
+{
+    if (grace_us < 0 || grace_us > svc->cfg.max_rotation_grace_us) {
+        ct_status bad = ct_error_invalid(err, "grace_period", "constraint", NULL);
+        if (err)
+            snprintf(err->help, sizeof err->help, "must be from 0s to %llds (max_rotation_grace)",
+                     (long long)(svc->cfg.max_rotation_grace_us / 1000000));
+        return bad;
+    }
+    struct ct_token old;
+    ct_status rc = ct_service_token_get(svc, caller, region, token_id, &old, err);
+    if (rc != CT_OK)
+        return rc;
+    struct ct_token tok;
+    char secret[CT_SECRET_LEN + 1];
+    ct_token_build(old.project_id, old.name, region, old.scopes, now_us, &tok, secret);
+    tok.expires_at_us = rotated_expiry(svc, &old, now_us);
+    struct ct_audit_event ev;
+    audit_init(&ev, caller, "token.rotate", old.id, old.project_id, region, now_us);
+    snprintf(ev.related_id, sizeof ev.related_id, "%s", tok.id);
+    uint64_t current = 0;
+    /* The new token as a create (PENDING, then LIVE); the old one's expiry is
+     * capped after the commit, which is safe in any order with a delete. */
+    rc = ct_index_reserve(svc->index, &tok);
+    if (rc == CT_OK)
+        rc = ct_store_token_rotate(svc->store, region, old.id, now_us + grace_us, &tok,
+                                   svc->cfg.max_tokens_per_project, &ev, &old, &current);
+    if (rc == CT_E_NOT_FOUND) /* deleted meanwhile */
+        rc = ct_error_not_found(err, "token", token_id);
+    else if (rc != CT_OK)
+        store_error(svc, rc, current, err);
+    if (rc == CT_OK) {
+        ct_index_cap_expiry(svc->index, old.id, old.expires_at_us);
+        ct_index_confirm(svc->index, tok.id);
+        *ret_tok = tok;
+        memcpy(ret_secret, secret, sizeof secret);
+    } else {
+        ct_index_abandon(svc->index, tok.id);
+    }
+    ct_wipe(secret, sizeof secret);
+    return rc;
 }
 
 ct_status ct_service_token_delete(struct ct_service *svc, const struct ct_caller *caller,
@@ -445,6 +537,13 @@ ct_status ct_list_request_arg(struct ct_list_request *req, const char *key, cons
         if (!parse_u32(value, 1, CT_PAGE_SIZE_MAX, &req->page_size))
             return ct_error_invalid(err, "page_size", "constraint",
                                     "must be an integer between 1 and 1000");
+    } else if (strcmp(key, "expired") == 0) {
+        if (strcmp(value, "true") == 0)
+            req->expired = CT_EXPIRED_ONLY;
+        else if (strcmp(value, "false") == 0)
+            req->expired = CT_EXPIRED_NOT;
+        else
+            return ct_error_invalid(err, "expired", "constraint", "must be true or false");
     } else if (strcmp(key, "order_by") == 0) {
         if (ct_order_parse(value, &req->order) != 0)
             return ct_error_invalid(
@@ -456,7 +555,8 @@ ct_status ct_list_request_arg(struct ct_list_request *req, const char *key, cons
 
 ct_status ct_service_token_list(struct ct_service *svc, const struct ct_caller *caller,
                                 const char *region, const struct ct_list_request *req,
-                                struct ct_token_page *ret_page, struct ct_error *err)
+                                int64_t now_us, struct ct_token_page *ret_page,
+                                struct ct_error *err)
 {
     ct_status rc = check_region(svc, region, err);
     if (rc != CT_OK)
@@ -464,6 +564,8 @@ ct_status ct_service_token_list(struct ct_service *svc, const struct ct_caller *
     struct ct_token_query q = {
         .region = region,
         .scopes_any = req->scopes_any,
+        .expired = req->expired,
+        .now_us = now_us,
         .order = req->order,
         .page = req->page,
         .page_size = req->page_size,
@@ -584,7 +686,7 @@ static enum ct_verify_outcome decide(struct ct_service *svc, const struct ct_ver
     if (stale && svc->cfg.max_staleness_us && now_us - stale > svc->cfg.max_staleness_us)
         return CT_VERIFY_STALE;
     return ct_verify_decide(in, svc->cfg.n_regions == 1 ? svc->cfg.regions[0] : NULL, memory_lookup,
-                            svc->index, ret);
+                            svc->index, now_us, ret);
 }
 
 void ct_service_verify(struct ct_service *svc, const struct ct_verify_input *in, int64_t now_us,

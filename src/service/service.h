@@ -21,6 +21,9 @@ struct ct_service_config {
     unsigned n_regions;
     uint64_t max_tokens_per_project; /* 0 = unlimited */
     int64_t max_staleness_us; /* shared stores: fail closed after this long offline; 0 = never */
+    int64_t max_token_lifetime_us;     /* 0 = no limit */
+    int64_t default_token_lifetime_us; /* 0 = tokens created without expires_at never expire */
+    int64_t max_rotation_grace_us;
 };
 
 /* Creates the service over a store (borrowed) and loads the verification index. */
@@ -56,6 +59,15 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
  * API creates and admin bulk loads). Writes nothing to the store. */
 void ct_token_build(const char *project_id, const char *name, const char *region, uint32_t scopes,
                     int64_t now_us, struct ct_token *ret_tok, char ret_secret[CT_SECRET_LEN + 1]);
+/* Rotates a token: a new token (new id and secret, same project, name and
+ * scopes) is created, and the old one expires at min(its expiry, now + grace).
+ * The new token keeps the old one's lifetime length when it had one (within
+ * the maximum), else gets the default lifetime. On CT_OK writes the new token
+ * and its secret (the caller wipes it). */
+ct_status ct_service_token_rotate(struct ct_service *svc, const struct ct_caller *caller,
+                                  const char *region, const char *token_id, int64_t grace_us,
+                                  int64_t now_us, struct ct_token *ret_tok,
+                                  char ret_secret[CT_SECRET_LEN + 1], struct ct_error *err);
 ct_status ct_service_token_get(struct ct_service *svc, const struct ct_caller *caller,
                                const char *region, const char *token_id, struct ct_token *ret_tok,
                                struct ct_error *err);
@@ -67,6 +79,7 @@ ct_status ct_service_token_delete(struct ct_service *svc, const struct ct_caller
 struct ct_list_request {
     char project_id[CT_UUID_LEN + 1]; /* "" = absent */
     uint32_t scopes_any;
+    enum ct_expired_filter expired; /* expired=true|false; CT_EXPIRED_ANY when absent */
     enum ct_order order;
     uint32_t page, page_size;
 };
@@ -76,9 +89,11 @@ void ct_list_request_init(struct ct_list_request *req);
  * an empty value means absent. */
 ct_status ct_list_request_arg(struct ct_list_request *req, const char *key, const char *value,
                               struct ct_error *err);
+/* `expired=` is measured against now_us. */
 ct_status ct_service_token_list(struct ct_service *svc, const struct ct_caller *caller,
                                 const char *region, const struct ct_list_request *req,
-                                struct ct_token_page *ret_page, struct ct_error *err);
+                                int64_t now_us, struct ct_token_page *ret_page,
+                                struct ct_error *err);
 
 /* API keys (local administration). n_projects == 0 = organization-wide. */
 ct_status ct_service_apikey_create(struct ct_service *svc, const char (*projects)[CT_UUID_LEN + 1],

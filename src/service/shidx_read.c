@@ -91,6 +91,7 @@ static enum ct_shidx_result fill_hit(const struct ct_shidx_view *v, const uint64
     ct_uuid_format(id, ret_hit->project_id);
     memcpy(ret_hit->region, name, sizeof ret_hit->region);
     ret_hit->scopes = (uint32_t)(w[9] >> 32);
+    ret_hit->expires_at_us = (int64_t)w[10];
     return CT_SHIDX_HIT;
 }
 

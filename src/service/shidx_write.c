@@ -322,6 +322,7 @@ static bool pack(struct ct_shidx_header *h, const struct ct_token *tok, uint64_t
     memcpy(&w[5], id, sizeof id);
     memcpy(&w[7], project, sizeof project);
     w[9] = CT_SHIDX_LIVE | (uint64_t)region << 8 | (uint64_t)tok->scopes << 32;
+    w[10] = (uint64_t)tok->expires_at_us;
     return true;
 }
 

@@ -85,9 +85,11 @@ uint32_t ct_verify_required_scopes(const struct ct_verify_input *in)
 /* ---- the decision -------------------------------------------------------- */
 
 static const char *const outcome_names[] = {
-    "allowed",      "no_token",           "malformed", "unknown_token", "missing_scope",
-    "wrong_region", "undetermined_scope", "no_region", "stale_index",
+    "allowed",       "no_token",     "malformed",          "unknown_token", "expired",
+    "missing_scope", "wrong_region", "undetermined_scope", "no_region",     "stale_index",
 };
+_Static_assert(sizeof outcome_names / sizeof outcome_names[0] == CT_VERIFY_OUTCOME_COUNT_,
+               "one name per outcome");
 
 const char *ct_verify_outcome_name(enum ct_verify_outcome o)
 {
@@ -95,7 +97,7 @@ const char *ct_verify_outcome_name(enum ct_verify_outcome o)
 }
 
 enum ct_verify_outcome ct_verify_decide(const struct ct_verify_input *in, const char *sole_region,
-                                        ct_verify_lookup_fn lookup, void *ud,
+                                        ct_verify_lookup_fn lookup, void *ud, int64_t now_us,
                                         struct ct_verify_result *ret)
 {
     char secret[CT_SECRET_LEN + 1];
@@ -113,6 +115,9 @@ enum ct_verify_outcome ct_verify_decide(const struct ct_verify_input *in, const 
         return CT_VERIFY_STALE;
     if (found != CT_VERIFY_LOOKUP_HIT)
         return CT_VERIFY_UNKNOWN;
+    /* Expired from the instant on; no write, no other clock reading. */
+    if (hit.expires_at_us != 0 && now_us >= hit.expires_at_us)
+        return CT_VERIFY_EXPIRED;
     const char *region = in->region && in->region[0] ? in->region : sole_region;
     if (!region)
         return CT_VERIFY_NO_REGION;

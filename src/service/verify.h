@@ -46,6 +46,7 @@ enum ct_verify_outcome {
     CT_VERIFY_NO_TOKEN,     /* 401 */
     CT_VERIFY_MALFORMED,    /* 401 */
     CT_VERIFY_UNKNOWN,      /* 401: unknown or deleted */
+    CT_VERIFY_EXPIRED,      /* 401: past its expires_at (reason "expired") */
     CT_VERIFY_NO_SCOPE,     /* 403: lacks the scope */
     CT_VERIFY_WRONG_REGION, /* 403 */
     CT_VERIFY_UNDETERMINED, /* 403: the required scope cannot be determined */
@@ -68,11 +69,13 @@ typedef enum ct_verify_lookup (*ct_verify_lookup_fn)(void *ud, const uint8_t has
                                                      struct ct_index_hit *ret_hit);
 
 /* Decides a request: extracts and hashes the credential (wiping the secret),
- * looks it up, then checks region and scope. sole_region is the region assumed
- * when the request names none (NULL: one is required). On ALLOW writes the
- * token and project ids into ret; ret's outcome field is left to the caller. */
+ * looks it up, refuses it from its expiry on (now_us: the request's one reading
+ * of the wall clock, µs), then checks region and scope. sole_region is the
+ * region assumed when the request names none (NULL: one is required). On ALLOW
+ * writes the token and project ids into ret; ret's outcome field is left to the
+ * caller. */
 enum ct_verify_outcome ct_verify_decide(const struct ct_verify_input *in, const char *sole_region,
-                                        ct_verify_lookup_fn lookup, void *ud,
+                                        ct_verify_lookup_fn lookup, void *ud, int64_t now_us,
                                         struct ct_verify_result *ret);
 
 #endif

@@ -638,6 +638,7 @@ const struct ct_store_ops ct_store_postgres_ops = {
     .schema_version = ct_pg_schema_version,
     .token_insert = ct_pg_token_insert,
     .token_delete = ct_pg_token_delete,
+    .token_rotate = ct_pg_token_rotate,
     .token_get = ct_pg_token_get,
     .token_list = ct_pg_token_list,
     .token_scan = ct_pg_token_scan,

@@ -37,6 +37,9 @@
 #define FEED_BACKOFF_MAX_MS 1000
 
 #define PAYLOAD_VERSION "1"
+/* Upserts carry the expiry since version 2; a node that knows only version 1
+ * reads a version-2 payload as doubt and resyncs, which is safe. */
+#define PAYLOAD_VERSION_UPSERT "2"
 
 struct ct_pg_feed {
     struct ct_store_backend *be;
@@ -57,15 +60,16 @@ struct ct_pg_feed {
 /* ---- payloads ------------------------------------------------------------------------------- */
 
 /* Fields are separated by '|'; none of them can hold one (ids, regions and names
- * are validated upstream), and the name comes last so that even it could. */
+ * are validated upstream), and the name comes last so that even it could. An
+ * "A" is an upsert: a new token, or a known one whose expiry changed (rotation). */
 void ct_pg_feed_encode_add(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX])
 {
     char hex[2 * CT_HASH_LEN + 1];
     for (size_t i = 0; i < CT_HASH_LEN; i++)
         snprintf(hex + 2 * i, 3, "%02x", tok->secret_hash[i]);
-    snprintf(buf, CT_PG_PAYLOAD_MAX, PAYLOAD_VERSION "|A|%s|%s|%s|%u|%lld|%s|%s", tok->region,
-             tok->id, tok->project_id, (unsigned)tok->scopes, (long long)tok->created_at_us, hex,
-             tok->name);
+    snprintf(buf, CT_PG_PAYLOAD_MAX, PAYLOAD_VERSION_UPSERT "|A|%s|%s|%s|%u|%lld|%lld|%s|%s",
+             tok->region, tok->id, tok->project_id, (unsigned)tok->scopes,
+             (long long)tok->created_at_us, (long long)tok->expires_at_us, hex, tok->name);
 }
 
 void ct_pg_feed_encode_remove(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX])
@@ -136,18 +140,20 @@ static bool parse_i64(const char *s, long long *ret)
     return true;
 }
 
-/* f: the 7 fields after "A": region id project scopes created hash name. */
+/* f: the 8 fields after "A": region id project scopes created expires hash name. */
 static bool decode_add(char **f, struct ct_token *t)
 {
-    long long scopes, created;
+    long long scopes, created, expires;
     memset(t, 0, sizeof *t);
     if (!copy_field(t->region, sizeof t->region, f[0]) || !copy_field(t->id, sizeof t->id, f[1]) ||
         !copy_field(t->project_id, sizeof t->project_id, f[2]) || !parse_i64(f[3], &scopes) ||
         scopes < 0 || scopes > UINT32_MAX || !parse_i64(f[4], &created) ||
-        !parse_hash(f[5], t->secret_hash) || !copy_field(t->name, sizeof t->name, f[6]))
+        !parse_i64(f[5], &expires) || expires < 0 || !parse_hash(f[6], t->secret_hash) ||
+        !copy_field(t->name, sizeof t->name, f[7]))
         return false;
     t->scopes = (uint32_t)scopes;
     t->created_at_us = created;
+    t->expires_at_us = expires;
     return true;
 }
 
@@ -165,7 +171,7 @@ static void on_barrier(struct ct_pg_feed *f, const char *payload)
 static void on_payload(void *ud, bool barrier, const char *payload)
 {
     struct ct_pg_feed *f = ud;
-    char buf[CT_PG_PAYLOAD_MAX], *fld[9];
+    char buf[CT_PG_PAYLOAD_MAX], *fld[10];
     if (barrier) {
         on_barrier(f, payload);
         return;
@@ -175,9 +181,9 @@ static void on_payload(void *ud, bool barrier, const char *payload)
         return;
     }
     memcpy(buf, payload, strlen(payload) + 1);
-    int n = split_fields(buf, fld, 9);
+    int n = split_fields(buf, fld, 10);
     struct ct_token t;
-    if (n == 9 && strcmp(fld[0], PAYLOAD_VERSION) == 0 && strcmp(fld[1], "A") == 0 &&
+    if (n == 10 && strcmp(fld[0], PAYLOAD_VERSION_UPSERT) == 0 && strcmp(fld[1], "A") == 0 &&
         decode_add(fld + 2, &t)) {
         f->w.token_added(f->w.ud, &t);
     } else if (n == 5 && strcmp(fld[0], PAYLOAD_VERSION) == 0 && strcmp(fld[1], "D") == 0) {

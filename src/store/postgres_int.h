@@ -32,7 +32,7 @@ enum {
     CT_PG_ROLLBACK,
     CT_PG_PING,
     CT_PG_FIRST_QUERY,
-    CT_PG_MAX_STMTS = 64,
+    CT_PG_MAX_STMTS = 96,
 };
 /* SQL of a statement id in [CT_PG_FIRST_QUERY, CT_PG_MAX_STMTS) (static storage). */
 const char *ct_pg_query_sql(unsigned id);
@@ -115,6 +115,10 @@ ct_status ct_pg_token_insert(struct ct_store_backend *be, const struct ct_token 
                              uint64_t *ret_current);
 ct_status ct_pg_token_delete(struct ct_store_backend *be, const char *region, const char *id,
                              const struct ct_audit_event *audit, struct ct_token *ret_deleted);
+ct_status ct_pg_token_rotate(struct ct_store_backend *be, const char *region, const char *old_id,
+                             int64_t old_expires_at_us, const struct ct_token *new_tok,
+                             uint64_t max_per_project, const struct ct_audit_event *audit,
+                             struct ct_token *ret_old, uint64_t *ret_current);
 ct_status ct_pg_token_get(struct ct_store_backend *be, const char *region, const char *id,
                           struct ct_token *ret_tok);
 ct_status ct_pg_token_list(struct ct_store_backend *be, const struct ct_token_query *q,

@@ -21,9 +21,10 @@
 #define PROJECTS_ARRAY_MAX (CT_APIKEY_MAX_PROJECTS * (CT_UUID_LEN + 3) + 3)
 #define N_ORDERS 4
 
-#define TOKEN_COLS "id, region, project_id, name, scopes, created_at, secret_hash"
+#define TOKEN_COLS                                                                                 \
+    "id, region, project_id, name, scopes, created_at, secret_hash, expires_at, last_used_at"
 #define APIKEY_COLS "access_key, secret_hash, description, created_at, expires_at, projects"
-#define AUDIT_COLS "at, actor, action, resource_id, project_id, region, client, outcome"
+#define AUDIT_COLS "at, actor, action, resource_id, project_id, region, client, outcome, related_id"
 
 #define STMT_TABLE(X)                                                                              \
     X(S_MIGRATE_LOCK, "SELECT pg_advisory_xact_lock(" LOCK_CLASS_MIGRATE ", 0)")                   \
@@ -35,16 +36,21 @@
                     " hashtext($1::text || '/' || $2::text))")                                     \
     X(S_TOKEN_COUNT_PROJECT,                                                                       \
       "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = $1 AND project_id = $2")      \
-    X(S_TOKEN_INSERT, "INSERT INTO tokens(" TOKEN_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7)")    \
+    X(S_TOKEN_INSERT,                                                                              \
+      "INSERT INTO tokens(" TOKEN_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")            \
     X(S_TOKEN_DELETE, "DELETE FROM tokens WHERE region = $1 AND id = $2 RETURNING " TOKEN_COLS)    \
     X(S_TOKEN_GET, "SELECT " TOKEN_COLS " FROM tokens WHERE region = $1 AND id = $2")              \
+    X(S_TOKEN_CAP_EXPIRY,                                                                          \
+      "UPDATE tokens SET expires_at = CASE WHEN expires_at = 0 OR expires_at > $1 THEN $1"         \
+      " ELSE expires_at END WHERE region = $2 AND id = $3 RETURNING " TOKEN_COLS)                  \
     X(S_TOKEN_SCAN, "SELECT " TOKEN_COLS " FROM tokens")                                           \
     X(S_NOTIFY, "SELECT pg_notify('" CT_PG_CHANNEL "', $1::text)")                                 \
     X(S_APIKEY_INSERT, "INSERT INTO apikeys(" APIKEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6)")     \
     X(S_APIKEY_BY_HASH, "SELECT " APIKEY_COLS " FROM apikeys WHERE secret_hash = $1")              \
     X(S_APIKEY_DELETE, "DELETE FROM apikeys WHERE access_key = $1")                                \
     X(S_APIKEY_SCAN, "SELECT " APIKEY_COLS " FROM apikeys ORDER BY created_at, access_key")        \
-    X(S_AUDIT_INSERT, "INSERT INTO audit(" AUDIT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)") \
+    X(S_AUDIT_INSERT, "INSERT INTO audit(" AUDIT_COLS ")"                                          \
+                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")                              \
     X(S_AUDIT_SCAN_ALL, "SELECT id, " AUDIT_COLS " FROM audit WHERE at >= $1 ORDER BY id")         \
     X(S_AUDIT_SCAN_PROJECT,                                                                        \
       "SELECT id, " AUDIT_COLS " FROM audit WHERE project_id = $1 AND at >= $2 ORDER BY id")
@@ -63,11 +69,14 @@ static const char *const stmt_sql[] = {
 #undef STMT_SQL
 };
 
-/* List shapes: [order][has projects][has scope filter] for pages, then [has
- * projects][has scope filter] for counts. Projects travel as one text[]
- * parameter, so one statement serves any number of them. */
-#define N_LIST_SHAPES (N_ORDERS * 4 + 4)
-#define LIST_SQL_MAX 512
+/* List shapes: [expired filter][order][has projects][has scope filter] for pages,
+ * then [has projects][has scope filter] for counter sums, then the same for
+ * counts of expired tokens. Projects travel as one text[] parameter, so one
+ * statement serves any number of them. */
+#define N_EXPIRED 3
+#define N_PAGE_SHAPES (N_EXPIRED * N_ORDERS * 4)
+#define N_LIST_SHAPES (N_PAGE_SHAPES + 8)
+#define LIST_SQL_MAX 640
 _Static_assert(S_LIST_FIRST + N_LIST_SHAPES <= CT_PG_MAX_STMTS, "raise CT_PG_MAX_STMTS");
 
 /* Migration N is migrations[N - 1]; append only, never edit a released one. The
@@ -112,6 +121,23 @@ static const char *const migrations[] = {
     " END IF; RETURN NULL; END $$;"
     "CREATE TRIGGER tokens_count AFTER INSERT OR DELETE ON tokens"
     " FOR EACH ROW EXECUTE FUNCTION tokens_count();",
+    /* 3: token lifecycle, as in sqlite.c: expiry and last use (0 = none), the list
+     * indexes carrying expires_at, a partial index counting expired tokens by
+     * range, and the other token of a rotation in the audit log. */
+    "ALTER TABLE tokens ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE tokens ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit ADD COLUMN related_id TEXT NOT NULL DEFAULT '';"
+    "DROP INDEX tokens_project_created, tokens_project_name, tokens_region_created,"
+    " tokens_region_name;"
+    "CREATE INDEX tokens_project_created ON tokens(region, project_id, created_at, id)"
+    " INCLUDE (scopes, expires_at);"
+    "CREATE INDEX tokens_project_name ON tokens(region, project_id, name, id)"
+    " INCLUDE (scopes, expires_at);"
+    "CREATE INDEX tokens_region_created ON tokens(region, created_at, id)"
+    " INCLUDE (scopes, expires_at);"
+    "CREATE INDEX tokens_region_name ON tokens(region, name, id) INCLUDE (scopes, expires_at);"
+    "CREATE INDEX tokens_expiry ON tokens(region, expires_at) INCLUDE (project_id, scopes)"
+    " WHERE expires_at <> 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(sizeof migrations / sizeof migrations[0] == CT_STORE_SCHEMA_VERSION,
@@ -157,6 +183,8 @@ static void bind_token(struct ct_pg_params *p, const struct ct_token *t)
     p_i64(p, t->scopes);
     p_i64(p, t->created_at_us);
     p_hash(p, t->secret_hash);
+    p_i64(p, t->expires_at_us);
+    p_i64(p, t->last_used_at_us);
 }
 
 static void read_token(const struct ct_pg_result *r, int row, struct ct_token *t)
@@ -168,6 +196,8 @@ static void read_token(const struct ct_pg_result *r, int row, struct ct_token *t
     t->scopes = (uint32_t)ct_pg_i64(r, row, 4);
     t->created_at_us = ct_pg_i64(r, row, 5);
     ct_pg_hash(r, row, 6, t->secret_hash);
+    t->expires_at_us = ct_pg_i64(r, row, 7);
+    t->last_used_at_us = ct_pg_i64(r, row, 8);
 }
 
 static void read_apikey(const struct ct_pg_result *r, int row, struct ct_apikey *k)
@@ -192,6 +222,7 @@ static void read_audit(const struct ct_pg_result *r, int row, struct ct_audit_ev
     ct_pg_text(r, row, 6, ev->region, sizeof ev->region);
     ct_pg_text(r, row, 7, ev->client, sizeof ev->client);
     ct_pg_text(r, row, 8, ev->outcome, sizeof ev->outcome);
+    ct_pg_text(r, row, 9, ev->related_id, sizeof ev->related_id);
 }
 
 static ct_status insert_audit(struct ct_pg_conn *c, const struct ct_audit_event *ev)
@@ -205,6 +236,7 @@ static ct_status insert_audit(struct ct_pg_conn *c, const struct ct_audit_event 
     p_text(&p, ev->region);
     p_text(&p, ev->client);
     p_text(&p, ev->outcome);
+    p_text(&p, ev->related_id);
     return ct_pg_exec(c, S_AUDIT_INSERT, &p, NULL);
 }
 
@@ -321,6 +353,60 @@ ct_status ct_pg_token_delete(struct ct_store_backend *be, const char *region, co
     return rc;
 }
 
+struct token_rotate_args {
+    const char *region, *old_id;
+    int64_t old_expires_at_us;
+    struct token_insert_args insert; /* the new token */
+    struct ct_token old;
+};
+
+/* The old token's new expiry and the new token reach the other nodes as two
+ * upserts committed with the rows. */
+static ct_status op_token_rotate(struct ct_pg_conn *c, void *arg)
+{
+    struct token_rotate_args *a = arg;
+    struct ct_pg_params p = {0};
+    struct ct_pg_result *res;
+    p_i64(&p, a->old_expires_at_us);
+    p_text(&p, a->region);
+    p_text(&p, a->old_id);
+    ct_status rc = ct_pg_exec(c, S_TOKEN_CAP_EXPIRY, &p, &res);
+    if (rc != CT_OK)
+        return rc;
+    bool found = ct_pg_nrows(res) > 0;
+    if (found)
+        read_token(res, 0, &a->old);
+    ct_pg_result_free(res);
+    if (!found)
+        return CT_E_NOT_FOUND;
+    rc = op_token_insert(c, &a->insert);
+    if (rc == CT_OK) {
+        char payload[CT_PG_PAYLOAD_MAX];
+        ct_pg_feed_encode_add(&a->old, payload);
+        rc = notify(c, payload);
+    }
+    return rc;
+}
+
+ct_status ct_pg_token_rotate(struct ct_store_backend *be, const char *region, const char *old_id,
+                             int64_t old_expires_at_us, const struct ct_token *new_tok,
+                             uint64_t max_per_project, const struct ct_audit_event *audit,
+                             struct ct_token *ret_old, uint64_t *ret_current)
+{
+    struct token_rotate_args a = {
+        .region = region,
+        .old_id = old_id,
+        .old_expires_at_us = old_expires_at_us,
+        .insert = {.tok = new_tok, .max_per_project = max_per_project, .audit = audit},
+    };
+    ct_status rc = ct_pg_run_tx(be, CT_PG_TX_WRITE, op_token_rotate, &a);
+    if (rc == CT_E_QUOTA && ret_current)
+        *ret_current = a.insert.current;
+    if (rc == CT_OK && ret_old)
+        *ret_old = a.old;
+    return rc;
+}
+
 struct bulk_args {
     const struct ct_token *toks;
     size_t n;
@@ -395,20 +481,27 @@ ct_status ct_pg_token_get(struct ct_store_backend *be, const char *region, const
     return rc;
 }
 
-static unsigned list_shape(const struct ct_token_query *q, bool count)
+/* count: 0 = a page, 1 = the counters' sum, 2 = the count of expired tokens. */
+static unsigned list_shape(const struct ct_token_query *q, int count)
 {
     unsigned pf = (q->n_projects > 0) * 2u + (q->scopes_any != 0);
-    return S_LIST_FIRST + (count ? N_ORDERS * 4u + pf : (unsigned)q->order * 4u + pf);
+    if (count)
+        return S_LIST_FIRST + N_PAGE_SHAPES + (unsigned)(count - 1) * 4u + pf;
+    return S_LIST_FIRST + ((unsigned)q->expired * N_ORDERS + (unsigned)q->order) * 4u + pf;
 }
 
-/* Projects travel as one text[] parameter: one statement per shape, any count. */
-static void build_list_sql(char *buf, size_t cap, int order, bool projects, bool scope)
+/* Projects travel as one text[] parameter: one statement per shape, any count.
+ * order < 0: a count (expired: CT_EXPIRED_ONLY counts expired tokens, else the
+ * counters' sum). */
+static void build_list_sql(char *buf, size_t cap, int order, int expired, bool projects, bool scope)
 {
     int n = 2;
     size_t off;
-    if (order < 0) /* counts come from the trigger-kept counters, scope filter included */
+    if (order < 0 && expired == CT_EXPIRED_ANY) /* the trigger-kept counters */
         off = (size_t)snprintf(buf, cap,
                                "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = $1");
+    else if (order < 0) /* by range in the partial index tokens_expiry */
+        off = (size_t)snprintf(buf, cap, "SELECT COUNT(*) FROM tokens WHERE region = $1");
     else /* late row lookup: skip OFFSET rows in the index, fetch only the page */
         off = (size_t)snprintf(buf, cap,
                                "SELECT " TOKEN_COLS " FROM tokens WHERE id IN"
@@ -417,6 +510,12 @@ static void build_list_sql(char *buf, size_t cap, int order, bool projects, bool
         off += (size_t)snprintf(buf + off, cap - off, " AND project_id = ANY($%d::text[])", n++);
     if (scope)
         off += (size_t)snprintf(buf + off, cap - off, " AND (scopes & $%d::bigint) <> 0", n++);
+    if (expired == CT_EXPIRED_ONLY)
+        off += (size_t)snprintf(buf + off, cap - off, " AND expires_at <> 0 AND expires_at <= $%d",
+                                n++);
+    else if (expired == CT_EXPIRED_NOT)
+        off += (size_t)snprintf(buf + off, cap - off, " AND (expires_at = 0 OR expires_at > $%d)",
+                                n++);
     if (order >= 0)
         snprintf(buf + off, cap - off, "%s LIMIT $%d OFFSET $%d)%s", order_sql[order], n, n + 1,
                  order_sql[order]);
@@ -427,9 +526,14 @@ static char list_sql[N_LIST_SHAPES][LIST_SQL_MAX];
 static void build_list_sqls(void)
 {
     for (unsigned pf = 0; pf < 4; pf++) {
-        for (int o = 0; o < N_ORDERS; o++)
-            build_list_sql(list_sql[(unsigned)o * 4 + pf], LIST_SQL_MAX, o, pf & 2, pf & 1);
-        build_list_sql(list_sql[N_ORDERS * 4 + pf], LIST_SQL_MAX, -1, pf & 2, pf & 1);
+        for (int e = 0; e < N_EXPIRED; e++)
+            for (int o = 0; o < N_ORDERS; o++)
+                build_list_sql(list_sql[((unsigned)e * N_ORDERS + (unsigned)o) * 4 + pf],
+                               LIST_SQL_MAX, o, e, pf & 2, pf & 1);
+        build_list_sql(list_sql[N_PAGE_SHAPES + pf], LIST_SQL_MAX, -1, CT_EXPIRED_ANY, pf & 2,
+                       pf & 1);
+        build_list_sql(list_sql[N_PAGE_SHAPES + 4 + pf], LIST_SQL_MAX, -1, CT_EXPIRED_ONLY, pf & 2,
+                       pf & 1);
     }
 }
 
@@ -470,13 +574,16 @@ struct list_args {
     struct ct_token_page page;
 };
 
-static void list_params(struct list_args *a, struct ct_pg_params *p)
+/* expired: whether the statement takes the expiry instant. */
+static void list_params(struct list_args *a, bool expired, struct ct_pg_params *p)
 {
     p_text(p, a->q->region);
     if (a->q->n_projects > 0)
         p_text(p, a->projects);
     if (a->q->scopes_any != 0)
         p_i64(p, a->q->scopes_any);
+    if (expired)
+        p_i64(p, a->q->now_us);
 }
 
 static ct_status list_items(struct ct_pg_conn *c, struct list_args *a)
@@ -493,10 +600,10 @@ static ct_status list_items(struct ct_pg_conn *c, struct list_args *a)
         return CT_E_NOMEM;
     struct ct_pg_params p = {0};
     struct ct_pg_result *res;
-    list_params(a, &p);
+    list_params(a, q->expired != CT_EXPIRED_ANY, &p);
     p_i64(&p, (int64_t)want);
     p_i64(&p, (int64_t)offset);
-    ct_status rc = ct_pg_exec(c, list_shape(q, false), &p, &res);
+    ct_status rc = ct_pg_exec(c, list_shape(q, 0), &p, &res);
     if (rc != CT_OK)
         return rc;
     for (int i = 0; i < ct_pg_nrows(res) && a->page.n_items < want; i++)
@@ -505,20 +612,36 @@ static ct_status list_items(struct ct_pg_conn *c, struct list_args *a)
     return CT_OK;
 }
 
-/* Count and rows come from one snapshot, so total_count matches the pages. */
+/* One count of a list (see list_shape). */
+static ct_status count_one(struct ct_pg_conn *c, struct list_args *a, int which, uint64_t *ret_n)
+{
+    struct ct_pg_params p = {0};
+    struct ct_pg_result *res;
+    list_params(a, which == 2, &p);
+    ct_status rc = ct_pg_exec(c, list_shape(a->q, which), &p, &res);
+    if (rc != CT_OK)
+        return rc;
+    *ret_n = ct_pg_nrows(res) > 0 ? (uint64_t)ct_pg_i64(res, 0, 0) : 0;
+    ct_pg_result_free(res);
+    return CT_OK;
+}
+
+/* Counts and rows come from one snapshot, so total_count matches the pages. */
 static ct_status op_token_list(struct ct_pg_conn *c, void *arg)
 {
     struct list_args *a = arg;
     free(a->page.items); /* a retried attempt starts over */
     memset(&a->page, 0, sizeof a->page);
-    struct ct_pg_params p = {0};
-    struct ct_pg_result *res;
-    list_params(a, &p);
-    ct_status rc = ct_pg_exec(c, list_shape(a->q, true), &p, &res);
+    enum ct_expired_filter ex = a->q->expired;
+    uint64_t all = 0, expired = 0;
+    ct_status rc = ex == CT_EXPIRED_ONLY ? CT_OK : count_one(c, a, 1, &all);
+    if (rc == CT_OK && ex != CT_EXPIRED_ANY)
+        rc = count_one(c, a, 2, &expired);
     if (rc != CT_OK)
         return rc;
-    a->page.total_count = ct_pg_nrows(res) > 0 ? (uint64_t)ct_pg_i64(res, 0, 0) : 0;
-    ct_pg_result_free(res);
+    a->page.total_count = ex == CT_EXPIRED_ONLY  ? expired
+                          : ex == CT_EXPIRED_NOT ? (all > expired ? all - expired : 0)
+                                                 : all;
     return list_items(c, a);
 }
 
@@ -526,7 +649,8 @@ ct_status ct_pg_token_list(struct ct_store_backend *be, const struct ct_token_qu
                            struct ct_token_page *ret_page)
 {
     if (!q->region || (unsigned)q->order >= N_ORDERS || q->page < 1 || q->page_size < 1 ||
-        (q->n_projects > 0 && !q->projects) || q->n_projects > CT_APIKEY_MAX_PROJECTS)
+        (q->n_projects > 0 && !q->projects) || q->n_projects > CT_APIKEY_MAX_PROJECTS ||
+        (unsigned)q->expired > CT_EXPIRED_NOT)
         return CT_E_INVALID;
     struct list_args *a = calloc(1, sizeof *a);
     if (!a)

@@ -27,10 +27,12 @@
  * (which the service never builds) are prepared for one use. */
 #define LIST_CACHED_PROJECTS CT_APIKEY_MAX_PROJECTS
 #define N_ORDERS 4
+#define N_FILTERS 6 /* scope filter or not, x expired any / only / not */
 
-#define TOKEN_COLS "id, region, project_id, name, scopes, created_at, secret_hash"
+#define TOKEN_COLS                                                                                 \
+    "id, region, project_id, name, scopes, created_at, secret_hash, expires_at, last_used_at"
 #define APIKEY_COLS "access_key, secret_hash, description, created_at, expires_at, projects"
-#define AUDIT_COLS "at, actor, action, resource_id, project_id, region, client, outcome"
+#define AUDIT_COLS "at, actor, action, resource_id, project_id, region, client, outcome, related_id"
 
 #define STMT_TABLE(X)                                                                              \
     X(S_BEGIN, "BEGIN")                                                                            \
@@ -46,15 +48,18 @@
     X(S_MIGRATION_RECORD, "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)")      \
     X(S_TOKEN_COUNT_PROJECT,                                                                       \
       "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = ? AND project_id = ?")        \
-    X(S_TOKEN_INSERT, "INSERT INTO tokens(" TOKEN_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)")           \
+    X(S_TOKEN_INSERT, "INSERT INTO tokens(" TOKEN_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")     \
     X(S_TOKEN_DELETE, "DELETE FROM tokens WHERE region = ? AND id = ? RETURNING " TOKEN_COLS)      \
     X(S_TOKEN_GET, "SELECT " TOKEN_COLS " FROM tokens WHERE region = ? AND id = ?")                \
+    X(S_TOKEN_CAP_EXPIRY,                                                                          \
+      "UPDATE tokens SET expires_at = CASE WHEN expires_at = 0 OR expires_at > ?1 THEN ?1"         \
+      " ELSE expires_at END WHERE region = ?2 AND id = ?3 RETURNING " TOKEN_COLS)                  \
     X(S_TOKEN_SCAN, "SELECT " TOKEN_COLS " FROM tokens")                                           \
     X(S_APIKEY_INSERT, "INSERT INTO apikeys(" APIKEY_COLS ") VALUES (?, ?, ?, ?, ?, ?)")           \
     X(S_APIKEY_BY_HASH, "SELECT " APIKEY_COLS " FROM apikeys WHERE secret_hash = ?")               \
     X(S_APIKEY_DELETE, "DELETE FROM apikeys WHERE access_key = ?")                                 \
     X(S_APIKEY_SCAN, "SELECT " APIKEY_COLS " FROM apikeys ORDER BY created_at, access_key")        \
-    X(S_AUDIT_INSERT, "INSERT INTO audit(" AUDIT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)")         \
+    X(S_AUDIT_INSERT, "INSERT INTO audit(" AUDIT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")      \
     X(S_AUDIT_SCAN_ALL, "SELECT id, " AUDIT_COLS " FROM audit WHERE at >= ? ORDER BY id")          \
     X(S_AUDIT_SCAN_PROJECT,                                                                        \
       "SELECT id, " AUDIT_COLS " FROM audit WHERE project_id = ? AND at >= ? ORDER BY id")
@@ -110,6 +115,23 @@ static const char *const migrations[] = {
     "CREATE TRIGGER tokens_count_delete AFTER DELETE ON tokens BEGIN"
     " UPDATE project_counts SET n = n - 1 WHERE region = OLD.region"
     " AND project_id = OLD.project_id AND scopes = OLD.scopes; END;",
+    /* 3: token lifecycle. Expiry and last use are columns (0 = none); the list
+     * indexes are rebuilt to carry expires_at, so an `expired=` filter reads the
+     * index alone, and a partial index counts the expired tokens of a region by
+     * range (expired=false is the counters' total minus that). A rotation's audit
+     * row names both tokens (related_id). */
+    "ALTER TABLE tokens ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tokens ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit ADD COLUMN related_id TEXT NOT NULL DEFAULT '';"
+    "DROP INDEX tokens_project_created; DROP INDEX tokens_project_name;"
+    "DROP INDEX tokens_region_created; DROP INDEX tokens_region_name;"
+    "CREATE INDEX tokens_project_created"
+    " ON tokens(region, project_id, created_at, id, scopes, expires_at);"
+    "CREATE INDEX tokens_project_name ON tokens(region, project_id, name, id, scopes, expires_at);"
+    "CREATE INDEX tokens_region_created ON tokens(region, created_at, id, scopes, expires_at);"
+    "CREATE INDEX tokens_region_name ON tokens(region, name, id, scopes, expires_at);"
+    "CREATE INDEX tokens_expiry ON tokens(region, expires_at, project_id, scopes)"
+    " WHERE expires_at != 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(sizeof migrations / sizeof migrations[0] == CT_STORE_SCHEMA_VERSION,
@@ -125,11 +147,14 @@ static const char *const order_sql[N_ORDERS] = {
 struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT_];
-    /* List shapes: [order][n_projects][has scope filter]; counts ignore the order. */
-    sqlite3_stmt *list[N_ORDERS][LIST_CACHED_PROJECTS + 1][2];
+    /* List shapes: [order][n_projects][filters] (filters: scope filter + 2 x expired
+     * filter, see list_filters); counts ignore the order. */
+    sqlite3_stmt *list[N_ORDERS][LIST_CACHED_PROJECTS + 1][N_FILTERS];
     /* The same shapes continuing after a cursor (keyset) instead of an OFFSET. */
-    sqlite3_stmt *list_after[N_ORDERS][LIST_CACHED_PROJECTS + 1][2];
+    sqlite3_stmt *list_after[N_ORDERS][LIST_CACHED_PROJECTS + 1][N_FILTERS];
+    /* Counter sums, and counts of expired tokens: [n_projects][has scope filter]. */
     sqlite3_stmt *count[LIST_CACHED_PROJECTS + 1][2];
+    sqlite3_stmt *count_expired[LIST_CACHED_PROJECTS + 1][2];
     struct conn *next_free; /* read pool free list */
 };
 
@@ -359,7 +384,9 @@ static int bind_token(sqlite3_stmt *s, const struct ct_token *t)
     return bind_text(s, 1, t->id) | bind_text(s, 2, t->region) | bind_text(s, 3, t->project_id) |
            bind_text(s, 4, t->name) | sqlite3_bind_int64(s, 5, t->scopes) |
            sqlite3_bind_int64(s, 6, t->created_at_us) |
-           sqlite3_bind_blob(s, 7, t->secret_hash, CT_HASH_LEN, SQLITE_STATIC);
+           sqlite3_bind_blob(s, 7, t->secret_hash, CT_HASH_LEN, SQLITE_STATIC) |
+           sqlite3_bind_int64(s, 8, t->expires_at_us) |
+           sqlite3_bind_int64(s, 9, t->last_used_at_us);
 }
 
 static void read_token(sqlite3_stmt *s, struct ct_token *t)
@@ -371,6 +398,8 @@ static void read_token(sqlite3_stmt *s, struct ct_token *t)
     t->scopes = (uint32_t)sqlite3_column_int64(s, 4);
     t->created_at_us = sqlite3_column_int64(s, 5);
     col_hash(s, 6, t->secret_hash);
+    t->expires_at_us = sqlite3_column_int64(s, 7);
+    t->last_used_at_us = sqlite3_column_int64(s, 8);
 }
 
 static void read_apikey(sqlite3_stmt *s, struct ct_apikey *k)
@@ -395,6 +424,7 @@ static void read_audit(sqlite3_stmt *s, struct ct_audit_event *ev)
     col_text(s, 6, ev->region, sizeof ev->region);
     col_text(s, 7, ev->client, sizeof ev->client);
     col_text(s, 8, ev->outcome, sizeof ev->outcome);
+    col_text(s, 9, ev->related_id, sizeof ev->related_id);
 }
 
 static ct_status insert_audit(struct conn *c, const struct ct_audit_event *ev)
@@ -406,7 +436,8 @@ static ct_status insert_audit(struct conn *c, const struct ct_audit_event *ev)
     int brc = sqlite3_bind_int64(s, 1, ev->at_us) | bind_text(s, 2, ev->actor) |
               bind_text(s, 3, ev->action) | bind_text(s, 4, ev->resource_id) |
               bind_text(s, 5, ev->project_id) | bind_text(s, 6, ev->region) |
-              bind_text(s, 7, ev->client) | bind_text(s, 8, ev->outcome);
+              bind_text(s, 7, ev->client) | bind_text(s, 8, ev->outcome) |
+              bind_text(s, 9, ev->related_id);
     return exec_bound(c, s, brc);
 }
 
@@ -418,13 +449,15 @@ static void conn_close(struct conn *c)
         sqlite3_finalize(c->stmt[i]);
     for (int o = 0; o < N_ORDERS; o++)
         for (int n = 0; n <= LIST_CACHED_PROJECTS; n++)
-            for (int f = 0; f < 2; f++) {
+            for (int f = 0; f < N_FILTERS; f++) {
                 sqlite3_finalize(c->list[o][n][f]);
                 sqlite3_finalize(c->list_after[o][n][f]);
             }
     for (int n = 0; n <= LIST_CACHED_PROJECTS; n++)
-        for (int f = 0; f < 2; f++)
+        for (int f = 0; f < 2; f++) {
             sqlite3_finalize(c->count[n][f]);
+            sqlite3_finalize(c->count_expired[n][f]);
+        }
     sqlite3_close(c->db); /* accepts NULL */
     memset(c, 0, sizeof *c);
 }
@@ -677,6 +710,57 @@ static ct_status sq_token_delete(struct ct_store_backend *be, const char *region
     return rc;
 }
 
+struct token_rotate_args {
+    const char *region, *old_id;
+    int64_t old_expires_at_us;
+    struct token_insert_args insert; /* the new token */
+    struct ct_token old;
+};
+
+static ct_status op_token_rotate(struct conn *c, void *arg)
+{
+    struct token_rotate_args *a = arg;
+    sqlite3_stmt *s = NULL;
+    ct_status rc = get_stmt(c, S_TOKEN_CAP_EXPIRY, &s);
+    if (rc != CT_OK)
+        return rc;
+    bool row = false, more = false;
+    rc = bind_check(c,
+                    sqlite3_bind_int64(s, 1, a->old_expires_at_us) | bind_text(s, 2, a->region) |
+                        bind_text(s, 3, a->old_id),
+                    "token rotate");
+    if (rc == CT_OK)
+        rc = step(c, s, &row);
+    if (rc == CT_OK && row) {
+        read_token(s, &a->old);
+        rc = step(c, s, &more); /* runs RETURNING to completion */
+    }
+    stmt_release(s);
+    if (rc == CT_OK && !row)
+        rc = CT_E_NOT_FOUND;
+    return rc == CT_OK ? op_token_insert(c, &a->insert) : rc;
+}
+
+static ct_status sq_token_rotate(struct ct_store_backend *be, const char *region,
+                                 const char *old_id, int64_t old_expires_at_us,
+                                 const struct ct_token *new_tok, uint64_t max_per_project,
+                                 const struct ct_audit_event *audit, struct ct_token *ret_old,
+                                 uint64_t *ret_current)
+{
+    struct token_rotate_args a = {
+        .region = region,
+        .old_id = old_id,
+        .old_expires_at_us = old_expires_at_us,
+        .insert = {.tok = new_tok, .max_per_project = max_per_project, .audit = audit},
+    };
+    ct_status rc = gc_submit(be, op_token_rotate, &a);
+    if (rc == CT_E_QUOTA && ret_current)
+        *ret_current = a.insert.current;
+    if (rc == CT_OK && ret_old)
+        *ret_old = a.old;
+    return rc;
+}
+
 struct bulk_args {
     const struct ct_token *toks;
     size_t n;
@@ -737,13 +821,36 @@ static const char *const after_sql[N_ORDERS] = {
     [CT_ORDER_NAME_DESC] = " AND (name, id) < (?, ?)",
 };
 
-static char *list_sql(sqlite3 *db, const struct ct_token_query *q, bool count, bool after)
+/* What a list statement computes. */
+enum list_kind {
+    LK_PAGE,          /* one page of rows, by OFFSET */
+    LK_PAGE_AFTER,    /* one page of rows after a cursor */
+    LK_COUNT,         /* the counters' total (no expiry condition) */
+    LK_COUNT_EXPIRED, /* how many of those are expired now */
+};
+
+static const char *const expired_sql[] = {
+    [CT_EXPIRED_ANY] = "",
+    [CT_EXPIRED_ONLY] = " AND expires_at != 0 AND expires_at <= ?",
+    [CT_EXPIRED_NOT] = " AND (expires_at = 0 OR expires_at > ?)",
+};
+
+static unsigned list_filters(const struct ct_token_query *q)
+{
+    return (q->scopes_any != 0) + 2u * (unsigned)q->expired;
+}
+
+static char *list_sql(sqlite3 *db, const struct ct_token_query *q, enum list_kind k)
 {
     sqlite3_str *s = sqlite3_str_new(db);
+    bool rows = k == LK_PAGE || k == LK_PAGE_AFTER;
     /* Counts come from the trigger-kept counters (the scope filter applies to them
-     * as it does to tokens: their `scopes` is the token's scope set). */
-    if (count)
+     * as it does to tokens: their `scopes` is the token's scope set); expired
+     * tokens are counted by range in the partial index tokens_expiry. */
+    if (k == LK_COUNT)
         sqlite3_str_appendall(s, "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = ?");
+    else if (k == LK_COUNT_EXPIRED)
+        sqlite3_str_appendall(s, "SELECT COUNT(*) FROM tokens WHERE region = ?");
     else /* late row lookup: skip OFFSET rows in the covering index, fetch only the page */
         sqlite3_str_appendall(s, "SELECT " TOKEN_COLS " FROM tokens WHERE id IN"
                                  " (SELECT id FROM tokens WHERE region = ?");
@@ -753,9 +860,13 @@ static char *list_sql(sqlite3 *db, const struct ct_token_query *q, bool count, b
         sqlite3_str_appendall(s, ")");
     if (q->scopes_any != 0)
         sqlite3_str_appendall(s, " AND (scopes & ?) != 0");
-    if (after)
+    if (k == LK_COUNT_EXPIRED)
+        sqlite3_str_appendall(s, expired_sql[CT_EXPIRED_ONLY]);
+    else if (rows)
+        sqlite3_str_appendall(s, expired_sql[q->expired]);
+    if (k == LK_PAGE_AFTER)
         sqlite3_str_appendall(s, after_sql[q->order]);
-    if (!count) {
+    if (rows) {
         sqlite3_str_appendall(s, order_sql[q->order]);
         sqlite3_str_appendall(s, " LIMIT ? OFFSET ?)");
         sqlite3_str_appendall(s, order_sql[q->order]);
@@ -763,18 +874,30 @@ static char *list_sql(sqlite3 *db, const struct ct_token_query *q, bool count, b
     return sqlite3_str_finish(s); /* NULL when out of memory */
 }
 
+static sqlite3_stmt **list_slot(struct conn *c, const struct ct_token_query *q, enum list_kind k)
+{
+    unsigned n = q->n_projects, f = q->scopes_any != 0;
+    if (n > LIST_CACHED_PROJECTS)
+        return NULL;
+    switch (k) {
+    case LK_PAGE:
+        return &c->list[q->order][n][list_filters(q)];
+    case LK_PAGE_AFTER:
+        return &c->list_after[q->order][n][list_filters(q)];
+    case LK_COUNT:
+        return &c->count[n][f];
+    default:
+        return &c->count_expired[n][f];
+    }
+}
+
 /* The statement for this query's shape; *ret_owned when it was not cached (finalize it). */
-static ct_status list_stmt(struct conn *c, const struct ct_token_query *q, bool count, bool after,
+static ct_status list_stmt(struct conn *c, const struct ct_token_query *q, enum list_kind k,
                            sqlite3_stmt **ret_stmt, bool *ret_owned)
 {
-    unsigned f = q->scopes_any != 0;
-    sqlite3_stmt **slot = NULL;
-    if (q->n_projects <= LIST_CACHED_PROJECTS)
-        slot = count   ? &c->count[q->n_projects][f]
-               : after ? &c->list_after[q->order][q->n_projects][f]
-                       : &c->list[q->order][q->n_projects][f];
+    sqlite3_stmt **slot = list_slot(c, q, k);
     if (!slot || !*slot) {
-        char *sql = list_sql(c->db, q, count, after);
+        char *sql = list_sql(c->db, q, k);
         if (!sql)
             return CT_E_NOMEM;
         sqlite3_stmt *s = NULL;
@@ -794,8 +917,10 @@ static ct_status list_stmt(struct conn *c, const struct ct_token_query *q, bool 
     return CT_OK;
 }
 
-static int list_bind(sqlite3_stmt *s, const struct ct_token_query *q, int64_t limit, int64_t offset,
-                     const struct ct_cursor *after)
+/* Binds in the order list_sql writes: region, projects, scopes, the expiry
+ * instant (when `expired` says one is used), the cursor, limit and offset. */
+static int list_bind(sqlite3_stmt *s, const struct ct_token_query *q, bool expired, int64_t limit,
+                     int64_t offset, const struct ct_cursor *after)
 {
     int i = 1;
     int brc = bind_text(s, i++, q->region);
@@ -803,6 +928,8 @@ static int list_bind(sqlite3_stmt *s, const struct ct_token_query *q, int64_t li
         brc |= bind_text(s, i++, q->projects[p]);
     if (q->scopes_any != 0)
         brc |= sqlite3_bind_int64(s, i++, q->scopes_any);
+    if (expired)
+        brc |= sqlite3_bind_int64(s, i++, q->now_us);
     if (after) {
         bool by_name = q->order == CT_ORDER_NAME_ASC || q->order == CT_ORDER_NAME_DESC;
         brc |= by_name ? bind_text(s, i++, after->name)
@@ -822,19 +949,34 @@ static void list_stmt_done(sqlite3_stmt *s, bool owned)
         stmt_release(s);
 }
 
-static ct_status list_count(struct conn *c, const struct ct_token_query *q, uint64_t *ret_n)
+static ct_status count_one(struct conn *c, const struct ct_token_query *q, enum list_kind k,
+                           uint64_t *ret_n)
 {
     sqlite3_stmt *s = NULL;
     bool owned, row = false;
-    ct_status rc = list_stmt(c, q, true, false, &s, &owned);
+    ct_status rc = list_stmt(c, q, k, &s, &owned);
     if (rc != CT_OK)
         return rc;
-    rc = bind_check(c, list_bind(s, q, -1, 0, NULL), "token count");
+    rc = bind_check(c, list_bind(s, q, k == LK_COUNT_EXPIRED, -1, 0, NULL), "token count");
     if (rc == CT_OK)
         rc = step(c, s, &row);
     if (rc == CT_OK)
         *ret_n = row ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
     list_stmt_done(s, owned);
+    return rc;
+}
+
+/* The exact total: the counters' sum, less or only the expired tokens. */
+static ct_status list_count(struct conn *c, const struct ct_token_query *q, uint64_t *ret_n)
+{
+    uint64_t all = 0, expired = 0;
+    ct_status rc = q->expired == CT_EXPIRED_ONLY ? CT_OK : count_one(c, q, LK_COUNT, &all);
+    if (rc == CT_OK && q->expired != CT_EXPIRED_ANY)
+        rc = count_one(c, q, LK_COUNT_EXPIRED, &expired);
+    if (rc == CT_OK)
+        *ret_n = q->expired == CT_EXPIRED_ONLY  ? expired
+                 : q->expired == CT_EXPIRED_NOT ? (all > expired ? all - expired : 0)
+                                                : all;
     return rc;
 }
 
@@ -855,10 +997,12 @@ static ct_status list_items(struct conn *c, const struct ct_token_query *q,
         return CT_E_NOMEM;
     sqlite3_stmt *s = NULL;
     bool owned, row = true;
-    ct_status rc = list_stmt(c, q, false, after != NULL, &s, &owned);
+    ct_status rc = list_stmt(c, q, after ? LK_PAGE_AFTER : LK_PAGE, &s, &owned);
     if (rc != CT_OK)
         return rc;
-    rc = bind_check(c, list_bind(s, q, (int64_t)want, after ? 0 : (int64_t)offset, after),
+    rc = bind_check(c,
+                    list_bind(s, q, q->expired != CT_EXPIRED_ANY, (int64_t)want,
+                              after ? 0 : (int64_t)offset, after),
                     "token list");
     while (rc == CT_OK && page->n_items < want) {
         rc = step(c, s, &row);
@@ -874,7 +1018,7 @@ static ct_status sq_token_list(struct ct_store_backend *be, const struct ct_toke
                                struct ct_token_page *ret_page)
 {
     if (!q->region || (unsigned)q->order >= N_ORDERS || q->page < 1 || q->page_size < 1 ||
-        (q->n_projects > 0 && !q->projects))
+        (q->n_projects > 0 && !q->projects) || (unsigned)q->expired > CT_EXPIRED_NOT)
         return CT_E_INVALID;
     struct conn *c = reader_acquire(be);
     struct ct_token_page page = {0};
@@ -885,7 +1029,9 @@ static ct_status sq_token_list(struct ct_store_backend *be, const struct ct_toke
         rc = list_count(c, q, &page.total_count); /* takes the snapshot */
         /* No write between the two reads of the generation: the snapshot is gen's,
          * so cursors taken in gen describe it exactly. */
-        bool stable = ct_cursor_stable(gen, ct_cursor_generation(be->cursors));
+        /* An expiry filter moves with the clock, not with writes: no cursor. */
+        bool stable = ct_cursor_stable(gen, ct_cursor_generation(be->cursors)) &&
+                      q->expired == CT_EXPIRED_ANY;
         struct ct_cursor cur;
         bool have =
             stable && q->page > 1 && ct_cursor_get(be->cursors, shape, q->page - 1, gen, &cur);
@@ -1283,6 +1429,7 @@ const struct ct_store_ops ct_store_sqlite_ops = {
     .schema_version = sq_schema_version,
     .token_insert = sq_token_insert,
     .token_delete = sq_token_delete,
+    .token_rotate = sq_token_rotate,
     .token_get = sq_token_get,
     .token_list = sq_token_list,
     .token_scan = sq_token_scan,

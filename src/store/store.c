@@ -108,6 +108,16 @@ ct_status ct_store_token_delete(struct ct_store *st, const char *region, const c
     TIMED(CT_STORE_OP_TOKEN_DELETE, st->ops->token_delete(st->be, region, id, audit, ret_deleted));
 }
 
+ct_status ct_store_token_rotate(struct ct_store *st, const char *region, const char *old_id,
+                                int64_t old_expires_at_us, const struct ct_token *new_tok,
+                                uint64_t max_per_project, const struct ct_audit_event *audit,
+                                struct ct_token *ret_old, uint64_t *ret_current)
+{
+    TIMED(CT_STORE_OP_TOKEN_ROTATE,
+          st->ops->token_rotate(st->be, region, old_id, old_expires_at_us, new_tok, max_per_project,
+                                audit, ret_old, ret_current));
+}
+
 ct_status ct_store_token_get(struct ct_store *st, const char *region, const char *id,
                              struct ct_token *ret_tok)
 {

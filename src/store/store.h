@@ -51,6 +51,15 @@ ct_status ct_store_token_insert(struct ct_store *st, const struct ct_token *tok,
 /* Deletes a token of a region by id, returning the deleted row. `audit` as above. */
 ct_status ct_store_token_delete(struct ct_store *st, const char *region, const char *id,
                                 const struct ct_audit_event *audit, struct ct_token *ret_deleted);
+/* Rotation, in one transaction: caps the expiry of token old_id at
+ * old_expires_at_us (an earlier expiry stays), inserts new_tok with the quota
+ * check of ct_store_token_insert, and writes `audit` (nullable). ret_old
+ * (nullable) receives the old token as updated. CT_E_NOT_FOUND when old_id is
+ * not in the region (nothing written). */
+ct_status ct_store_token_rotate(struct ct_store *st, const char *region, const char *old_id,
+                                int64_t old_expires_at_us, const struct ct_token *new_tok,
+                                uint64_t max_per_project, const struct ct_audit_event *audit,
+                                struct ct_token *ret_old, uint64_t *ret_current);
 /* Fetches a token of a region by id. */
 ct_status ct_store_token_get(struct ct_store *st, const char *region, const char *id,
                              struct ct_token *ret_tok);

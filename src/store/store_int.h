@@ -22,6 +22,10 @@ struct ct_store_ops {
                               uint64_t *ret_current);
     ct_status (*token_delete)(struct ct_store_backend *be, const char *region, const char *id,
                               const struct ct_audit_event *audit, struct ct_token *ret_deleted);
+    ct_status (*token_rotate)(struct ct_store_backend *be, const char *region, const char *old_id,
+                              int64_t old_expires_at_us, const struct ct_token *new_tok,
+                              uint64_t max_per_project, const struct ct_audit_event *audit,
+                              struct ct_token *ret_old, uint64_t *ret_current);
     ct_status (*token_get)(struct ct_store_backend *be, const char *region, const char *id,
                            struct ct_token *ret_tok);
     ct_status (*token_list)(struct ct_store_backend *be, const struct ct_token_query *q,

@@ -30,7 +30,9 @@ static _Atomic uint64_t store_errors[CT_STORE_OP_COUNT_];
 
 static const char *const store_op_names[] = {"token_insert", "token_delete", "token_get",
                                              "token_list",   "token_scan",   "apikey",
-                                             "audit",        "ping"};
+                                             "audit",        "ping",         "token_rotate"};
+_Static_assert(sizeof store_op_names / sizeof store_op_names[0] == CT_STORE_OP_COUNT_,
+               "one name per store operation");
 
 void ct_buf_printf(struct ct_buf *b, const char *fmt, ...)
 {

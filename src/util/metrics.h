@@ -20,6 +20,7 @@ enum ct_store_op {
     CT_STORE_OP_APIKEY,
     CT_STORE_OP_AUDIT,
     CT_STORE_OP_PING,
+    CT_STORE_OP_TOKEN_ROTATE,
     CT_STORE_OP_COUNT_
 };
 

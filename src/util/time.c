@@ -36,12 +36,32 @@ void ct_rfc3339(int64_t us, char buf[CT_RFC3339_LEN])
              (unsigned long)frac % 1000000ul);
 }
 
+/* "Z" or "+HH:MM" / "-HH:MM" ending the string: the offset east of UTC, seconds. */
+static int parse_offset(const char *p, long *ret_s)
+{
+    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
+        *ret_s = 0;
+        return 0;
+    }
+    if ((p[0] != '+' && p[0] != '-') || strlen(p) != 6 || p[3] != ':')
+        return -1;
+    for (int i = 1; i < 6; i++) {
+        if (i != 3 && (p[i] < '0' || p[i] > '9'))
+            return -1;
+    }
+    long h = (p[1] - '0') * 10 + (p[2] - '0'), m = (p[4] - '0') * 10 + (p[5] - '0');
+    if (h > 23 || m > 59)
+        return -1;
+    *ret_s = (p[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+    return 0;
+}
+
 int ct_rfc3339_parse(const char *s, int64_t *ret_us)
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
     int consumed = 0;
-    long frac_us = 0;
+    long frac_us = 0, offset_s = 0;
     if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) != 3 ||
         consumed != 10)
         return -1;
@@ -62,7 +82,7 @@ int ct_rfc3339_parse(const char *s, int64_t *ret_us)
                 scale /= 10;
             }
         }
-        if ((*p != 'Z' && *p != 'z') || p[1] != '\0')
+        if (parse_offset(p, &offset_s) != 0)
             return -1;
     } else if (*p != '\0') {
         return -1;
@@ -75,6 +95,6 @@ int ct_rfc3339_parse(const char *s, int64_t *ret_us)
     time_t t = timegm(&tm);
     if (t == (time_t)-1)
         return -1;
-    *ret_us = (int64_t)t * 1000000 + frac_us;
+    *ret_us = ((int64_t)t - offset_s) * 1000000 + frac_us;
     return 0;
 }

@@ -13,8 +13,9 @@ int64_t ct_now_us(void);
 int64_t ct_mono_us(void);
 /* Formats `us` as "YYYY-MM-DDTHH:MM:SS.ffffffZ" into buf (>= CT_RFC3339_LEN). */
 void ct_rfc3339(int64_t us, char buf[CT_RFC3339_LEN]);
-/* Parses an RFC 3339 UTC timestamp ("...Z", optional fraction) or a plain date
- * "YYYY-MM-DD"; returns 0 and writes *ret_us on success, -1 otherwise. */
+/* Parses an RFC 3339 timestamp ("...Z" or a "+HH:MM"/"-HH:MM" offset, optional
+ * fraction) or a plain date "YYYY-MM-DD" (UTC); returns 0 and writes *ret_us (UTC)
+ * on success, -1 otherwise. */
 int ct_rfc3339_parse(const char *s, int64_t *ret_us);
 
 #endif

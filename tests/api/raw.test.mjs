@@ -115,7 +115,8 @@ describe('raw HTTP API', () => {
         region: 'fr-par', secret: 'set',
       }, show(res));
       // exact bytes of the field order as sent on the wire
-      const order = ['"id"', '"project_id"', '"name"', '"created_at"', '"updated_at"', '"scopes"', '"secret_key"', '"region"']
+      const order = ['"id"', '"project_id"', '"name"', '"created_at"', '"updated_at"', '"scopes"', '"secret_key"', '"region"',
+        '"expires_at"', '"last_used_at"']
         .map((k) => res.text.indexOf(k));
       assert.deepEqual([...order].sort((a, b) => a - b), order, `wire field order\n${show(res)}`);
       assert.ok(order.every((i) => i >= 0));

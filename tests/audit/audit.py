@@ -21,7 +21,8 @@ from ctlib import P1, P2, Checks, Server, create_token, jbody, main_guard, reque
 
 T = Checks("audit")
 TOKENS = "/cockpit/v1/regions/fr-par/tokens"
-FIELDS = ["time", "actor", "action", "resource_id", "project_id", "region", "client", "outcome"]
+FIELDS = ["time", "actor", "action", "resource_id", "project_id", "region", "client", "outcome",
+          "related_id"]
 ACCESS_KEY_RE = re.compile(r"^SCW[A-Z0-9]{17}$")
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -74,6 +75,11 @@ def run(db):
     # The token's secret offered as an API key: denied, and it must not be logged.
     st, _, _ = request(port, "GET", TOKENS, {"X-Auth-Token": tok["secret_key"]}, src=src)
     T.eq(st, 401, "a token secret used as X-Auth-Token -> 401")
+    st, _, data = request(port, "POST", TOKENS + "/" + tok["id"] + "/rotate",
+                          {"X-Auth-Token": k1["secret_key"]}, '{"grace_period":"60s"}', src=src)
+    rotated = jbody(data) or {}
+    T.eq(st, 200, "rotate with the P1 key")
+    secrets.append(rotated.get("secret_key", ""))
     time.sleep(0.01)
     t_mid = datetime.datetime.now(datetime.timezone.utc)
     time.sleep(0.01)
@@ -109,6 +115,11 @@ def run(db):
     one(rows, "token delete recorded: bootstrap access key, token id, project, region, client",
         action="token.delete", actor=boot_ak, resource_id=tok["id"], project_id=P1,
         region="fr-par", client=src, outcome="ok")
+    one(rows, "rotation recorded with both ids: old = resource_id, new = related_id",
+        action="token.rotate", actor=k1["access_key"], resource_id=tok["id"],
+        related_id=rotated.get("id"), project_id=P1, region="fr-par", client=src, outcome="ok")
+    T.ok(all(r["related_id"] == "" for r in rows if r["action"] != "token.rotate"),
+         "related_id is empty except on rotations")
     T.ok(all(ACCESS_KEY_RE.match(r["actor"]) or r["actor"] in ("local-admin", "-") for r in rows),
          "every actor is an access key, local-admin or - (never a secret)")
 

@@ -49,7 +49,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]{3,50}$")
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{64}$")
 TOKEN_KEYS = ["id", "project_id", "name", "created_at", "updated_at", "scopes", "secret_key",
-              "region"]
+              "region", "expires_at", "last_used_at"]
 
 
 def free_port():

@@ -75,6 +75,8 @@ static void assert_token_equal(const struct ct_token *a, const struct ct_token *
     assert_string_equal(a->name, b->name);
     assert_int_equal(a->scopes, b->scopes);
     assert_int_equal(a->created_at_us, b->created_at_us);
+    assert_int_equal(a->expires_at_us, b->expires_at_us);
+    assert_int_equal(a->last_used_at_us, b->last_used_at_us);
     assert_memory_equal(a->secret_hash, b->secret_hash, CT_HASH_LEN);
 }
 
@@ -332,6 +334,9 @@ static size_t expected(const struct ct_token *all, size_t n, const struct ct_tok
         bool in = q->n_projects == 0;
         for (unsigned p = 0; p < q->n_projects; p++)
             in = in || strcmp(all[i].project_id, q->projects[p]) == 0;
+        bool expired = all[i].expires_at_us != 0 && all[i].expires_at_us <= q->now_us;
+        if (q->expired != CT_EXPIRED_ANY && expired != (q->expired == CT_EXPIRED_ONLY))
+            in = false;
         if (in && (q->scopes_any == 0 || (all[i].scopes & q->scopes_any) != 0))
             out[m++] = all[i];
     }
@@ -474,6 +479,49 @@ static void test_list_filters(void **state)
     assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_OK);
     assert_int_equal(page.total_count, 0);
     assert_int_equal(page.n_items, 0);
+    ct_token_page_done(&page);
+}
+
+/* expired=true|false: expired from the instant expires_at on; exact total_count. */
+static void test_list_expired(void **state)
+{
+    struct fixture *fx = *state;
+    struct ct_token toks[N_LIST];
+    char projects[3][CT_UUID_LEN + 1];
+    static const int64_t expiries[] = {0, 1200, 1500, 1501}; /* against now = 1500 */
+    for (unsigned i = 0; i < 3; i++)
+        project(projects[i], 20 + i);
+    for (unsigned i = 0; i < N_LIST; i++) {
+        make_token(&toks[i], REGION_A, projects[i % 3], i % 2 ? "beta" : "alpha",
+                   1000 + (i * 7) % 4, CT_SCOPE_BIT((i % 9) + 1));
+        toks[i].expires_at_us = expiries[i % 4];
+        assert_int_equal(ct_store_token_insert(fx->st, &toks[i], 0, NULL, NULL), CT_OK);
+    }
+    struct ct_token got;
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, toks[1].id, &got), CT_OK);
+    assert_token_equal(&toks[1], &got);
+    for (int e = CT_EXPIRED_ANY; e <= CT_EXPIRED_NOT; e++)
+        for (unsigned np = 0; np <= 2; np++)
+            for (uint32_t scopes = 0; scopes <= CT_SCOPE_BIT(2); scopes += CT_SCOPE_BIT(2)) {
+                struct ct_token_query q = {.region = REGION_A,
+                                           .projects = (const char(*)[CT_UUID_LEN + 1]) projects,
+                                           .n_projects = np,
+                                           .scopes_any = scopes,
+                                           .expired = (enum ct_expired_filter)e,
+                                           .now_us = 1500,
+                                           .order = (enum ct_order)((np + (unsigned)e) % 4),
+                                           .page_size = 3};
+                check_listing(fx->st, toks, N_LIST, q);
+            }
+    struct ct_token_query q = {
+        .region = REGION_A, .expired = CT_EXPIRED_ONLY, .now_us = 1500, .page = 1, .page_size = 50};
+    struct ct_token_page page;
+    assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_OK);
+    assert_int_equal(page.total_count, N_LIST / 2); /* 1200 and 1500 */
+    ct_token_page_done(&page);
+    q.expired = CT_EXPIRED_NOT;
+    assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_OK);
+    assert_int_equal(page.total_count, N_LIST / 2);
     ct_token_page_done(&page);
 }
 
@@ -704,6 +752,57 @@ static void make_event(struct ct_audit_event *ev, const char *project_id, int64_
     snprintf(ev->outcome, sizeof ev->outcome, "ok");
 }
 
+/* Rotation: the old token's expiry is capped (an earlier one stays), the new
+ * token and the audit row (naming both) commit together, or nothing does. */
+static void test_rotate(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 40 + take_seq());
+    struct ct_token old, nw, nw2, got;
+    make_token(&old, REGION_A, p, "rot", 1000, 3);
+    assert_int_equal(ct_store_token_insert(fx->st, &old, 0, NULL, NULL), CT_OK);
+    make_token(&nw, REGION_A, p, "rot", 2000, 3);
+    nw.expires_at_us = 90000;
+    struct ct_audit_event ev;
+    make_event(&ev, p, 2000, "token.rotate");
+    snprintf(ev.resource_id, sizeof ev.resource_id, "%s", old.id);
+    snprintf(ev.related_id, sizeof ev.related_id, "%s", nw.id);
+    assert_int_equal(ct_store_token_rotate(fx->st, REGION_A, old.id, 5000, &nw, 0, &ev, &got, NULL),
+                     CT_OK);
+    old.expires_at_us = 5000;
+    assert_token_equal(&got, &old);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, old.id, &got), CT_OK);
+    assert_token_equal(&got, &old);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, nw.id, &got), CT_OK);
+    assert_token_equal(&got, &nw);
+    struct audit_list l = {0};
+    assert_int_equal(ct_store_audit_scan(fx->st, p, 0, collect_audit, &l), CT_OK);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.ev[0].resource_id, old.id);
+    assert_string_equal(l.ev[0].related_id, nw.id);
+    /* A later cap keeps the earlier expiry. */
+    make_token(&nw2, REGION_A, p, "rot", 3000, 3);
+    assert_int_equal(
+        ct_store_token_rotate(fx->st, REGION_A, old.id, 9000, &nw2, 0, NULL, &got, NULL), CT_OK);
+    assert_int_equal(got.expires_at_us, 5000);
+    /* Unknown (or other region's) token: nothing written. */
+    struct ct_token nw3;
+    make_token(&nw3, REGION_A, p, "rot", 4000, 3);
+    assert_int_equal(ct_store_token_rotate(fx->st, REGION_B, old.id, 1, &nw3, 0, NULL, &got, NULL),
+                     CT_E_NOT_FOUND);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, nw3.id, &got), CT_E_NOT_FOUND);
+    /* Over quota (3 tokens, quota 3): refused, and the old token's expiry is untouched. */
+    uint64_t current = 0;
+    assert_int_equal(
+        ct_store_token_rotate(fx->st, REGION_A, nw.id, 1, &nw3, 3, NULL, &got, &current),
+        CT_E_QUOTA);
+    assert_int_equal(current, 3);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, nw.id, &got), CT_OK);
+    assert_int_equal(got.expires_at_us, 90000);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, nw3.id, &got), CT_E_NOT_FOUND);
+}
+
 static void test_audit(void **state)
 {
     struct fixture *fx = *state;
@@ -815,9 +914,11 @@ int main(void)
         T(test_list_pagination),
         T(test_list_paging_across_writes),
         T(test_list_filters),
+        T(test_list_expired),
         T(test_concurrent_inserts),
         T(test_concurrent_conflict),
         T(test_bulk_and_scan),
+        T(test_rotate),
         T(test_apikeys),
         T(test_audit),
         T(test_audit_in_transaction),

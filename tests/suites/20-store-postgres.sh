@@ -25,6 +25,11 @@ for build in build build-asan; do
 done
 [ $ran -gt 0 ] || { echo "no test_store binary: build first (ninja -C build)" >&2; exit 1; }
 
+# A database of the previous schema (dumped from the previous release) upgrades in place.
+echo "# tests/store/upgrade.py on PostgreSQL"
+pg__psql "CREATE DATABASE upgrade_v2 OWNER $PG_ROLE"
+python3 "$ROOT/tests/store/upgrade.py" "postgresql://$PG_ROLE@127.0.0.1:$PG_PORT/upgrade_v2"
+
 # The black-box API suite (raw HTTP + the official JS SDK) and the nginx
 # end-to-end scenario, unchanged, on the same PostgreSQL.
 echo "# tests/api on PostgreSQL"

@@ -30,6 +30,36 @@ static void expect_invalid(const char *body, const char *arg, const char *reason
     assert_string_equal(err.reason, reason);
 }
 
+/* expires_at: RFC 3339 with any offset, stored UTC; null or absent = none. */
+static void create_expires_at(void **state)
+{
+    (void)state;
+    struct ct_token_create c;
+    struct ct_error err;
+    assert_int_equal(parse("{\"project_id\":\"" PID "\",\"name\":\"abc\","
+                           "\"expires_at\":\"2026-11-28T10:04:30.5+01:00\"}",
+                           &c, &err),
+                     CT_OK);
+    assert_true(c.has_expires_at);
+    assert_int_equal(c.expires_at_us, 1795856670500000LL);
+    assert_int_equal(parse("{\"project_id\":\"" PID "\",\"name\":\"abc\","
+                           "\"expires_at\":\"2026-11-28T09:04:30.5Z\"}",
+                           &c, &err),
+                     CT_OK);
+    assert_int_equal(c.expires_at_us, 1795856670500000LL);
+    assert_int_equal(
+        parse("{\"project_id\":\"" PID "\",\"name\":\"abc\",\"expires_at\":null}", &c, &err),
+        CT_OK);
+    assert_false(c.has_expires_at);
+    expect_invalid("{\"project_id\":\"" PID "\",\"name\":\"abc\",\"expires_at\":\"tomorrow\"}",
+                   "expires_at", "format");
+    expect_invalid("{\"project_id\":\"" PID "\",\"name\":\"abc\",\"expires_at\":17958566}",
+                   "expires_at", "format");
+    expect_invalid("{\"project_id\":\"" PID "\",\"name\":\"abc\","
+                   "\"expires_at\":\"2026-11-28T09:04:30+1:00\"}",
+                   "expires_at", "format");
+}
+
 static void create_ok(void **state)
 {
     (void)state;
@@ -116,12 +146,20 @@ static void render_token_order(void **state)
                         "\",\"name\":\"my-token\",\"created_at\":\"2026-11-28T09:04:30.777794Z\","
                         "\"updated_at\":\"2026-11-28T09:04:30.777794Z\",\"scopes\":["
                         "\"read_only_metrics\",\"write_only_traces\"],\"secret_key\":null,"
-                        "\"region\":\"fr-par\"}");
+                        "\"region\":\"fr-par\",\"expires_at\":null,\"last_used_at\":null}");
     assert_int_equal(len, strlen(s));
     free(s);
     s = ct_json_token(&t, "SECRET", &len);
     assert_non_null(strstr(s, "\"secret_key\":\"SECRET\",\"region\""));
     free(s);
+    t.expires_at_us = 1795856671000000LL;
+    t.last_used_at_us = 1795856600000000LL;
+    s = ct_json_token(&t, NULL, &len);
+    assert_non_null(strstr(s,
+                           "\"region\":\"fr-par\",\"expires_at\":\"2026-11-28T09:04:31.000000Z\","
+                           "\"last_used_at\":\"2026-11-28T09:03:20.000000Z\"}"));
+    free(s);
+    t.expires_at_us = t.last_used_at_us = 0;
     struct ct_token_page page = {.items = &t, .n_items = 1, .total_count = 42};
     s = ct_json_token_page(&page, &len);
     assert_true(strncmp(s, "{\"total_count\":42,\"tokens\":[{\"id\"", 33) == 0);
@@ -288,7 +326,7 @@ int main(void)
         cmocka_unit_test(create_ok),          cmocka_unit_test(create_invalid),
         cmocka_unit_test(render_token_order), cmocka_unit_test(render_largest_token),
         cmocka_unit_test(render_errors),      cmocka_unit_test(list_args),
-        cmocka_unit_test(render_session),
+        cmocka_unit_test(render_session),     cmocka_unit_test(create_expires_at),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

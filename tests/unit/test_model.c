@@ -196,6 +196,14 @@ static void time_format(void **state)
     assert_int_equal(ct_rfc3339_parse("2026-11-28T09:04:30", &us), -1);
     assert_int_equal(ct_rfc3339_parse("2026-13-28", &us), -1);
     assert_int_equal(ct_rfc3339_parse("yesterday", &us), -1);
+    /* Offsets: the instant is the same in UTC. */
+    assert_int_equal(ct_rfc3339_parse("2026-11-28T11:04:30.777794+02:00", &us), 0);
+    assert_int_equal(us, 1795856670777794LL);
+    assert_int_equal(ct_rfc3339_parse("2026-11-28T04:34:30.777794-04:30", &us), 0);
+    assert_int_equal(us, 1795856670777794LL);
+    assert_int_equal(ct_rfc3339_parse("2026-11-28T09:04:30+0200", &us), -1);
+    assert_int_equal(ct_rfc3339_parse("2026-11-28T09:04:30+24:00", &us), -1);
+    assert_int_equal(ct_rfc3339_parse("2026-11-28T09:04:30+02:00x", &us), -1);
 }
 
 int main(void)

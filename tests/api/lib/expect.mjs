@@ -7,8 +7,9 @@ export const SCOPES = [
   'read_only_logs', 'write_only_logs', 'full_access_logs_rules',
   'full_access_alert_manager', 'read_only_traces', 'write_only_traces',
 ];
+// Scaleway's fields, then ours (issue 10: expiry and last use), which the SDKs skip.
 export const TOKEN_FIELDS = ['id', 'project_id', 'name', 'created_at', 'updated_at', 'scopes',
-  'secret_key', 'region'];
+  'secret_key', 'region', 'expires_at', 'last_used_at'];
 export const UUID_V4_LOWER = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 export const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 export const SECRET = /^[A-Za-z0-9_-]{64}$/;
@@ -116,6 +117,10 @@ export function expectToken(tok, want = {}, ctx = '') {
   if (want.name !== undefined) assert.equal(tok.name, want.name, where);
   if (want.scopes !== undefined) assert.deepEqual(tok.scopes, want.scopes, where);
   if (want.region !== undefined) assert.equal(tok.region, want.region, where);
+  for (const k of ['expires_at', 'last_used_at']) {
+    if (tok[k] !== null) assert.match(tok[k], TIMESTAMP, `${k}: null or an RFC 3339 UTC timestamp${where}`);
+  }
+  if (want.expires_at !== undefined) assert.equal(tok.expires_at, want.expires_at, where);
   if (want.secret === 'set') assert.match(String(tok.secret_key), SECRET, `secret_key: 64 of [A-Za-z0-9_-]${where}`);
   if (want.secret === 'null') assert.equal(tok.secret_key, null, `secret_key must be null${where}`);
   return tok;
