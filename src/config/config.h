@@ -36,14 +36,14 @@ struct ct_config {
     char log_format[16];
     char access_log[16];
     unsigned max_tokens_per_project;
-    unsigned max_staleness;          /* seconds; 0 = never fail closed */
-    char shared_index[1024];         /* path of the shared index file; "" = not published */
-    unsigned auth_fail_limit;        /* failed X-Auth-Token attempts per address per window */
-    unsigned auth_fail_window;       /* seconds */
-    unsigned shutdown_grace;         /* seconds */
-    char console[8];                 /* on | off: the web console at /console/ */
+    unsigned max_staleness;    /* seconds; 0 = never fail closed */
+    char shared_index[1024];   /* path of the shared index file; "" = not published */
+    unsigned auth_fail_limit;  /* failed X-Auth-Token attempts per address per window */
+    unsigned auth_fail_window; /* seconds */
+    unsigned shutdown_grace;   /* seconds */
+    char console[8];           /* on | off: the web console at /console/ */
     char console_gateway_url[512];
-    char trusted_proxies[1024]; /* CIDR list; "" = trust no forwarded address */
+    char trusted_proxies[1024];      /* CIDR list; "" = trust no forwarded address */
     unsigned max_token_lifetime;     /* seconds; 0 = no limit */
     unsigned default_token_lifetime; /* seconds; 0 = tokens never expire by default */
     unsigned max_rotation_grace;     /* seconds */

@@ -83,7 +83,8 @@ struct ct_http {
     bool stopping;
     /* The data plane's fixed denials, by outcome (several 401 outcomes share one
      * answer on purpose); built at start, immutable, freed at stop. */
-    struct MHD_Response *resp_401, *resp_401_expired, *resp_503, *resp_403[CT_VERIFY_OUTCOME_COUNT_];
+    struct MHD_Response *resp_401, *resp_401_expired, *resp_503,
+        *resp_403[CT_VERIFY_OUTCOME_COUNT_];
     struct ct_throttle *throttle;
     struct ct_cidr trusted[CT_CIDR_MAX]; /* proxies whose forwarded address we believe */
     size_t n_trusted;
@@ -94,7 +95,7 @@ struct ct_http {
     struct allowed_cache *allowed;
 };
 
-static const char *const route_names[] = {"tokens",  "token",   "rotate",  "verify", "healthz",
+static const char *const route_names[] = {"tokens",  "token",   "rotate",  "verify",  "healthz",
                                           "metrics", "console", "session", "regions", "none"};
 _Static_assert(sizeof route_names / sizeof route_names[0] == CT_ROUTE_COUNT_, "one name per route");
 

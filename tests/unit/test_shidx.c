@@ -19,6 +19,7 @@
 
 #include "crypto/crypto.h"
 #include "service/shidx_write.h"
+#include "service/verify.h"
 #include "util/time.h"
 
 #define STALE_US 5000000
@@ -156,6 +157,49 @@ static void replace_from_table(void **state)
     assert_int_equal(find(f->r, &kept, &hit), CT_SHIDX_HIT);
     assert_int_equal(hit.scopes, 3);
     ct_index_table_free(tab);
+}
+
+/* The expiry travels in word 10, through a put and through a rebuild from the
+ * in-memory table, and the shared decision refuses from that instant on. */
+static enum ct_verify_lookup shidx_lookup(void *ud, const uint8_t hash[CT_HASH_LEN],
+                                          struct ct_index_hit *ret_hit)
+{
+    return ct_shidx_reader_lookup(ud, hash, ct_mono_us(), ct_now_us(), ret_hit) == CT_SHIDX_HIT
+               ? CT_VERIFY_LOOKUP_HIT
+               : CT_VERIFY_LOOKUP_MISS;
+}
+
+static void expiry_word(void **state)
+{
+    struct fixture *f = *state;
+    struct ct_token a;
+    struct ct_index_hit hit;
+    char secret[CT_SECRET_LEN + 1];
+    memset(&a, 0, sizeof a);
+    ct_uuid_v4(a.id);
+    ct_uuid_v4(a.project_id);
+    snprintf(a.region, sizeof a.region, "fr-par");
+    a.scopes = CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_METRICS);
+    a.expires_at_us = 1795856670000000LL;
+    ct_secret_new(secret);
+    ct_secret_hash(secret, CT_SECRET_LEN, a.secret_hash);
+    ct_shidx_put(f->w, &a);
+    assert_int_equal(find(f->r, &a, &hit), CT_SHIDX_HIT);
+    assert_int_equal(hit.expires_at_us, a.expires_at_us);
+    struct ct_verify_input in = {.x_token = secret, .scope = "read_only_metrics"};
+    struct ct_verify_result res;
+    assert_int_equal(ct_verify_decide(&in, "fr-par", shidx_lookup, f->r, a.expires_at_us - 1, &res),
+                     CT_VERIFY_ALLOW);
+    assert_int_equal(ct_verify_decide(&in, "fr-par", shidx_lookup, f->r, a.expires_at_us, &res),
+                     CT_VERIFY_EXPIRED);
+    struct ct_index_table *tab;
+    assert_int_equal(ct_index_table_new(10, &tab), CT_OK);
+    assert_int_equal(ct_index_table_put(tab, &a), CT_OK);
+    assert_int_equal(ct_shidx_replace(f->w, tab), CT_OK);
+    assert_int_equal(find(f->r, &a, &hit), CT_SHIDX_HIT);
+    assert_int_equal(hit.expires_at_us, a.expires_at_us);
+    ct_index_table_free(tab);
+    ct_wipe(secret, sizeof secret);
 }
 
 static void fails_closed(void **state)
@@ -307,6 +351,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(growth_and_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(replace_from_table, setup, teardown),
         cmocka_unit_test_setup_teardown(fails_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(expiry_word, setup, teardown),
         cmocka_unit_test(rejects_corrupt),
         cmocka_unit_test_setup_teardown(race_writer_readers, setup, teardown),
     };
