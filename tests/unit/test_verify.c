@@ -1,5 +1,6 @@
 /* Unit tests of the data plane's pure parts (service/verify.h): where a token is
- * taken from, and an explicit X-Cockpit-Scope. The path map has its own tests
+ * taken from, an explicit X-Cockpit-Scope, and the decision over an index (the
+ * one /auth/verify and the nginx module share). The path map has its own tests
  * (test_pathmap.c). */
 #include "service/verify.h"
 
@@ -470,6 +471,74 @@ static void test_explicit_scope_unknown(void **state)
     assert_int_equal(ct_verify_required_scopes(&none), 0);
 }
 
+/* ---- the decision, over a one-token index ------------------------------------ */
+
+struct fake_index {
+    uint8_t hash[CT_HASH_LEN];
+    struct ct_index_hit hit;
+    enum ct_verify_lookup when_other; /* MISS, or UNAVAILABLE for a failing index */
+    int calls;
+};
+
+static enum ct_verify_lookup fake_lookup(void *ud, const uint8_t hash[CT_HASH_LEN],
+                                         struct ct_index_hit *ret_hit)
+{
+    struct fake_index *f = ud;
+    f->calls++;
+    if (f->when_other == CT_VERIFY_LOOKUP_UNAVAILABLE)
+        return CT_VERIFY_LOOKUP_UNAVAILABLE;
+    if (memcmp(hash, f->hash, CT_HASH_LEN) != 0)
+        return CT_VERIFY_LOOKUP_MISS;
+    *ret_hit = f->hit;
+    return CT_VERIFY_LOOKUP_HIT;
+}
+
+static void test_decide(void **state)
+{
+    (void)state;
+    char secret[CT_SECRET_LEN + 1], other[CT_SECRET_LEN + 1];
+    new_secret(secret);
+    new_secret(other);
+    struct fake_index f = {.when_other = CT_VERIFY_LOOKUP_MISS};
+    ct_secret_hash(secret, CT_SECRET_LEN, f.hash);
+    snprintf(f.hit.token_id, sizeof f.hit.token_id, "%s", "0ba4f31e-643d-4a60-82c4-2c3255d780e3");
+    snprintf(f.hit.project_id, sizeof f.hit.project_id, "%s",
+             "0e6ceb0a-db34-4a1c-9eea-be4f5f932f4a");
+    snprintf(f.hit.region, sizeof f.hit.region, "%s", "fr-par");
+    f.hit.scopes = CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_METRICS);
+    struct ct_verify_input in = {
+        .x_token = secret, .data_source = "metrics", .method = "GET", .uri = "/api/v1/query"};
+    struct ct_verify_result res;
+    memset(&res, 0, sizeof res);
+    /* No region in the request: the sole region, or refused when there are several. */
+    assert_int_equal(ct_verify_decide(&in, "fr-par", fake_lookup, &f, &res), CT_VERIFY_ALLOW);
+    assert_string_equal(res.project_id, f.hit.project_id);
+    assert_string_equal(res.token_id, f.hit.token_id);
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_NO_REGION);
+    in.region = "nl-ams";
+    assert_int_equal(ct_verify_decide(&in, "fr-par", fake_lookup, &f, &res),
+                     CT_VERIFY_WRONG_REGION);
+    in.region = "fr-par";
+    in.uri = "/api/v1/write";
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_NO_SCOPE);
+    in.uri = "/nowhere";
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_UNDETERMINED);
+    in.uri = "/api/v1/query";
+    in.x_token = other;
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_UNKNOWN);
+    /* An index that cannot vouch fails closed, whatever the token. */
+    f.when_other = CT_VERIFY_LOOKUP_UNAVAILABLE;
+    in.x_token = secret;
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_STALE);
+    /* Without a well-formed credential the index is not even asked. */
+    int calls = f.calls;
+    in.x_token = "not-a-token";
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_MALFORMED);
+    in.x_token = NULL;
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_NO_TOKEN);
+    assert_int_equal(f.calls, calls);
+}
+
 int main(void)
 {
     if (ct_crypto_init() != 0) {
@@ -494,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_extract_basic_malformed),
         cmocka_unit_test(test_explicit_scope_wins),
         cmocka_unit_test(test_explicit_scope_unknown),
+        cmocka_unit_test(test_decide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
