@@ -8,6 +8,9 @@
 # verifier's CPU counts against auth_request, as it does on a real host); wrk runs on
 # core 1. Then the same rounds pinned but without the quota, for latency. Each
 # request carries a token as X-Token and asks GET /api/v1/query (read_only_metrics).
+# Besides req/s and latency, each round counts the CPU time nginx and cockpit-tokens
+# used (/proc/PID/stat): requests per CPU-second is the cost figure that stays
+# meaningful when other work shares the machine.
 # Goal: module >= 0.90 x none in req/s, p99 <= 1.2 x none.
 # usage: bench/gateway.sh [TOKENS=100000] [ROUNDS=5] [SECONDS_PER_ROUND=6] [CONNS=50]
 #   CT_NGINX_MODULE=... (default build-nginx/ngx_http_cockpit_tokens_module.so)
@@ -98,7 +101,15 @@ cap_setup
 cap_pid "$SPID"
 cap_pid "$NPID"; for c in $(pgrep -P "$NPID"); do cap_pid "$c"; done
 
-declare -A rps p50 p99
+declare -A rps p50 p99 eff
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { # utime + stime of nginx's worker and cockpit-tokens (all its threads)
+    local t=0 pid
+    for pid in $(pgrep -P "$NPID") "$SPID"; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$t"
+}
 names=(none auth_request module)
 declare -A port=([none]=$P_NONE [auth_request]=$P_AR [module]=$P_MOD)
 rounds() { # rounds LABEL N: interleaved rounds, results appended to rps/p50/p99[LABEL:name]
@@ -107,10 +118,13 @@ rounds() { # rounds LABEL N: interleaved rounds, results appended to rps/p50/p99
     for r in $(seq 1 "$n"); do
         line="$label round $r:"
         for name in "${names[@]}"; do
+            t0=$(cpu_ticks)
             read -r a b c bad < <(run_wrk "http://127.0.0.1:${port[$name]}/api/v1/query" "$DUR" "$CONNS" "${H[@]}")
+            t1=$(cpu_ticks)
             [ "$bad" = 0 ] || echo "warning: $bad non-2xx answers from $name"
-            rps[$label:$name]+="$a " p50[$label:$name]+="$b " p99[$label:$name]+="$c "
-            line+=" $name $a req/s p99 ${c}ms |"
+            e=$(python3 -c "print(f'{$a * $DUR * $CLK_TCK / max($t1 - $t0, 1):.0f}')")
+            rps[$label:$name]+="$a " p50[$label:$name]+="$b " p99[$label:$name]+="$c " eff[$label:$name]+="$e "
+            line+=" $name $a req/s p99 ${c}ms $e req/cpu-s |"
         done
         echo "${line% |}"
     done
@@ -125,13 +139,19 @@ echo
 for label in capped pinned; do
     for name in "${names[@]}"; do
         # shellcheck disable=SC2086
-        printf 'RESULT %-6s %-12s : %7.0f req/s  p50 %s ms  p99 %s ms\n' "$label" "$name" \
-            "$(median ${rps[$label:$name]})" "$(median ${p50[$label:$name]})" "$(median ${p99[$label:$name]})"
+        printf 'RESULT %-6s %-12s : %7.0f req/s  p50 %s ms  p99 %s ms  %7.0f req/cpu-s\n' "$label" \
+            "$name" "$(median ${rps[$label:$name]})" "$(median ${p50[$label:$name]})" \
+            "$(median ${p99[$label:$name]})" "$(median ${eff[$label:$name]})"
     done
     # shellcheck disable=SC2086
     {
         n_rps=$(median ${rps[$label:none]}) n_p99=$(median ${p99[$label:none]})
-        echo "RESULT $label module/none       : req/s $(ratio "$(median ${rps[$label:module]})" "$n_rps")  p99 $(ratio "$(median ${p99[$label:module]})" "$n_p99")"
-        echo "RESULT $label auth_request/none : req/s $(ratio "$(median ${rps[$label:auth_request]})" "$n_rps")  p99 $(ratio "$(median ${p99[$label:auth_request]})" "$n_p99")"
+        n_eff=$(median ${eff[$label:none]})
+        for name in module auth_request; do
+            printf 'RESULT %-6s %-12s / none : req/s %s  p99 %s  req/cpu-s %s\n' "$label" "$name" \
+                "$(ratio "$(median ${rps[$label:$name]})" "$n_rps")" \
+                "$(ratio "$(median ${p99[$label:$name]})" "$n_p99")" \
+                "$(ratio "$(median ${eff[$label:$name]})" "$n_eff")"
+        done
     }
 done
