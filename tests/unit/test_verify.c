@@ -511,31 +511,31 @@ static void test_decide(void **state)
     struct ct_verify_result res;
     memset(&res, 0, sizeof res);
     /* No region in the request: the sole region, or refused when there are several. */
-    assert_int_equal(ct_verify_decide(&in, "fr-par", fake_lookup, &f, &res), CT_VERIFY_ALLOW);
+    assert_int_equal(ct_verify_decide(&in, "fr-par", fake_lookup, &f, 0, &res), CT_VERIFY_ALLOW);
     assert_string_equal(res.project_id, f.hit.project_id);
     assert_string_equal(res.token_id, f.hit.token_id);
-    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_NO_REGION);
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, 0, &res), CT_VERIFY_NO_REGION);
     in.region = "nl-ams";
-    assert_int_equal(ct_verify_decide(&in, "fr-par", fake_lookup, &f, &res),
+    assert_int_equal(ct_verify_decide(&in, "fr-par", fake_lookup, &f, 0, &res),
                      CT_VERIFY_WRONG_REGION);
     in.region = "fr-par";
     in.uri = "/api/v1/write";
-    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_NO_SCOPE);
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, 0, &res), CT_VERIFY_NO_SCOPE);
     in.uri = "/nowhere";
-    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_UNDETERMINED);
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, 0, &res), CT_VERIFY_UNDETERMINED);
     in.uri = "/api/v1/query";
     in.x_token = other;
-    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_UNKNOWN);
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, 0, &res), CT_VERIFY_UNKNOWN);
     /* An index that cannot vouch fails closed, whatever the token. */
     f.when_other = CT_VERIFY_LOOKUP_UNAVAILABLE;
     in.x_token = secret;
-    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_STALE);
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, 0, &res), CT_VERIFY_STALE);
     /* Without a well-formed credential the index is not even asked. */
     int calls = f.calls;
     in.x_token = "not-a-token";
-    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_MALFORMED);
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, 0, &res), CT_VERIFY_MALFORMED);
     in.x_token = NULL;
-    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, &res), CT_VERIFY_NO_TOKEN);
+    assert_int_equal(ct_verify_decide(&in, NULL, fake_lookup, &f, 0, &res), CT_VERIFY_NO_TOKEN);
     assert_int_equal(f.calls, calls);
 }
 
