@@ -2,6 +2,7 @@
 """Operator-facing behaviour against the real server: /metrics parsed and scraped by
 Debian's Prometheus, structured logs and request ids, graceful shutdown on SIGTERM,
 `make install` with DESTDIR. Python 3 standard library only; bounded in time."""
+import http.client
 import json
 import os
 import signal
@@ -125,7 +126,7 @@ def shutdown_checks():
         while time.monotonic() < stop_at:
             try:
                 st, _, body = create_token(s.port, s.key)
-            except OSError as e:
+            except (OSError, http.client.HTTPException) as e:
                 with lock:
                     errors.append(type(e).__name__)
                 return
@@ -154,14 +155,22 @@ def shutdown_checks():
     C.ok(took < 11, "SIGTERM: it stops within the grace period", "%.2f s" % took)
     C.ok("stopped" in s.log(), "SIGTERM: it logs that it stopped")
     C.ok(len(acked) > 0, "requests were acknowledged before the stop", "%d" % len(acked))
-    # After the stop, clients see refused connections, never a half-written answer.
-    bad = [e for e in errors if e not in ("ConnectionRefusedError",)]
-    C.ok(not bad, "clients saw complete answers, then refused connections", str(bad[:5]))
+    # After the stop, clients see refused connections, never a half-written answer. A
+    # client whose handshake completed in the listen backlog just before the socket
+    # closed is reset by the kernel, having received nothing: allowed, provided no
+    # create was committed without its answer (the count check below).
+    bad = [e for e in errors if e not in ("ConnectionRefusedError", "ConnectionResetError",
+                                           "RemoteDisconnected")]
+    C.ok(not bad, "clients saw complete answers, then refused or reset connections", str(bad[:5]))
     s2 = Server(db=s.db, key=s.key).start()
     missing = [i for i in acked
                if request(s2.port, "GET", "/cockpit/v1/regions/fr-par/tokens/" + i,
                           {"X-Auth-Token": s.key})[0] != 200]
     C.ok(not missing, "every acknowledged create survived the shutdown", "%d of %d missing" % (len(missing), len(acked)))
+    st, _, body = request(s2.port, "GET", "/cockpit/v1/regions/fr-par/tokens?page_size=1",
+                          {"X-Auth-Token": s.key})
+    total = jbody(body)["total_count"] if st == 200 else -1
+    C.eq(total, len(acked), "no create was committed without its answer reaching the client")
 
 
 def install_checks():
