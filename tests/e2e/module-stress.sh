@@ -8,6 +8,7 @@
 # the index closed in every way the module must refuse to vouch for (writer hung,
 # stopped, file corrupt or truncated: 503) and restarts the service on the same file
 # (nginx follows without a reload).
+# Last, a token created with an expiry a few seconds ahead is refused once it passes.
 #   usage: tests/e2e/module-stress.sh REPO_ROOT
 #   CT_BIN, CT_NGINX_MODULE as for gateway.sh; STRESS_CYCLES (default 2000: enough tombstones for a rebuild).
 set -uo pipefail
@@ -145,5 +146,21 @@ COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=$admin_key e2e_start cockpit-tokens-2 "$bin"
     --shared-index "$d/index" --access-log off --max-tokens-per-project 0
 e2e_wait_http cockpit-tokens-2 "http://127.0.0.1:$p_ct/healthz" 10
 expect "service restarted on the same path: nginx follows without a reload" 200
+
+# ---- expiry: refused by the module from its expiry on, without any write ------------
+exp=$(date -u -d "@$(($(date +%s) + 6))" +%Y-%m-%dT%H:%M:%SZ)
+(umask 077 && printf 'X-Auth-Token: %s\n' "$admin_key" >"$d/admin.header")
+resp=$(curl -s -m 5 -X POST -H @"$d/admin.header" -H 'Content-Type: application/json' \
+    -d "{\"project_id\":\"$(cat /proc/sys/kernel/random/uuid)\",\"name\":\"expiring\",\"token_scopes\":[\"read_only_metrics\"],\"expires_at\":\"$exp\"}" \
+    "http://127.0.0.1:$p_ct/cockpit/v1/regions/fr-par/tokens")
+secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret_key"])' "$resp" 2>/dev/null)
+if [ -n "$secret" ]; then
+    (umask 077 && printf 'X-Token: %s\n' "$secret" >"$d/stable.header")
+    expect "token expiring in 5-6 s, before its expiry" 200 1
+    expect "the same token once expired (401 from the module, no write)" 401 10
+else
+    echo "FAIL module-stress: creating an expiring token: $resp"
+    failed=$((failed + 1))
+fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ] || { tail -n 20 "$d/nginx/error.log" >&2; exit 1; }
