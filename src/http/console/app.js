@@ -169,7 +169,7 @@ $('sign-out').addEventListener('click', () => signOut());
 const COLUMNS = [
   { id: 'name', title: 'Name', sort: 'name' },
   { id: 'id', title: 'ID' },
-  { id: 'project', title: 'Project' },
+  { id: 'project', title: 'Project', allProjects: true }, // shown when no project is picked
   { id: 'scopes', title: 'Scopes' },
   { id: 'created', title: 'Created', sort: 'created_at' },
   { id: 'expires', title: 'Expires', lifecycle: true },
@@ -222,7 +222,7 @@ function shortId(value, label) {
 
 function header() {
   const [field, dir] = [state.order.replace(/_(asc|desc)$/, ''), state.order.endsWith('asc') ? 'ascending' : 'descending'];
-  return COLUMNS.filter((c) => !c.lifecycle || state.lifecycle).map((c) => {
+  return COLUMNS.filter((c) => (!c.lifecycle || state.lifecycle) && (!c.allProjects || !state.project)).map((c) => {
     const th = h('th', { scope: 'col', class: `col-${c.id}` });
     if (c.sort) {
       const active = field === c.sort;
@@ -256,7 +256,7 @@ function row(t) {
   const cells = [
     h('th', { scope: 'row', class: 'col-name' }, h('span', { class: 'name', text: t.name })),
     h('td', { class: 'col-id' }, shortId(t.id, `Copy ID of ${t.name}`)),
-    h('td', { class: 'col-project' }, shortId(t.project_id, `Copy project ID of ${t.name}`)),
+    !state.project && h('td', { class: 'col-project' }, shortId(t.project_id, `Copy project ID of ${t.name}`)),
     h('td', { class: 'col-scopes' }, chips),
     h('td', { class: 'col-created', 'data-label': 'Created' }, when(t.created_at)),
   ];
