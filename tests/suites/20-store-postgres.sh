@@ -34,7 +34,8 @@ python3 "$ROOT/tests/store/upgrade.py" "postgresql://$PG_ROLE@127.0.0.1:$PG_PORT
 # end-to-end scenario, unchanged, on the same PostgreSQL.
 echo "# tests/api on PostgreSQL"
 CT_TEST_DB_URI=$PG_URI CT_TEST_REPORTER=dot "$ROOT/tests/api/run.sh"
+# The real clients (E2E_CLIENTS) test the gateways, not the store: 40/41 run them.
 for gw in nginx caddy; do
     echo "# e2e through $gw on PostgreSQL"
-    E2E_DB_URI=$PG_URI timeout -k 10 90 bash "$ROOT/tests/e2e/gateway.sh" "$gw" "$ROOT"
+    E2E_CLIENTS=0 E2E_DB_URI=$PG_URI timeout -k 10 90 bash "$ROOT/tests/e2e/gateway.sh" "$gw" "$ROOT"
 done
