@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -1010,6 +1011,26 @@ uint16_t ct_http_port(const struct ct_http *http)
     return http->port;
 }
 
+/* Connections the kernel completed before the quiesce still wait in the listen
+ * queue, and closing the socket would reset them: hand them to MHD, which answers
+ * them (with Connection: close, as draining). Only a connection that arrives
+ * between the last accept and the close is then refused. */
+static void adopt_backlog(struct MHD_Daemon *d, MHD_socket lsock)
+{
+    int fl = fcntl(lsock, F_GETFL);
+    if (fl < 0 || fcntl(lsock, F_SETFL, fl | O_NONBLOCK) < 0)
+        return;
+    for (unsigned n = 0; n < 65536; n++) { /* bounded: the backlog is */
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(lsock, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return;
+        /* MHD closes the socket itself when it cannot take it. */
+        (void)MHD_add_connection(d, fd, (const struct sockaddr *)&ss, len);
+    }
+}
+
 void ct_http_stop(struct ct_http *h, unsigned grace_ms)
 {
     if (!h)
@@ -1020,8 +1041,10 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
          * serving the connections that are open, telling them to close. */
         atomic_store(&h->draining, true);
         MHD_socket lsock = MHD_quiesce_daemon(h->daemon);
-        if (lsock != MHD_INVALID_SOCKET)
+        if (lsock != MHD_INVALID_SOCKET) {
+            adopt_backlog(h->daemon, lsock);
             close(lsock);
+        }
         /* Connections accepted just before may not have a request parsed yet. */
         struct timespec settle = {0, 200 * 1000000L};
         if (grace_ms >= 400)
