@@ -183,6 +183,11 @@ async function main() {
   check('vmalert: the notifier with read_only_metrics gets 403', state.vmalertDenied, oneLine(log('vmalert').slice(-400)));
   check('Prometheus: alert notifications reach Alertmanager (alerting.authorization)', state.readerAm, oneLine(log('reader').slice(-400)));
   check('Prometheus: remote_read through the gateway returns the receiver\'s series', state.readerRead, oneLine(log('reader').slice(-400)));
+  {
+    const r = await get(PORT.reader, `/api/v1/query?query=${encodeURIComponent('count(up{e2e="denied"})')}`);
+    check('Prometheus: remote_read with write_only_metrics is refused (403)', /403/.test(r.body), oneLine(r.body));
+    jsonRefusal('Prometheus remote_read', r.body.replace(/\\"/g, '"'));
+  }
   const pushes = (await records()).filter((x) => x.uri === '/loki/api/v1/push' && x.body.includes(`"run":"${RUN}"`));
   check('syslog-ng http(): its lines reached Loki\'s push path with the project as tenant', state.syslog,
     oneLine(JSON.stringify(pushes.slice(0, 2)) + log('syslog-ng').slice(-300), 500));

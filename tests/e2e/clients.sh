@@ -6,8 +6,9 @@
 # token of the right scope, and a second destination with a token of the wrong one:
 #   vmagent    scrapes itself, remote-writes (-remoteWrite.headers=X-Token:...)
 #   vmalert    queries (read), notifies Alertmanager, writes ALERTS (write)
-#   reader     a Prometheus server: remote_read through the gateway, and alert
-#              notifications to Alertmanager through it
+#   reader     a Prometheus server: remote_read through the gateway (and a second
+#              remote_read with a write token, for queries with e2e="denied"), and
+#              alert notifications to Alertmanager through it
 #   syslog-ng  http() to Loki's push path, JSON body
 # Needs: $root $d $p_ct $p_metrics $p_logs $p_alerts $project_a and the admin header
 # file $d/admin.header; sets E2E_CLIENT_* for clients.mjs.
@@ -93,6 +94,12 @@ remote_read:
     name: allowed
     read_recent: true
     authorization: {credentials: "$tok_rm"}
+  # Asked only by queries that carry e2e="denied": a write token cannot read.
+  - url: $gw_metrics/api/v1/read
+    name: denied
+    read_recent: true
+    required_matchers: {e2e: denied}
+    authorization: {credentials: "$tok_wm"}
 EOF
 )
 # It finds its Alertmanager a few seconds after its first evaluation, and drops what
