@@ -6,6 +6,7 @@
 #   e2e_ports N               N distinct free 127.0.0.1 ports, space-separated
 #   e2e_start NAME CMD...     CMD in the background, output in $E2E_DIR/NAME.log
 #   e2e_wait_http NAME URL S  until URL answers 2xx, or S seconds (then FAIL + log tail)
+#   e2e_stop NAME...          TERM those started processes now, wait up to 5 s (then KILL)
 #   e2e_fail MSG              prints a FAIL line, exits 1 (the trap cleans up)
 
 E2E_PIDS=()
@@ -78,6 +79,23 @@ e2e_start() {
     "$@" >"$E2E_DIR/$name.log" 2>&1 &
     E2E_PIDS+=($!)
     E2E_NAMES+=("$name")
+}
+
+e2e_stop() {
+    local i n deadline=$((SECONDS + 5))
+    for n in "$@"; do
+        for i in "${!E2E_NAMES[@]}"; do
+            [ "${E2E_NAMES[i]}" = "$n" ] && kill -TERM "${E2E_PIDS[i]}" 2>/dev/null
+        done
+    done
+    for n in "$@"; do
+        for i in "${!E2E_NAMES[@]}"; do
+            [ "${E2E_NAMES[i]}" = "$n" ] || continue
+            while kill -0 "${E2E_PIDS[i]}" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+            kill -KILL "${E2E_PIDS[i]}" 2>/dev/null
+            wait "${E2E_PIDS[i]}" 2>/dev/null
+        done
+    done
 }
 
 e2e_fail() {
