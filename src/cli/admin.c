@@ -16,10 +16,12 @@
 #define EXIT_USAGE 2
 
 static const char usage_apikey[] =
-    "usage: cockpit-tokens apikey create [--project UUID]... [--description TEXT] [-o json]\n"
-    "       cockpit-tokens apikey list [-o json]   (json: one object per line)\n"
+    "usage: cockpit-tokens apikey create [--project UUID]... [--description TEXT]\n"
+    "                                    [--expires-in N(s|m|h|d)] [-o json]\n"
+    "       cockpit-tokens apikey list [-o json]   (json: {\"api_keys\":[...],\"total_count\":N})\n"
     "       cockpit-tokens apikey delete ACCESS_KEY\n"
-    "Acts on the server's database directly. Without --project a key is organization-wide.\n"
+    "Acts on the server's database directly. Without --project a key is organization-wide;\n"
+    "without --expires-in it never expires (an expired key is refused with 401).\n"
     "The secret key is printed once, at creation; only its hash is stored.\n"
     "\n"
     "Which database: the server's configuration, read as `serve` reads it:\n"
@@ -34,8 +36,27 @@ struct apikey_args {
     const char *positional;
     char projects[CT_APIKEY_MAX_PROJECTS][CT_UUID_LEN + 1];
     unsigned n_projects;
+    int64_t expires_in_us; /* 0 = never */
     bool json;
 };
+
+/* "90d", "12h", "30m", "3600s" -> microseconds; -1 when malformed or not positive. */
+static int64_t parse_duration(const char *v)
+{
+    char *end = NULL;
+    long long n = strtoll(v, &end, 10);
+    static const struct {
+        char unit;
+        int64_t us;
+    } units[] = {{'s', 1000000LL}, {'m', 60000000LL}, {'h', 3600000000LL}, {'d', 86400000000LL}};
+    if (!end || end == v || v[0] == '-' || n <= 0 || n > 36500LL * 86400 || !end[0] || end[1])
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (*end == units[i].unit && n <= INT64_MAX / units[i].us)
+            return n * units[i].us;
+    }
+    return -1;
+}
 
 static int parse_apikey_args(int n, char **rest, struct apikey_args *a)
 {
@@ -57,6 +78,15 @@ static int parse_apikey_args(int n, char **rest, struct apikey_args *a)
             i++;
         } else if (strcmp(s, "--description") == 0 && v) {
             a->description = v;
+            i++;
+        } else if (strcmp(s, "--expires-in") == 0 && v) {
+            if ((a->expires_in_us = parse_duration(v)) < 0) {
+                fprintf(stderr,
+                        "cockpit-tokens apikey: --expires-in \"%s\": give a positive number "
+                        "with a unit, e.g. 3600s, 90m, 12h or 90d\n",
+                        v);
+                return EXIT_USAGE;
+            }
             i++;
         } else if ((strcmp(s, "-o") == 0 || strcmp(s, "--output") == 0) && v) {
             a->json = strcmp(v, "json") == 0;
@@ -89,18 +119,23 @@ static int apikey_create(struct ct_service *svc, const struct apikey_args *a)
 {
     struct ct_apikey key;
     char secret[CT_UUID_LEN + 1];
-    ct_status rc =
-        ct_service_apikey_create(svc, (const char(*)[CT_UUID_LEN + 1]) a->projects, a->n_projects,
-                                 a->description, ct_now_us(), &key, secret);
+    int64_t now = ct_now_us();
+    ct_status rc = ct_service_apikey_create(
+        svc, (const char(*)[CT_UUID_LEN + 1]) a->projects, a->n_projects, a->description,
+        a->expires_in_us ? now + a->expires_in_us : 0, now, &key, secret);
     if (rc != CT_OK) {
         fprintf(stderr, "cockpit-tokens apikey create: %s\n", ct_status_message(rc));
         return 1;
     }
+    char exp[CT_RFC3339_LEN] = "never";
+    if (key.expires_at_us)
+        ct_rfc3339(key.expires_at_us, exp);
     if (a->json) {
-        const char *keys[] = {"access_key", "secret_key", "description"};
-        const char *vals[] = {key.access_key, secret, key.description};
+        const char *keys[] = {"access_key", "secret_key", "description", "expires_at"};
+        const char *vals[] = {key.access_key, secret, key.description,
+                              key.expires_at_us ? exp : NULL};
         size_t len = 0;
-        char *obj = ct_json_object_strings(keys, vals, 3, &len);
+        char *obj = ct_json_object_strings(keys, vals, 4, &len);
         /* Splice the projects array in front of the closing brace. */
         if (obj && len > 0) {
             obj[len - 1] = '\0';
@@ -110,7 +145,8 @@ static int apikey_create(struct ct_service *svc, const struct apikey_args *a)
         }
         free(obj);
     } else {
-        printf("access_key  %s\nsecret_key  %s\nprojects    ", key.access_key, secret);
+        printf("access_key  %s\nsecret_key  %s\nexpires_at  %s\nprojects    ", key.access_key,
+               secret, exp);
         print_projects(&key, false);
         printf("\n");
         fprintf(stderr, "The secret key is shown only once: store it now.\n");
@@ -119,26 +155,52 @@ static int apikey_create(struct ct_service *svc, const struct apikey_args *a)
     return 0;
 }
 
+struct key_list {
+    bool json;
+    unsigned long n;
+};
+
+/* One key: a table row, or an element of {"api_keys":[...],"total_count":N}. */
 static int print_key(void *ud, const struct ct_apikey *k)
 {
-    bool json = *(bool *)ud;
-    char ts[CT_RFC3339_LEN];
+    struct key_list *l = ud;
+    char ts[CT_RFC3339_LEN], exp[CT_RFC3339_LEN] = "never";
     ct_rfc3339(k->created_at_us, ts);
-    if (json) {
-        printf("{\"access_key\":\"%s\",\"created_at\":\"%s\",\"projects\":[", k->access_key, ts);
+    if (k->expires_at_us)
+        ct_rfc3339(k->expires_at_us, exp);
+    if (l->json) {
+        printf("%s{\"access_key\":\"%s\",\"created_at\":\"%s\",\"projects\":[", l->n ? "," : "",
+               k->access_key, ts);
         print_projects(k, true);
-        const char *keys[] = {"description"};
-        const char *vals[] = {k->description};
+        const char *keys[] = {"description", "expires_at"};
+        const char *vals[] = {k->description, k->expires_at_us ? exp : NULL};
         size_t len = 0;
-        char *d = ct_json_object_strings(keys, vals, 1, &len);
-        printf("],%s\n", d ? d + 1 : "}");
+        char *d = ct_json_object_strings(keys, vals, 2, &len);
+        printf("],%s", d ? d + 1 : "}");
         free(d);
     } else {
-        printf("%-22s %-28s ", k->access_key, ts);
+        printf("%-22s %-28s %-28s ", k->access_key, ts, exp);
         print_projects(k, false);
         printf("  %s\n", k->description);
     }
+    l->n++;
     return 0;
+}
+
+static int apikey_list(struct ct_store *st, bool json)
+{
+    struct key_list l = {.json = json};
+    if (json)
+        printf("{\"api_keys\":[");
+    else
+        printf("%-22s %-28s %-28s %s\n", "ACCESS_KEY", "CREATED", "EXPIRES",
+               "PROJECTS  DESCRIPTION");
+    ct_status s = ct_store_apikey_scan(st, print_key, &l);
+    if (json)
+        printf("],\"total_count\":%lu}\n", l.n);
+    if (s != CT_OK)
+        fprintf(stderr, "cockpit-tokens apikey list: %s\n", ct_status_message(s));
+    return s == CT_OK ? 0 : 1;
 }
 
 int ct_admin_apikey_main(int argc, char **argv)
@@ -169,12 +231,14 @@ int ct_admin_apikey_main(int argc, char **argv)
     if (create) {
         rc = apikey_create(svc, &a);
     } else if (list) {
-        rc = ct_store_apikey_scan(st, print_key, &a.json) == CT_OK ? 0 : 1;
+        rc = apikey_list(st, a.json);
     } else {
         ct_status s = ct_service_apikey_delete(svc, a.positional, ct_now_us());
         if (s != CT_OK)
             fprintf(stderr, "cockpit-tokens apikey delete: %s: %s\n", a.positional,
                     ct_status_message(s));
+        else if (!a.json)
+            printf("deleted API key %s\n", a.positional);
         rc = s == CT_OK ? 0 : 1;
     }
     ct_service_free(svc);
@@ -220,8 +284,10 @@ static const char usage_bulk[] =
     "Creates N tokens directly in the database (same token code path as the API, large\n"
     "transactions, no audit rows). Spread over K random projects (default 1000) unless\n"
     "--project is given. Writes the secrets of the first M tokens to FILE (mode 0600),\n"
-    "one 'token_id project_id secret' line each, for benchmarks. Stop the server first or\n"
-    "restart it afterwards: a running server does not see bulk-loaded tokens until then.\n";
+    "one 'token_id project_id secret' line each, for benchmarks. SQLite: stop the server\n"
+    "first or restart it afterwards (a running server does not see bulk-loaded tokens until\n"
+    "then). PostgreSQL: running nodes reload their index when the load commits (it sends\n"
+    "one reload notification).\n";
 
 struct bulk_args {
     unsigned long count, projects, sample;
@@ -348,26 +414,33 @@ int ct_admin_bulk_main(int argc, char **argv)
 /* ---- audit list --------------------------------------------------------------- */
 
 static const char usage_audit[] =
-    "usage: cockpit-tokens audit list [--project UUID] [--since RFC3339|YYYY-MM-DD] [-o json]\n"
+    "usage: cockpit-tokens audit list [--project UUID] [--since TIME] [-o json]\n"
     "                                 [--config FILE | --db URI]\n"
     "Prints the audit log (management actions and denied attempts), oldest first.\n"
+    "TIME is RFC 3339 (2026-11-28T09:00:00Z) or a day (2026-11-28, from 00:00 UTC).\n"
+    "-o json prints one document: {\"events\":[...],\"total_count\":N}.\n"
     "The log records actors by access key; it never contains a secret.\n";
+
+struct event_list {
+    bool json;
+    unsigned long n;
+};
 
 static int print_event(void *ud, const struct ct_audit_event *ev)
 {
-    bool json = *(bool *)ud;
+    struct event_list *l = ud;
     char ts[CT_RFC3339_LEN];
     ct_rfc3339(ev->at_us, ts);
-    if (json) {
+    if (l->json) {
         const char *keys[] = {"time",   "actor",  "action",  "resource_id", "project_id",
                               "region", "client", "outcome", "related_id"};
         const char *vals[] = {ts,         ev->actor,  ev->action,  ev->resource_id, ev->project_id,
                               ev->region, ev->client, ev->outcome, ev->related_id};
         size_t len = 0;
-        char *line = ct_json_object_strings(keys, vals, 9, &len);
-        if (line)
-            printf("%s\n", line);
-        free(line);
+        char *obj = ct_json_object_strings(keys, vals, 9, &len);
+        if (obj)
+            printf("%s%s", l->n ? "," : "", obj);
+        free(obj);
     } else {
         printf("%-27s %-20s %-15s %-36s %-36s %-7s %-15s %s%s%s\n", ts,
                ev->actor[0] ? ev->actor : "-", ev->action,
@@ -375,6 +448,7 @@ static int print_event(void *ud, const struct ct_audit_event *ev)
                ev->region[0] ? ev->region : "-", ev->client[0] ? ev->client : "-", ev->outcome,
                ev->related_id[0] ? " -> " : "", ev->related_id);
     }
+    l->n++;
     return 0;
 }
 
@@ -396,7 +470,14 @@ static int parse_audit_args(int n, char **rest, struct audit_args *a)
         } else if (strcmp(s, "--project") == 0 && v && ct_uuid_valid(v, strlen(v))) {
             a->project = v;
             i++;
-        } else if (strcmp(s, "--since") == 0 && v && ct_rfc3339_parse(v, &a->since) == 0) {
+        } else if (strcmp(s, "--since") == 0 && v) {
+            if (ct_rfc3339_parse(v, &a->since) != 0) {
+                fprintf(stderr,
+                        "cockpit-tokens audit: --since \"%s\": expected RFC 3339 "
+                        "(2026-11-28T09:00:00Z) or a day (2026-11-28)\n",
+                        v);
+                return EXIT_USAGE;
+            }
             i++;
         } else if ((strcmp(s, "-o") == 0 || strcmp(s, "--output") == 0) && v) {
             a->json = strcmp(v, "json") == 0;
@@ -428,11 +509,15 @@ int ct_admin_audit_main(int argc, char **argv)
     struct ct_store *st = NULL;
     if (ct_cli_open_store(cfg, "audit", &st) != 0)
         return 1;
-    ct_status s;
-    if (!a.json)
+    struct event_list l = {.json = a.json};
+    if (a.json)
+        printf("{\"events\":[");
+    else
         printf("%-27s %-20s %-15s %-36s %-36s %-7s %-15s %s\n", "TIME", "ACTOR", "ACTION",
                "RESOURCE", "PROJECT", "REGION", "CLIENT", "OUTCOME");
-    s = ct_store_audit_scan(st, a.project, a.since, print_event, &a.json);
+    ct_status s = ct_store_audit_scan(st, a.project, a.since, print_event, &l);
+    if (a.json)
+        printf("],\"total_count\":%lu}\n", l.n);
     ct_store_close(st);
     if (s != CT_OK) {
         fprintf(stderr, "cockpit-tokens audit: %s\n", ct_status_message(s));

@@ -36,7 +36,7 @@ struct opts {
     const char *api_url, *secret_file, *project, *region, *name, *order_by, *output;
     const char *scopes[MAX_SCOPES];
     size_t n_scopes;
-    bool json, help;
+    bool json, help, all_projects;
 };
 
 struct client {
@@ -62,7 +62,8 @@ static const char usage_common[] =
     "                          the secret is never accepted on the command line\n"
     "  --project UUID          project (SCW_DEFAULT_PROJECT_ID)\n"
     "  --region REGION         region (SCW_DEFAULT_REGION; default fr-par)\n"
-    "  -o, --output FORMAT     human (default) or json (the API's JSON, unchanged)\n"
+    "  -o, --output FORMAT     human (default) or json (the API's JSON, unchanged; errors\n"
+    "                          then go to stderr as one JSON object)\n"
     "  -h, --help              this help\n"
     "SCW_ACCESS_KEY is informational only: the secret key authenticates.\n"
     "Exit status: 0 done, 1 refused by the server or unreachable, 2 usage error.\n";
@@ -74,12 +75,15 @@ static const struct {
     {"create", "usage: cockpit-tokens token create --name NAME --scope SCOPE [--scope SCOPE]...\n"
                "                                    [--project UUID] [--region REGION]\n"
                "Creates a token and prints it with its secret key, which is shown only once.\n"},
-    {"list", "usage: cockpit-tokens token list [--project UUID] [--scope SCOPE]...\n"
-             "                                  [--order-by ORDER] [--region REGION|all]\n"
-             "Lists every token (all pages). --scope keeps tokens holding any of the scopes;\n"
-             "ORDER is created_at_asc (default), created_at_desc, name_asc or name_desc;\n"
-             "--region all lists every region the server serves (it asks the server;\n"
-             "a server that cannot say gets fr-par, nl-ams and pl-waw).\n"},
+    {"list",
+     "usage: cockpit-tokens token list [--project UUID | --all-projects] [--scope SCOPE]...\n"
+     "                                  [--order-by ORDER] [--region REGION|all]\n"
+     "Without --project, lists SCW_DEFAULT_PROJECT_ID's tokens when it is set (and says\n"
+     "so on stderr); --all-projects lists every project the API key may see.\n"
+     "Lists every token (all pages). --scope keeps tokens holding any of the scopes;\n"
+     "ORDER is created_at_asc (default), created_at_desc, name_asc or name_desc;\n"
+     "--region all lists every region the server serves (it asks the server;\n"
+     "a server that cannot say gets fr-par, nl-ams and pl-waw).\n"},
     {"get", "usage: cockpit-tokens token get TOKEN_ID [--region REGION]\n"
             "Prints one token (never its secret key).\n"},
     {"delete", "usage: cockpit-tokens token delete TOKEN_ID [--region REGION]\n"
@@ -96,10 +100,31 @@ static void print_usage(const char *verb, FILE *out)
     fputs(usage_common, out);
 }
 
+/* -o json: errors too are one JSON object on stderr (set once the options are read). */
+static bool json_errors;
+
+/* Prints one error: "cockpit-tokens token: TEXT", or under -o json a JSON object (the
+ * server's own error object when it sent one). */
+static void say_error(const char *type, const char *text, long status, const char *body, size_t len)
+{
+    char *j = json_errors ? ct_jc_error_json(status, body, len, type, text) : NULL;
+    if (j)
+        fprintf(stderr, "%s\n", j);
+    else
+        fprintf(stderr, "cockpit-tokens token: %s\n", text);
+    free(j);
+}
+
 static int usage_error(const struct opts *o, const char *msg, const char *arg)
 {
-    fprintf(stderr, "cockpit-tokens token%s%s: %s%s%s%s (see --help)\n", o->verb ? " " : "",
-            o->verb ? o->verb : "", msg, arg ? " \"" : "", arg ? arg : "", arg ? "\"" : "");
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s%s%s (see --help)", msg, arg ? " \"" : "", arg ? arg : "",
+             arg ? "\"" : "");
+    if (json_errors)
+        say_error("usage", text, 0, NULL, 0);
+    else
+        fprintf(stderr, "cockpit-tokens token%s%s: %s\n", o->verb ? " " : "",
+                o->verb ? o->verb : "", text);
     return EXIT_USAGE;
 }
 
@@ -173,6 +198,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         int rc = 0;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             o->help = true;
+        else if (strcmp(a, "--all-projects") == 0)
+            o->all_projects = true;
         else if (a[0] != '-' || a[1] == '\0')
             rc = positional(o, a);
         else
@@ -183,6 +210,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
     if (o->output && strcmp(o->output, "json") != 0 && strcmp(o->output, "human") != 0)
         return usage_error(o, "-o must be json or human, not", o->output);
     o->json = o->output && strcmp(o->output, "json") == 0;
+    json_errors = o->json;
     return 0;
 }
 
@@ -239,6 +267,11 @@ static int client_open(struct client *c, const struct opts *o)
             return rc;
     } else {
         snprintf(c->secret, sizeof c->secret, "%s", env_or("SCW_SECRET_KEY", ""));
+        if (!c->secret[0])
+            return usage_error(o,
+                               "no API key set: SCW_SECRET_KEY is empty or unset (or give "
+                               "--secret-key-file FILE)",
+                               NULL);
     }
     if (!printable(c->secret)) {
         ct_wipe(c->secret, sizeof c->secret);
@@ -356,7 +389,9 @@ static int http_do(struct client *c, const char *method, const char *url, const 
         const char *why = rep->too_large ? "the answer is larger than 64 MiB"
                           : errbuf[0]    ? errbuf
                                          : curl_easy_strerror(rc);
-        fprintf(stderr, "cockpit-tokens token: cannot reach %s: %s\n", url, why);
+        char text[URL_MAX + CURL_ERROR_SIZE + 32];
+        snprintf(text, sizeof text, "cannot reach %s: %s", url, why);
+        say_error("unreachable", text, 0, NULL, 0);
         return EXIT_FAIL;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rep->status);
@@ -416,13 +451,15 @@ static int report_error(const struct reply *rep)
 {
     char line[1024];
     ct_jc_error_line(rep->status, rep->body, rep->len, line, sizeof line);
-    fprintf(stderr, "cockpit-tokens token: %s\n", line);
+    say_error("http_error", line, rep->status, rep->body, rep->len);
     return EXIT_FAIL;
 }
 
 static int bad_answer(const char *url, const char *what)
 {
-    fprintf(stderr, "cockpit-tokens token: unexpected answer from %s: %s\n", url, what);
+    char text[URL_MAX + 256];
+    snprintf(text, sizeof text, "unexpected answer from %s: %s", url, what);
+    say_error("bad_answer", text, 0, NULL, 0);
     return EXIT_FAIL;
 }
 
@@ -661,8 +698,22 @@ static int run(struct client *c, const struct opts *o)
     const char *project = o->project ? o->project : env_or("SCW_DEFAULT_PROJECT_ID", NULL);
     if (project && !project[0])
         project = NULL;
-    if (strcmp(o->verb, "list") == 0)
-        return cmd_list(c, o, region, project);
+    if (o->all_projects && strcmp(o->verb, "list") != 0)
+        return usage_error(o, "--all-projects is only for list", NULL);
+    if (strcmp(o->verb, "list") == 0) {
+        if (o->all_projects && o->project)
+            return usage_error(o, "give --project or --all-projects, not both", NULL);
+        if (o->all_projects)
+            project = NULL;
+        int rc = cmd_list(c, o, region, project);
+        /* After the list, so that an error stays the one line on stderr. */
+        if (rc == 0 && project && !o->project && !o->json)
+            fprintf(stderr,
+                    "(project %s from SCW_DEFAULT_PROJECT_ID; --all-projects lists every "
+                    "project the key may see)\n",
+                    project);
+        return rc;
+    }
     if (strcmp(region, "all") == 0)
         return usage_error(o, "--region all is only for list", NULL);
     if (strcmp(o->verb, "create") == 0) {

@@ -949,15 +949,20 @@ static struct MHD_Daemon *start_daemon(struct ct_http *h, const struct sockaddr_
                      MHD_USE_ERROR_LOG;
     if (ss->ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* A thread pool only when asked for: passing size 0 makes libmicrohttpd log a
+     * warning at every start. */
+    struct MHD_OptionItem pool[] = {
+        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)h->cfg.event_threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     return MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.connection_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.per_ip_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->cfg.connection_memory,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.connection_timeout_s,
-        MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(h->cfg.event_threads > 1 ? h->cfg.event_threads : 0), MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.connection_timeout_s, MHD_OPTION_ARRAY,
+        h->cfg.event_threads > 1 ? pool : pool + 1, MHD_OPTION_END);
 }
 
 ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc,

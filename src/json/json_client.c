@@ -340,3 +340,19 @@ ct_status ct_jc_parse_regions(const char *body, size_t len, char (*ret_regions)[
     json_decref(root);
     return rc;
 }
+
+char *ct_jc_error_json(long http_status, const char *body, size_t len, const char *type,
+                       const char *message)
+{
+    json_t *root = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    if (!json_is_object(root) || !json_is_string(json_object_get(root, "type"))) {
+        json_decref(root);
+        root = json_object();
+        json_object_set_new(root, "type", json_string(type));
+        json_object_set_new(root, "message", json_string(message));
+    }
+    if (http_status)
+        json_object_set_new(root, "status", json_integer(http_status));
+    size_t n = 0;
+    return dump_malloc(root, &n);
+}

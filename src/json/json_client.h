@@ -63,6 +63,11 @@ char *ct_jc_list_dump(const struct ct_jc_list *list, size_t *ret_len);
  * status and the start of the body when it is not one. Control characters are
  * replaced, so a hostile server cannot drive the terminal. */
 void ct_jc_error_line(long http_status, const char *body, size_t len, char *out, size_t cap);
+/* An error as one JSON object for `-o json`: the server's own error object when body
+ * is one (with "status" added), else {"type":type,"message":message[,"status":N]}
+ * (http_status 0: no status). Caller frees. */
+char *ct_jc_error_json(long http_status, const char *body, size_t len, const char *type,
+                       const char *message);
 /* True when body is an invalid_arguments error naming `argument`. */
 bool ct_jc_error_names_argument(const char *body, size_t len, const char *argument);
 

@@ -594,8 +594,9 @@ ct_status ct_service_token_list(struct ct_service *svc, const struct ct_caller *
 /* ---- API keys ------------------------------------------------------------ */
 
 ct_status ct_service_apikey_create(struct ct_service *svc, const char (*projects)[CT_UUID_LEN + 1],
-                                   unsigned n_projects, const char *description, int64_t now_us,
-                                   struct ct_apikey *ret_key, char ret_secret[CT_UUID_LEN + 1])
+                                   unsigned n_projects, const char *description,
+                                   int64_t expires_at_us, int64_t now_us, struct ct_apikey *ret_key,
+                                   char ret_secret[CT_UUID_LEN + 1])
 {
     if (n_projects > CT_APIKEY_MAX_PROJECTS)
         return ct_error_invalid(NULL, "project", "constraint", NULL);
@@ -609,6 +610,7 @@ ct_status ct_service_apikey_create(struct ct_service *svc, const char (*projects
     key.n_projects = n_projects;
     snprintf(key.description, sizeof key.description, "%s", description ? description : "");
     key.created_at_us = now_us;
+    key.expires_at_us = expires_at_us;
     ct_access_key_new(key.access_key);
     char secret[CT_UUID_LEN + 1];
     ct_uuid_v4(secret);
@@ -657,11 +659,12 @@ ct_status ct_service_apikey_bootstrap(struct ct_service *svc, const char *secret
     struct ct_audit_event ev;
     audit_init(&ev, NULL, "api_key.create", key.access_key, "", "", now_us);
     rc = ct_store_apikey_insert(svc->store, &key, &ev);
-    if (rc == CT_E_CONFLICT) /* another node bootstrapped the same key first */
+    bool created = rc == CT_OK;
+    if (rc == CT_E_CONFLICT) /* another node bootstrapped the same key first: it created it */
         rc = ct_store_apikey_by_hash(svc->store, key.secret_hash, &key);
     if (rc == CT_OK) {
         *ret_key = key;
-        *ret_created = true;
+        *ret_created = created;
     }
     return rc;
 }

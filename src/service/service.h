@@ -97,8 +97,9 @@ ct_status ct_service_token_list(struct ct_service *svc, const struct ct_caller *
 
 /* API keys (local administration). n_projects == 0 = organization-wide. */
 ct_status ct_service_apikey_create(struct ct_service *svc, const char (*projects)[CT_UUID_LEN + 1],
-                                   unsigned n_projects, const char *description, int64_t now_us,
-                                   struct ct_apikey *ret_key, char ret_secret[CT_UUID_LEN + 1]);
+                                   unsigned n_projects, const char *description,
+                                   int64_t expires_at_us, int64_t now_us, struct ct_apikey *ret_key,
+                                   char ret_secret[CT_UUID_LEN + 1]);
 /* Deletes an API key (audited as a local admin action). */
 ct_status ct_service_apikey_delete(struct ct_service *svc, const char *access_key, int64_t now_us);
 /* Ensures an organization-wide key whose secret is `secret_uuid` exists. */

@@ -29,7 +29,9 @@ TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 def audit(srv, *args):
     out = srv.cli("audit", "list", "-o", "json", *args)
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    doc = json.loads(out)  # one document: {"events": [...], "total_count": N}
+    rows = doc["events"]
+    assert doc["total_count"] == len(rows), doc
     return rows, out
 
 

@@ -211,8 +211,9 @@ t 1 get not-a-uuid
 err_line "invalid argument: token_id: value must be a valid UUID"
 t 1 list --order-by sideways
 err_line "invalid argument: order_by: must be one of created_at_asc, created_at_desc, name_asc, name_desc"
-SCW_SECRET_KEY='' t 1 list
-err_line "authentication denied (not_found)"
+SCW_SECRET_KEY='' t 2 list
+grep -qx "cockpit-tokens token list: no API key set: SCW_SECRET_KEY is empty or unset (or give --secret-key-file FILE) (see --help)" "$tmp/err" ||
+    fail "empty SCW_SECRET_KEY: want \"no API key set\", got: $(cat "$tmp/err")"
 SCW_SECRET_KEY=not-a-uuid t 1 list
 err_line "authentication denied (invalid_argument)"
 SCW_SECRET_KEY=$(python3 -c 'import uuid; print(uuid.uuid4())') t 1 get "$id1"
@@ -271,6 +272,43 @@ t 2 list -o yaml
 t 2 list --bogus
 t 2 list --order-by
 t 2 get "$id1" extra
+
+# ---- consistency: project scope, JSON errors, the admin lists ----------------------------------
+t 0 list
+grep -q "from SCW_DEFAULT_PROJECT_ID; --all-projects" "$tmp/err" || fail "list does not say it is limited to SCW_DEFAULT_PROJECT_ID"
+ok
+t 0 list --all-projects -o json
+py 'assert d["total_count"] >= 3, d'
+t 2 list --all-projects --project "$P1"
+t 1 get 00000000-0000-4000-8000-000000000000 -o json
+python3 -c "import json,sys; d=json.load(open('$tmp/err')); assert d['type']=='not_found' and d['status']==404, d" ||
+    fail "-o json error is not one JSON object on stderr: $(cat "$tmp/err")"
+ok
+t 2 list --order-by -o json
+"$bin" apikey list --db "sqlite:$tmp/main.db" >"$tmp/out" 2>&1 || fail "apikey list"
+head -1 "$tmp/out" | grep -q "^ACCESS_KEY  *CREATED  *EXPIRES" || fail "apikey list header: $(head -1 "$tmp/out")"
+ok
+"$bin" apikey list --db "sqlite:$tmp/main.db" -o json >"$tmp/out" || fail "apikey list -o json"
+py 'assert d["total_count"] == len(d["api_keys"]) >= 2, d'
+"$bin" apikey create --db "sqlite:$tmp/main.db" --expires-in 1d -o json >"$tmp/out" || fail "apikey create --expires-in 1d"
+py 'assert d["expires_at"], d'
+SCW_SECRET_KEY=$(python3 -c "import json; print(json.load(open('$tmp/out'))['secret_key'])") t 0 list --all-projects
+"$bin" apikey create --db "sqlite:$tmp/main.db" --expires-in 1s -o json >"$tmp/out" || fail "apikey create --expires-in 1s"
+short=$(python3 -c "import json; print(json.load(open('$tmp/out'))['secret_key'])")
+short_ak=$(python3 -c "import json; print(json.load(open('$tmp/out'))['access_key'])")
+sleep 1.1
+SCW_SECRET_KEY=$short t 1 list --all-projects
+grep -q "authentication denied (expired)" "$tmp/err" || fail "expired key: $(cat "$tmp/err")"
+ok
+"$bin" apikey create --db "sqlite:$tmp/main.db" --expires-in soon >"$tmp/out" 2>&1 && fail "--expires-in soon accepted"
+"$bin" apikey delete "$short_ak" --db "sqlite:$tmp/main.db" >"$tmp/out" 2>&1 || fail "apikey delete"
+grep -qx "deleted API key $short_ak" "$tmp/out" || fail "apikey delete does not confirm: $(cat "$tmp/out")"
+ok
+"$bin" audit list --db "sqlite:$tmp/main.db" --since yesterday >"$tmp/out" 2>&1 && fail "audit --since yesterday accepted"
+grep -q "expected RFC 3339 (2026-11-28T09:00:00Z) or a day (2026-11-28)" "$tmp/out" || fail "audit --since message: $(cat "$tmp/out")"
+ok
+"$bin" audit list --db "sqlite:$tmp/main.db" -o json >"$tmp/out" || fail "audit list -o json"
+py 'assert d["total_count"] == len(d["events"]) > 0, d'
 
 # ---- --help on every verb ---------------------------------------------------------------------
 for v in create list get delete; do

@@ -378,8 +378,7 @@ def check_audit(binary, db, state):
     if out.returncode != 0:
         return ["audit list failed: %r" % out.stderr[:300]]
     creates, deletes = set(), set()
-    for line in out.stdout.decode().splitlines():
-        ev = json.loads(line)
+    for ev in json.loads(out.stdout.decode())["events"]:
         if ev["outcome"] != "ok":
             continue
         if ev["action"] == "token.create":

@@ -206,6 +206,15 @@ check "SQLite restore block (stop, rm wal/shm, cp, start) runs" '[ $? -eq 0 ]'
 check "... a token from before the backup is back" 'cockpit-tokens token get "$before" >/dev/null 2>&1'
 check "... a token created after it is gone" '! cockpit-tokens token get "$after" >/dev/null 2>&1'
 
+# ==== OPERATIONS.md: Audit log retention (SQLite), while serving ============================
+db=$T/var/lib/cockpit-tokens/cockpit-tokens.db
+sqlite3 "$db" "INSERT INTO audit(at, actor, action, outcome) VALUES (1000000, 'SCWOLD', 'token.create', 'ok')"
+recent=$(sqlite3 "$db" "SELECT count(*) FROM audit WHERE at > 1000000")
+n=$(blocks docs/OPERATIONS.md "## Audit log retention" "$T/au")
+run_block "$T/au/1.sh"
+check "audit retention block runs while serving: the old event goes, recent ones stay" \
+    '[ $? -eq 0 ] && [ "$(sqlite3 "$db" "SELECT count(*) FROM audit WHERE at = 1000000")" = 0 ] && [ "$(sqlite3 "$db" "SELECT count(*) FROM audit WHERE at > 1000000")" = "$recent" ] && [ "$recent" -gt 0 ]'
+
 # ==== OPERATIONS.md: Upgrades (SQLite): a newer schema, as a newer binary leaves it =======
 db=$T/var/lib/cockpit-tokens/cockpit-tokens.db
 next=$(("$(cockpit-tokens version | sed -n 's/.*schema version \([0-9]*\)).*/\1/p')" + 1))
