@@ -112,7 +112,7 @@ run_block() { # run_block FILE [OUT]: runs it with `set -e` in a subshell; $T/la
         set -e
         eval "$(cat "$1")"
         echo "${!:-}" >"$T/lastbg"
-    ) >"$out" 2>>"$T/blocks.err"
+    ) >>"$out" 2>>"$T/blocks.err" # append: '>' on /dev/stdout would truncate a log file
     rc=$?
     [ $rc -eq 0 ] || echo "# block $1 exited $rc: $(tail -3 "$T/blocks.err")"
     return $rc
