@@ -48,7 +48,8 @@ http {
     cockpit_tokens_index $WORK/index;
     cockpit_tokens_region fr-par;
     upstream cockpit_tokens { server 127.0.0.1:$CT_PORT; keepalive 64; }
-    server { listen 127.0.0.1:$P_NONE; root $dir/www; }
+    # Every contender adds one response header, so only the decision differs.
+    server { listen 127.0.0.1:$P_NONE; root $dir/www; add_header X-Tenant none; }
     server {
         listen 127.0.0.1:$P_AR;
         root $dir/www;
@@ -92,8 +93,10 @@ for p in $P_NONE $P_AR $P_MOD; do
     code=$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" "http://127.0.0.1:$p/api/v1/query")
     [ "$code" = 200 ] || { echo "port $p answered $code, expected 200" >&2; curl -s "${H[@]}" "http://127.0.0.1:$p/api/v1/query" >&2; tail -5 "$dir/logs/error.log" >&2; exit 1; }
 done
+WRONG=${SECRET%?}A
+[ "$WRONG" != "$SECRET" ] || WRONG=${SECRET%?}B
 for p in $P_AR $P_MOD; do # and a wrong token is refused, or the comparison is void
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Token: ${SECRET%?}x" "http://127.0.0.1:$p/api/v1/query")
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Token: $WRONG" "http://127.0.0.1:$p/api/v1/query")
     [ "$code" = 401 ] || { echo "port $p let a wrong token through ($code)" >&2; exit 1; }
 done
 
