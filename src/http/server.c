@@ -105,6 +105,8 @@ _Static_assert(sizeof route_names / sizeof route_names[0] == CT_ROUTE_COUNT_, "o
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+static void early_answer(struct ct_http *h, struct MHD_Connection *conn, unsigned status);
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];
@@ -113,6 +115,10 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
     ct_debug("libmicrohttpd: %s", buf);
+    /* A request line too long for connection_memory is answered 414 before any callback
+     * of ours sees the request (not even on_uri): this message is the only trace. */
+    if (cls && strstr(buf, "HTTP response code is 414"))
+        early_answer(cls, NULL, 414);
 }
 
 static enum ct_method parse_method(const char *m)
@@ -234,7 +240,8 @@ static uint64_t request_prefix; /* set once in ct_http_start */
 /* Echoes a sane client X-Request-Id, else makes one. */
 static void set_request_id(struct request *r, struct MHD_Connection *conn)
 {
-    const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    const char *rid =
+        conn ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id") : NULL;
     if (rid) {
         size_t n = strlen(rid);
         bool ok = n > 0 && n < sizeof r->request_id;
@@ -810,15 +817,44 @@ static void log_access(struct ct_http *h, struct request *r)
         ct_log_raw(line, (unsigned long)(n < (int)sizeof line ? n : (int)sizeof line - 1));
 }
 
+/* Registered so that libmicrohttpd reports, through on_completed, the requests it
+ * answers itself before any route runs (431: headers larger than connection_memory):
+ * they are then logged and counted like the others. *con_cls stays NULL until
+ * on_request's first call. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)uri;
+    (void)conn;
+    return NULL;
+}
+
+/* A request libmicrohttpd answered itself (no context of ours): log and count it
+ * under route "none". conn NULL: not known (414), the client is then "-". */
+static void early_answer(struct ct_http *h, struct MHD_Connection *conn, unsigned status)
+{
+    struct request r = {.h = h, .conn = conn, .start_us = ct_mono_us(), .method_str = "-"};
+    r.in.route = CT_ROUTE_NONE;
+    r.out.status = status;
+    if (!conn)
+        snprintf(r.in.client, sizeof r.in.client, "-");
+    log_access(h, &r);
+    ct_metrics_http(CT_ROUTE_NONE, status, 0);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct ct_http *h = cls;
     struct request *r = *con_cls;
-    (void)conn;
     (void)toe;
-    if (!r)
+    if (!r) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+        if (ci && ci->http_status >= 400) /* 431, 400: answered before on_request */
+            early_answer(h, conn, ci->http_status);
         return;
+    }
     log_access(h, r);
     ct_metrics_http((unsigned)r->in.route, r->out.status ? r->out.status : 500,
                     ct_mono_us() - r->start_us);
@@ -955,14 +991,15 @@ static struct MHD_Daemon *start_daemon(struct ct_http *h, const struct sockaddr_
         {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)h->cfg.event_threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    return MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.connection_limit,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.per_ip_limit,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->cfg.connection_memory,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.connection_timeout_s, MHD_OPTION_ARRAY,
-        h->cfg.event_threads > 1 ? pool : pool + 1, MHD_OPTION_END);
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                            mhd_logger, h, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)h->cfg.connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)h->cfg.per_ip_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)h->cfg.connection_memory, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)h->cfg.connection_timeout_s, MHD_OPTION_ARRAY,
+                            h->cfg.event_threads > 1 ? pool : pool + 1, MHD_OPTION_END);
 }
 
 ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc,

@@ -18,7 +18,7 @@ struct histogram {
 };
 
 /* Status codes tracked individually; anything else lands in "other". */
-static const unsigned codes[] = {200, 204, 400, 401, 403, 404, 405, 413, 429, 500, 503};
+static const unsigned codes[] = {200, 204, 400, 401, 403, 404, 405, 413, 414, 429, 431, 500, 503};
 #define N_CODES (sizeof codes / sizeof codes[0])
 
 static const char *const *route_names;

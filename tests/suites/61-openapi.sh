@@ -3,7 +3,10 @@
 # `cockpit-tokens routes` is described with its methods, and every described path and
 # method is served. Uses PyYAML when present, else a small indentation-based reader
 # (both are run and must agree when PyYAML is there). With openapi-spec-validator
-# installed, the document is also validated against the OpenAPI 3.1 schema.
+# installed, the document is also validated against the OpenAPI 3.1 schema. Then a strict
+# lint: @redocly/cli's recommended-strict rules (security on every operation, `security: []`
+# where none is needed, a 4xx answer on each...), pinned in tests/openapi/package-lock.json;
+# its exceptions are in tests/openapi/redocly.yaml with the reason for each.
 set -euo pipefail
 cd "$1"
 bin=build/cockpit-tokens
@@ -104,3 +107,18 @@ if errors:
 print(f"openapi: {len(served)} routes match {spec_path}"
       + (" (validated)" if yaml else " (indentation reader)"))
 PY
+
+# ---- strict lint --------------------------------------------------------------------------
+cd tests/openapi
+if [ ! -x node_modules/.bin/redocly ]; then
+    npm ci --no-audit --no-fund >/dev/null 2>&1 || { echo "openapi: npm ci in tests/openapi failed" >&2; exit 1; }
+fi
+if ! REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+    ./node_modules/.bin/redocly lint ../../docs/openapi.yaml >"${TMPDIR:-/tmp}/ct-redocly.$$" 2>&1; then
+    grep -v '[║╔╚]' "${TMPDIR:-/tmp}/ct-redocly.$$" >&2
+    rm -f "${TMPDIR:-/tmp}/ct-redocly.$$"
+    echo "openapi: @redocly/cli lint (recommended-strict) fails" >&2
+    exit 1
+fi
+rm -f "${TMPDIR:-/tmp}/ct-redocly.$$"
+echo "openapi: @redocly/cli lint (recommended-strict) is clean"

@@ -174,6 +174,14 @@ sed "s/<secret key>/$secret/" "$T/qs/3.sh" >"$T/qs/3s.sh"
 run_block "$T/qs/3s.sh" "$T/qs3.out"
 check "quick start block 3 (token create, list --region all) runs" '[ $? -eq 0 ]'
 check "... the token is created and listed" '[ $(grep -c grafana-agent "$T/qs3.out") -ge 2 ]'
+big=$(head -c 100000 /dev/zero | tr '\0' a)
+c431=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "http://127.0.0.1:$PORT/healthz")
+c414=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/$big")
+sleep 0.3
+check "431 and 414 (answered before routing) are in the access log" \
+    '[ "$c431$c414" = 431414 ] && grep -q "route=none status=431 .*client=127.0.0.1" "$T/blocks.err" && grep -q "route=none status=414" "$T/blocks.err"'
+check "... and in cockpit_tokens_http_requests_total" \
+    'm=$(curl -s "http://127.0.0.1:$PORT/metrics"); grep -q "route=\"none\",code=\"431\"} 1" <<<"$m" && grep -q "route=\"none\",code=\"414\"} 1" <<<"$m"'
 run_block "$T/qs/4.sh"
 check "quick start block 4 (bootstrap secret file) runs" '[ $? -eq 0 ]'
 check "... the env file is mode 0600 and holds a UUID" \
