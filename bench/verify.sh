@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Data-plane benchmark: /auth/verify with 1,000,000 tokens loaded, against nginx
 # answering `return 204` in the same run, same CPU cap, interleaved rounds.
-# Prints req/s, p50/p99, the ratio to nginx, RSS per token and start-up time.
+# Prints req/s, p50/p99, the ratio to nginx, RSS per token and start-up time; then
+# the same server with last-use tracking on (flushing every second, the worst
+# case) against a second one with it off, interleaved: the ratio on/off.
 # usage: bench/verify.sh [TOKENS=1000000] [ROUNDS=5] [SECONDS_PER_ROUND=8] [CONNS=50]
 source "$(dirname "$0")/lib.sh"
 TOKENS=${1:-1000000} ROUNDS=${2:-5} DUR=${3:-8} CONNS=${4:-50}
 DB=sqlite:$WORK/verify.db
 echo "== verify benchmark: $TOKENS tokens, $ROUNDS rounds x ${DUR}s, $CONNS connections"
 
-start_server() { # start_server -> sets SPID, prints startup ms from the log
+start_server() { # start_server PORT [LAST_USED_INTERVAL] -> sets SPID
     local port=$1
     "$BIN" serve --listen 127.0.0.1:"$port" --db "$DB" --regions fr-par --access-log off \
-        --log-level notice 2> "$WORK/server.log" &
+        --log-level notice --last-used-interval "${2:-1}" 2> "$WORK/server.log" &
     SPID=$!
     wait_http "http://127.0.0.1:$port/healthz" 120
 }
@@ -69,6 +71,24 @@ for r in $(seq 1 3); do
     lo_rps+=("$rps2"); lo_p50+=("$p502"); lo_p99+=("$p992")
     echo "uncapped round $r: nginx $rps req/s p50 ${p50}ms p99 ${p99}ms | verify $rps2 req/s p50 ${p502}ms p99 ${p992}ms"
 done
+# Last-use tracking: this server records uses and writes them every second; a
+# second one on the same database records none. Same cap, interleaved rounds.
+ON_PID=$SPID
+OPORT=$(free_port)
+start_server "$OPORT" 0
+OFF_PID=$SPID SPID=$ON_PID
+cap_pid "$ON_PID"; cap_pid "$OFF_PID"
+run_wrk "http://127.0.0.1:$OPORT/auth/verify" 2 "$CONNS" "${H[@]}" >/dev/null   # warm-up
+on_rps=() off_rps=()
+for r in $(seq 1 "$ROUNDS"); do
+    read -r rps_off _ _ _ < <(run_wrk "http://127.0.0.1:$OPORT/auth/verify" "$DUR" "$CONNS" "${H[@]}")
+    read -r rps_on _ _ _ < <(run_wrk "http://127.0.0.1:$PORT/auth/verify" "$DUR" "$CONNS" "${H[@]}")
+    off_rps+=("$rps_off"); on_rps+=("$rps_on")
+    echo "last-use round $r: on $rps_on req/s | off $rps_off req/s"
+done
+kill "$OFF_PID"; wait "$OFF_PID" 2>/dev/null || true
+lu_on=$(median "${on_rps[@]}") lu_off=$(median "${off_rps[@]}")
+
 o=$(median "${ours_rps[@]}") n=$(median "${ng_rps[@]}")
 echo
 echo "RESULT verify req/s (median)      : $o"
@@ -78,5 +98,6 @@ echo "RESULT verify p50 / p99 (median)  : $(median "${ours_p50[@]}") ms / $(medi
 echo "RESULT nginx p50 / p99 (median)   : $(median "${ng_p50[@]}") ms / $(median "${ng_p99[@]}") ms"
 echo "RESULT uncapped verify p50 / p99   : $(median "${lo_p50[@]}") ms / $(median "${lo_p99[@]}") ms ($(median "${lo_rps[@]}") req/s)"
 echo "RESULT uncapped nginx p50 / p99    : $(median "${ln_p50[@]}") ms / $(median "${ln_p99[@]}") ms ($(median "${ln_rps[@]}") req/s)"
+echo "RESULT last use on / off (median) : $lu_on / $lu_off req/s, ratio $(python3 -c "print(f'{$lu_on/$lu_off:.3f}')")"
 echo "RESULT bytes per token (RSS)       : $(( (rss_full - rss_empty) * 1024 / TOKENS ))"
 echo "RESULT start-up with $TOKENS tokens: ${startup_ms} ms"

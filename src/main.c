@@ -29,7 +29,7 @@ static const char usage_main[] =
     "Commands:\n"
     "  serve                 run the token service (management API and /auth/verify)\n"
     "  apikey create|list|delete   manage management API keys in the database directly\n"
-    "  token create|list|get|delete  use a running server's API (like scw cockpit token)\n"
+    "  token create|list|get|rotate|delete  use a running server's API (like scw cockpit token)\n"
     "  audit list            show the audit log from the database\n"
     "  config check FILE     validate a configuration file\n"
     "  routes                list the HTTP routes served\n"
@@ -154,6 +154,11 @@ static int cmd_serve(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    if (ct_service_track_last_use(svc, cfg.last_used_interval) != CT_OK) {
+        fprintf(stderr, "cockpit-tokens: cannot start last-use tracking\n");
+        rc = 1;
+        goto out;
+    }
     if (ct_service_follow_store(svc) != CT_OK) {
         fprintf(stderr, "cockpit-tokens: cannot follow the store's change feed\n");
         rc = 1;
@@ -197,7 +202,9 @@ static int cmd_serve(int argc, char **argv)
     ct_http_stop(http, cfg.shutdown_grace * 1000);
     ct_notice("stopped");
 out:
-    /* The store first: its change-feed thread calls into the service until closed. */
+    /* The last uses go out while the store is open; then the store, whose
+     * change-feed thread calls into the service until closed. */
+    ct_service_shutdown(svc);
     ct_store_close(st);
     ct_service_free(svc);
     return rc;

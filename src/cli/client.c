@@ -15,6 +15,7 @@
 
 #include "crypto/crypto.h"
 #include "json/json_client.h"
+#include "util/time.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -34,6 +35,7 @@ struct opts {
     const char *verb;
     const char *id;
     const char *api_url, *secret_file, *project, *region, *name, *order_by, *output;
+    const char *expires_in, *expires_at, *grace, *expired;
     const char *scopes[MAX_SCOPES];
     size_t n_scopes;
     bool json, help, all_projects;
@@ -73,17 +75,27 @@ static const struct {
     const char *text;
 } usages[] = {
     {"create", "usage: cockpit-tokens token create --name NAME --scope SCOPE [--scope SCOPE]...\n"
+               "                                    [--expires-in DURATION | --expires-at TIME]\n"
                "                                    [--project UUID] [--region REGION]\n"
-               "Creates a token and prints it with its secret key, which is shown only once.\n"},
+               "Creates a token and prints it with its secret key, which is shown only once.\n"
+               "--expires-in 30d (units s, m, h, d, w) or --expires-at 2027-01-31T00:00:00Z\n"
+               "(RFC 3339, any offset) make it expire; without them the server's default\n"
+               "lifetime applies (none unless configured).\n"},
+    {"rotate", "usage: cockpit-tokens token rotate TOKEN_ID [--grace DURATION] [--region REGION]\n"
+               "Replaces a token: prints a new one (same project, name and scopes) with its\n"
+               "secret key, shown only once. The old token keeps working for --grace (default\n"
+               "0s: it stops at once; units s, m, h, d, w), then is refused.\n"},
     {"list",
      "usage: cockpit-tokens token list [--project UUID | --all-projects] [--scope SCOPE]...\n"
-     "                                  [--order-by ORDER] [--region REGION|all]\n"
+     "                                  [--expired true|false] [--order-by ORDER]\n"
+     "                                  [--region REGION|all]\n"
      "Without --project, lists SCW_DEFAULT_PROJECT_ID's tokens when it is set (and says\n"
      "so on stderr); --all-projects lists every project the API key may see.\n"
-     "Lists every token (all pages). --scope keeps tokens holding any of the scopes;\n"
-     "ORDER is created_at_asc (default), created_at_desc, name_asc or name_desc;\n"
-     "--region all lists every region the server serves (it asks the server;\n"
-     "a server that cannot say gets fr-par, nl-ams and pl-waw).\n"},
+     "Lists every token (all pages) with its expiry and last use. --scope keeps tokens\n"
+     "holding any of the scopes; --expired true shows only expired tokens, false only\n"
+     "the others; ORDER is created_at_asc (default), created_at_desc, name_asc or\n"
+     "name_desc; --region all lists every region the server serves (it asks the\n"
+     "server; a server that cannot say gets fr-par, nl-ams and pl-waw).\n"},
     {"get", "usage: cockpit-tokens token get TOKEN_ID [--region REGION]\n"
             "Prints one token (never its secret key).\n"},
     {"delete", "usage: cockpit-tokens token delete TOKEN_ID [--region REGION]\n"
@@ -141,6 +153,10 @@ static const struct {
     {"--name", NULL, offsetof(struct opts, name)},
     {"--order-by", NULL, offsetof(struct opts, order_by)},
     {"--output", "-o", offsetof(struct opts, output)},
+    {"--expires-in", NULL, offsetof(struct opts, expires_in)},
+    {"--expires-at", NULL, offsetof(struct opts, expires_at)},
+    {"--grace", NULL, offsetof(struct opts, grace)},
+    {"--expired", NULL, offsetof(struct opts, expired)},
 };
 #define N_VALUE_OPTS (sizeof value_opts / sizeof value_opts[0])
 
@@ -442,7 +458,32 @@ static bool list_url(struct client *c, const struct opts *o, const char *region,
         ok = append(c->curl, buf, cap, &n, "&project_id=", project);
     for (size_t i = 0; ok && i < o->n_scopes; i++)
         ok = append(c->curl, buf, cap, &n, "&token_scopes=", o->scopes[i]);
+    if (ok && o->expired)
+        ok = append(c->curl, buf, cap, &n, "&expired=", o->expired);
     return ok;
+}
+
+/* A duration for humans: digits and a unit (s, m, h, d, w; none = seconds). */
+static bool parse_duration(const char *s, uint64_t *ret_s)
+{
+    static const struct {
+        char unit;
+        uint64_t secs;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *s == '-' || *s == '+' || errno || end == s || v > 100000000ull)
+        return false;
+    uint64_t mul = *end ? 0 : 1;
+    for (size_t i = 0; *end && i < sizeof units / sizeof units[0]; i++) {
+        if (end[0] == units[i].unit && end[1] == '\0')
+            mul = units[i].secs;
+    }
+    if (mul == 0)
+        return false;
+    *ret_s = (uint64_t)v * mul;
+    return true;
 }
 
 /* ---- output ---------------------------------------------------------------------- */
@@ -482,11 +523,12 @@ static int show_token(const struct reply *rep, const char *url, bool json, bool 
     char secret[SECRET_MAX];
     if (ct_jc_parse_token(rep->body ? rep->body : "", rep->len, &t, secret, sizeof secret) != CT_OK)
         return bad_answer(url, "not a Token object");
-    printf("id          %s\nname        %s\nproject_id  %s\nregion      %s\nscopes      %s\n"
-           "created_at  %s\n",
-           t.id, t.name, t.project_id, t.region, t.scopes[0] ? t.scopes : "(none)", t.created_at);
+    printf("id            %s\nname          %s\nproject_id    %s\nregion        %s\n"
+           "scopes        %s\ncreated_at    %s\nexpires_at    %s\nlast_used_at  %s\n",
+           t.id, t.name, t.project_id, t.region, t.scopes[0] ? t.scopes : "(none)", t.created_at,
+           t.expires_at[0] ? t.expires_at : "never", t.last_used_at[0] ? t.last_used_at : "never");
     if (with_secret) {
-        printf("secret_key  %s\n", secret);
+        printf("secret_key    %s\n", secret);
         fflush(stdout);
         fprintf(stderr, "The secret key is shown only once: store it now, it cannot be "
                         "retrieved later.\n");
@@ -495,7 +537,17 @@ static int show_token(const struct reply *rep, const char *url, bool json, bool 
     return 0;
 }
 
-enum { COL_ID, COL_NAME, COL_PROJECT, COL_SCOPES, COL_CREATED, COL_REGION, N_COLS };
+enum {
+    COL_ID,
+    COL_NAME,
+    COL_PROJECT,
+    COL_SCOPES,
+    COL_CREATED,
+    COL_EXPIRES,
+    COL_LAST_USED,
+    COL_REGION,
+    N_COLS
+};
 
 static void row_cells(const struct ct_jc_token *t, const char *cells[N_COLS])
 {
@@ -504,6 +556,8 @@ static void row_cells(const struct ct_jc_token *t, const char *cells[N_COLS])
     cells[COL_PROJECT] = t->project_id;
     cells[COL_SCOPES] = t->scopes[0] ? t->scopes : "-";
     cells[COL_CREATED] = t->created_at;
+    cells[COL_EXPIRES] = t->expires_at[0] ? t->expires_at : "never";
+    cells[COL_LAST_USED] = t->last_used_at[0] ? t->last_used_at : "never";
     cells[COL_REGION] = t->region;
 }
 
@@ -516,8 +570,8 @@ static void print_row(const char *const cells[N_COLS], const int width[N_COLS])
 
 static int print_table(const struct ct_jc_list *l)
 {
-    static const char *const head[N_COLS] = {"ID",     "NAME",    "PROJECT",
-                                             "SCOPES", "CREATED", "REGION"};
+    static const char *const head[N_COLS] = {"ID",      "NAME",    "PROJECT",   "SCOPES",
+                                             "CREATED", "EXPIRES", "LAST USED", "REGION"};
     int width[N_COLS];
     const char *cells[N_COLS];
     struct ct_jc_token t;
@@ -562,11 +616,45 @@ static int cmd_create(struct client *c, const struct opts *o, const char *region
         return usage_error(o, "at least one --scope is required", NULL);
     if (!project)
         return usage_error(o, "give --project or set SCW_DEFAULT_PROJECT_ID", NULL);
+    if (o->expires_in && o->expires_at)
+        return usage_error(o, "give --expires-in or --expires-at, not both", NULL);
+    char expires[CT_RFC3339_LEN];
+    uint64_t in_s = 0;
+    if (o->expires_in && !parse_duration(o->expires_in, &in_s))
+        return usage_error(o, "--expires-in takes a duration such as 3600s, 12h or 30d, not",
+                           o->expires_in);
+    if (o->expires_in) /* the server checks it against its lifetime limits */
+        ct_rfc3339(ct_now_us() + (int64_t)in_s * 1000000, expires);
     char url[URL_MAX];
     size_t n;
     if (!tokens_url(c, region, NULL, url, sizeof url, &n))
         return usage_error(o, "the request URL is too long", NULL);
-    char *body = ct_jc_create_body(project, o->name, o->scopes, o->n_scopes);
+    char *body = ct_jc_create_body(project, o->name, o->scopes, o->n_scopes,
+                                   o->expires_in ? expires : o->expires_at);
+    if (!body)
+        return bad_answer(url, "out of memory");
+    struct reply rep = {0};
+    int rc = http_do(c, "POST", url, body, &rep);
+    free(body);
+    if (rc == 0)
+        rc = show_token(&rep, url, o->json, true);
+    reply_done(&rep);
+    return rc;
+}
+
+static int cmd_rotate(struct client *c, const struct opts *o, const char *region)
+{
+    if (!o->id)
+        return usage_error(o, "give a TOKEN_ID", NULL);
+    uint64_t grace_s = 0;
+    if (o->grace && !parse_duration(o->grace, &grace_s))
+        return usage_error(o, "--grace takes a duration such as 0s, 90m or 1h, not", o->grace);
+    char url[URL_MAX];
+    size_t n;
+    if (!tokens_url(c, region, o->id, url, sizeof url, &n) || n + 8 >= sizeof url)
+        return usage_error(o, "the request URL is too long", NULL);
+    memcpy(url + n, "/rotate", 8);
+    char *body = ct_jc_rotate_body(grace_s);
     if (!body)
         return bad_answer(url, "out of memory");
     struct reply rep = {0};
@@ -721,6 +809,8 @@ static int run(struct client *c, const struct opts *o)
             return usage_error(o, "unexpected argument", o->id);
         return cmd_create(c, o, region, project);
     }
+    if (strcmp(o->verb, "rotate") == 0)
+        return cmd_rotate(c, o, region);
     return cmd_by_id(c, o, region, strcmp(o->verb, "delete") == 0);
 }
 
@@ -741,7 +831,7 @@ int ct_cli_token_main(int argc, char **argv)
     if (o.verb && !known) {
         fprintf(stderr,
                 "cockpit-tokens token: unknown command \"%s\" (create, list, get, "
-                "delete; see --help)\n",
+                "rotate, delete; see --help)\n",
                 o.verb);
         return EXIT_USAGE;
     }

@@ -79,6 +79,8 @@ static const struct key_def keys[] = {
          "lifetime of a token created without expires_at, seconds (0 = never expires)"),
     UINT(max_rotation_grace, "604800", 0, 3155760000u,
          "longest grace_period a rotation may give the old token, seconds"),
+    UINT(last_used_interval, "60", 0, 86400,
+         "seconds between writes of tokens' last use (0 = do not record last use)"),
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

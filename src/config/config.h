@@ -47,6 +47,7 @@ struct ct_config {
     unsigned max_token_lifetime;     /* seconds; 0 = no limit */
     unsigned default_token_lifetime; /* seconds; 0 = tokens never expire by default */
     unsigned max_rotation_grace;     /* seconds */
+    unsigned last_used_interval;     /* seconds between last-use writes; 0 = not recorded */
 };
 
 /* Describes one key, for --help and docs. */

@@ -599,6 +599,14 @@ static void render_service_metrics(struct ct_http *h, struct ct_buf *b)
     for (unsigned i = 0; i < sc->n_regions; i++)
         ct_buf_printf(b, "cockpit_tokens_index_tokens{region=\"%s\"} %zu\n", sc->regions[i],
                       ct_index_count(idx, sc->regions[i]));
+    int64_t now = ct_now_us();
+    ct_buf_printf(b, "# HELP cockpit_tokens_tokens_expiring_7d Tokens that expire within the "
+                     "next 7 days (not yet expired).\n"
+                     "# TYPE cockpit_tokens_tokens_expiring_7d gauge\n");
+    for (unsigned i = 0; i < sc->n_regions; i++)
+        ct_buf_printf(
+            b, "cockpit_tokens_tokens_expiring_7d{region=\"%s\"} %zu\n", sc->regions[i],
+            ct_index_count_expiring(idx, sc->regions[i], now, now + 7LL * 86400 * 1000000));
     ct_buf_printf(b,
                   "# HELP cockpit_tokens_index_tombstones Deleted token ids remembered until "
                   "the change feed has passed them.\n# TYPE cockpit_tokens_index_tombstones gauge\n"

@@ -58,7 +58,7 @@ static char *dump_malloc(json_t *root, size_t *ret_len)
 /* ---- requests and tokens ----------------------------------------------------- */
 
 char *ct_jc_create_body(const char *project_id, const char *name, const char *const *scopes,
-                        size_t n_scopes)
+                        size_t n_scopes, const char *expires_at)
 {
     json_t *root = json_object();
     json_t *arr = json_array();
@@ -67,6 +67,17 @@ char *ct_jc_create_body(const char *project_id, const char *name, const char *co
     json_object_set_new(root, "project_id", json_string(project_id));
     json_object_set_new(root, "name", json_string(name));
     json_object_set_new(root, "token_scopes", arr);
+    if (expires_at)
+        json_object_set_new(root, "expires_at", json_string(expires_at));
+    return dump_malloc(root, NULL);
+}
+
+char *ct_jc_rotate_body(uint64_t grace_s)
+{
+    char grace[32];
+    snprintf(grace, sizeof grace, "%llus", (unsigned long long)grace_s);
+    json_t *root = json_object();
+    json_object_set_new(root, "grace_period", json_string(grace));
     return dump_malloc(root, NULL);
 }
 
@@ -91,6 +102,8 @@ static ct_status token_from(json_t *obj, struct ct_jc_token *ret_tok)
     copy_str(t.name, sizeof t.name, obj, "name");
     copy_str(t.region, sizeof t.region, obj, "region");
     copy_str(t.created_at, sizeof t.created_at, obj, "created_at");
+    copy_str(t.expires_at, sizeof t.expires_at, obj, "expires_at");
+    copy_str(t.last_used_at, sizeof t.last_used_at, obj, "last_used_at");
     size_t i, o = 0;
     json_t *s;
     json_array_foreach(json_object_get(obj, "scopes"), i, s)

@@ -19,6 +19,8 @@ struct ct_jc_token {
     char name[CT_NAME_MAX + 16];
     char region[CT_REGION_MAX + 1];
     char created_at[48];
+    char expires_at[48];   /* "" when null */
+    char last_used_at[48]; /* "" when null */
     char scopes[CT_SCOPE_COUNT_ * 32];
 };
 
@@ -26,9 +28,12 @@ struct ct_jc_token {
  * leaves no copy behind. Call once, before any other ct_jc_ function. */
 void ct_jc_init(void);
 
-/* Renders a Create body. scopes may be NULL when n_scopes is 0. */
+/* Renders a Create body. scopes may be NULL when n_scopes is 0; expires_at NULL
+ * leaves the key out. */
 char *ct_jc_create_body(const char *project_id, const char *name, const char *const *scopes,
-                        size_t n_scopes);
+                        size_t n_scopes, const char *expires_at);
+/* Renders a Rotate body: {"grace_period":"<grace_s>s"}. */
+char *ct_jc_rotate_body(uint64_t grace_s);
 
 /* Parses a Token object. ret_secret (nullable, cap bytes) receives secret_key,
  * "" when it is null. CT_E_INVALID when the body is not a Token. */

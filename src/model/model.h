@@ -63,6 +63,13 @@ struct ct_token {
     uint8_t secret_hash[CT_HASH_LEN];
 };
 
+/* A token's last use, as the data plane saw it (a batch of these is written
+ * at once; the store keeps the latest of what it has and what it is given). */
+struct ct_token_use {
+    char id[CT_UUID_LEN + 1];
+    int64_t last_used_at_us;
+};
+
 /* A management API key. n_projects == 0 means organization-wide. */
 struct ct_apikey {
     char access_key[CT_ACCESS_KEY_LEN + 1];

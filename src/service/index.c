@@ -1,6 +1,7 @@
 #include "service/index.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,15 @@
 /* Entry states (see index.h). FREE entries are on the free list. */
 enum { ST_FREE = 0, ST_LIVE, ST_PENDING, ST_TOMBSTONE };
 
-/* 80 bytes; the layout is documented in docs/ARCHITECTURE.md. */
+/* 88 bytes; the layout is documented in docs/ARCHITECTURE.md.
+ *
+ * last_used_s and reported_s are the fields written under the SHARED lock:
+ * lookups (verify) raise last_used_s with a relaxed compare-and-swap (it only
+ * grows, so concurrent uses keep the latest second); the last-use flusher (one
+ * at a time, lastuse.c) reports a LIVE entry whose last_used_s differs from
+ * reported_s and stores what it reported there. A use racing with that report
+ * leaves the two different, so the next flush reports it. Tables are freed
+ * only after a swap under the exclusive lock, so neither touches freed memory. */
 struct entry {
     uint8_t hash[CT_HASH_LEN];
     uint8_t token_id[16];
@@ -23,7 +32,10 @@ struct entry {
     uint32_t scopes;
     uint16_t region; /* index into regions[] */
     uint16_t state;
+    _Atomic uint32_t last_used_s; /* unix seconds of the last use seen here; 0 = none */
+    _Atomic uint32_t reported_s;  /* last_used_s as last handed to the flusher */
 };
+_Static_assert(sizeof(struct entry) == 88, "entry layout (docs/ARCHITECTURE.md)");
 
 /* LIVE and PENDING entries are in both slot arrays (a PENDING one holds its hash,
  * so that a duplicate secret is refused before the commit); TOMBSTONEs are in
@@ -81,6 +93,9 @@ struct ct_index {
     uint64_t epoch; /* barrier epoch of new tombstones */
     struct ct_index_publisher pub;
     bool publishing;
+    uint64_t generation;                                   /* tables swapped in by reloads so far */
+    void (*retired)(void *ud, struct ct_index_table *old); /* ct_index_on_retire */
+    void *retired_ud;
 };
 
 static uint64_t load64(const uint8_t *p)
@@ -430,13 +445,19 @@ static ct_status op_put(struct ct_index_table *t, const struct ct_token *tok)
 {
     uint8_t id[16];
     uint32_t s = find_id(t, tok->id, id);
+    uint32_t used = 0, reported = 0;
     if (s != UINT32_MAX) {
-        if (t->entries[t->by_id[s] - 1].state == ST_TOMBSTONE)
+        struct entry *old = &t->entries[t->by_id[s] - 1];
+        if (old->state == ST_TOMBSTONE)
             return CT_OK; /* removed: a late copy of its creation changes nothing */
-        unlink_at(t, s);  /* a put replaces the token with the same id */
+        used = atomic_load_explicit(&old->last_used_s, memory_order_relaxed);
+        reported = atomic_load_explicit(&old->reported_s, memory_order_relaxed);
+        unlink_at(t, s); /* a put replaces the token with the same id, keeping its last use */
     }
     struct entry e;
     ct_status rc = entry_of(t, tok, ST_LIVE, &e);
+    e.last_used_s = used;
+    e.reported_s = reported;
     if (rc == CT_OK)
         rc = insert(t, &e);
     ct_wipe(&e, sizeof e);
@@ -705,19 +726,38 @@ size_t ct_index_tombstones(struct ct_index *idx)
     return n;
 }
 
+/* Raises an entry's last use to now_s (see struct entry for the ordering). */
+static void record_use(struct entry *e, uint32_t now_s)
+{
+    uint32_t cur = atomic_load_explicit(&e->last_used_s, memory_order_relaxed);
+    while (cur < now_s &&
+           !atomic_compare_exchange_weak_explicit(&e->last_used_s, &cur, now_s,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
 bool ct_index_lookup(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN],
                      struct ct_index_hit *ret_hit)
+{
+    return ct_index_lookup_use(idx, hash, 0, ret_hit);
+}
+
+bool ct_index_lookup_use(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN], int64_t use_us,
+                         struct ct_index_hit *ret_hit)
 {
     bool hit = false;
     struct entry e;
     pthread_rwlock_rdlock(&idx->lock);
-    const struct ct_index_table *t = idx->tab;
+    struct ct_index_table *t = idx->tab;
     uint32_t s = slot_of(t, hash);
     for (uint32_t v; (v = t->by_hash[s]) != EMPTY; s = (s + 1) & t->mask) {
+        struct entry *c = &t->entries[v - 1];
         /* Constant-time on the candidate's bytes: no early exit on a partial match. */
-        if (ct_hash_equal(t->entries[v - 1].hash, hash)) {
-            e = t->entries[v - 1];
-            hit = e.state == ST_LIVE; /* a PENDING token is not committed yet */
+        if (ct_hash_equal(c->hash, hash)) {
+            hit = c->state == ST_LIVE; /* a PENDING token is not committed yet */
+            if (hit && use_us > 0 && (c->expires_at_us == 0 || use_us < c->expires_at_us))
+                record_use(c, (uint32_t)(use_us / 1000000));
+            memcpy(&e, c, sizeof e);
             break;
         }
     }
@@ -815,12 +855,113 @@ ct_status ct_index_reload_end(struct ct_index *idx, struct ct_index_table *tab)
         old->pub = NULL;
         tab->pub = idx->publishing ? &idx->pub : NULL;
         idx->tab = tab;
+        idx->generation++;
     }
     if (idx->journal)
         ct_wipe(idx->journal, idx->n_journal * sizeof *idx->journal);
     idx->n_journal = 0;
     idx->reloading = false;
+    void (*retired)(void *, struct ct_index_table *) = rc == CT_OK ? idx->retired : NULL;
+    void *retired_ud = idx->retired_ud;
     pthread_rwlock_unlock(&idx->lock);
+    if (retired) /* no reader can reach old any more */
+        retired(retired_ud, old);
     ct_index_table_free(old);
     return rc;
+}
+
+void ct_index_on_retire(struct ct_index *idx, void (*fn)(void *ud, struct ct_index_table *old),
+                        void *ud)
+{
+    pthread_rwlock_wrlock(&idx->lock);
+    idx->retired = fn;
+    idx->retired_ud = ud;
+    pthread_rwlock_unlock(&idx->lock);
+}
+
+/* ---- full passes: expiry counts, last uses ------------------------------------ */
+
+/* Entries per shared-lock hold in full passes: writers wait at most one chunk. */
+#define PASS_CHUNK 65536u
+
+/* One pass of ct_index_count_expiring; false when a reload swapped the table
+ * meanwhile (the count is then of neither table). */
+static bool count_expiring(struct ct_index *idx, const char *region, int64_t after_us,
+                           int64_t until_us, size_t *ret_n)
+{
+    size_t n = 0;
+    uint64_t gen = 0;
+    int r = -1;
+    for (uint32_t from = 0;; from += PASS_CHUNK) {
+        pthread_rwlock_rdlock(&idx->lock);
+        const struct ct_index_table *t = idx->tab;
+        if (from == 0) {
+            gen = idx->generation;
+            for (unsigned i = 0; i < t->n_regions; i++)
+                r = strcmp(t->regions[i], region) == 0 ? (int)i : r;
+        }
+        bool same = idx->generation == gen, more = same && r >= 0 && from < t->n_entries;
+        for (uint32_t i = from; more && i < from + PASS_CHUNK && i < t->n_entries; i++) {
+            const struct entry *e = &t->entries[i];
+            n += e->state == ST_LIVE && e->region == r && e->expires_at_us > after_us &&
+                 e->expires_at_us <= until_us;
+        }
+        pthread_rwlock_unlock(&idx->lock);
+        if (!more) {
+            *ret_n = n;
+            return same;
+        }
+    }
+}
+
+size_t ct_index_count_expiring(struct ct_index *idx, const char *region, int64_t after_us,
+                               int64_t until_us)
+{
+    size_t n = 0;
+    for (int attempt = 0; attempt < 3; attempt++) { /* reloads are seconds apart at most */
+        if (count_expiring(idx, region, after_us, until_us, &n))
+            break;
+    }
+    return n;
+}
+
+/* Reports the LIVE entries [from, to) of t used since they were last reported. */
+static size_t uses_in(struct ct_index_table *t, uint32_t from, uint32_t to, ct_index_use_fn fn,
+                      void *ud)
+{
+    size_t n = 0;
+    for (uint32_t i = from; i < to && i < t->n_entries; i++) {
+        struct entry *e = &t->entries[i];
+        uint32_t used = atomic_load_explicit(&e->last_used_s, memory_order_relaxed);
+        if (e->state == ST_LIVE &&
+            used != atomic_load_explicit(&e->reported_s, memory_order_relaxed)) {
+            atomic_store_explicit(&e->reported_s, used, memory_order_relaxed);
+            fn(ud, e->token_id, used);
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t ct_index_table_uses(struct ct_index_table *tab, ct_index_use_fn fn, void *ud)
+{
+    return uses_in(tab, 0, tab->n_entries, fn, ud);
+}
+
+size_t ct_index_uses(struct ct_index *idx, ct_index_use_fn fn, void *ud)
+{
+    size_t n = 0;
+    uint64_t gen = 0;
+    for (uint32_t from = 0;; from += PASS_CHUNK) {
+        pthread_rwlock_rdlock(&idx->lock);
+        if (from == 0)
+            gen = idx->generation;
+        /* A swapped-out table goes to the retire hook, uses and all. */
+        bool more = idx->generation == gen && from < idx->tab->n_entries;
+        if (more)
+            n += uses_in(idx->tab, from, from + PASS_CHUNK, fn, ud);
+        pthread_rwlock_unlock(&idx->lock);
+        if (!more)
+            return n;
+    }
 }

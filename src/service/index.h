@@ -104,6 +104,28 @@ size_t ct_index_tombstones(struct ct_index *idx);
 /* Finds the LIVE token whose secret hashes to `hash`. Returns true on a hit. */
 bool ct_index_lookup(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN],
                      struct ct_index_hit *ret_hit);
+/* The same, and records a use at use_us (whole seconds kept) when the token is
+ * LIVE and not expired at that instant; use_us 0 records nothing. No
+ * allocation, no I/O: at most one relaxed compare-and-swap per token and second. */
+bool ct_index_lookup_use(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN], int64_t use_us,
+                         struct ct_index_hit *ret_hit);
+/* LIVE tokens of a region whose expiry is in (after_us, until_us]: a full pass,
+ * a chunk of entries per shared-lock hold (for /metrics). */
+size_t ct_index_count_expiring(struct ct_index *idx, const char *region, int64_t after_us,
+                               int64_t until_us);
+/* Last uses: fn(ud, token id bytes, unix seconds) for every LIVE token used
+ * since it was last reported here, which marks it reported (one caller at a
+ * time). ct_index_uses reads the current table, a chunk per shared-lock hold,
+ * and stops early when a reload swaps the table meanwhile: the swapped-out
+ * table, with its unreported uses, goes to the retire hook. */
+typedef void (*ct_index_use_fn)(void *ud, const uint8_t token_id[16], uint32_t used_s);
+size_t ct_index_uses(struct ct_index *idx, ct_index_use_fn fn, void *ud);
+/* The same over a table no lookup can reach (one given to the retire hook). */
+size_t ct_index_table_uses(struct ct_index_table *tab, ct_index_use_fn fn, void *ud);
+/* Sets the hook a reload calls with the table it replaced, after the swap and
+ * before freeing it (NULL: none). */
+void ct_index_on_retire(struct ct_index *idx, void (*fn)(void *ud, struct ct_index_table *old),
+                        void *ud);
 /* Number of LIVE tokens, and per region (region NULL = all). */
 size_t ct_index_count(struct ct_index *idx, const char *region);
 

@@ -9,6 +9,7 @@
 #include "crypto/crypto.h"
 #include "json/json.h"
 #include "service/index.h"
+#include "service/lastuse.h"
 #include "service/shidx_write.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -21,6 +22,10 @@ struct ct_service {
     /* The index as a shared file for the nginx module (NULL: not published); the
      * index publishes every change to it under its own lock (ct_index_publish). */
     struct ct_shidx_writer *shidx;
+    /* Last-use tracking (NULL: off). Set before the data plane starts, freed
+     * only after the store (whose feed thread reloads) is closed: verify and
+     * the reload hook read it without a lock. */
+    struct ct_lastuse *lastuse;
     _Atomic int64_t stale_since_us;
     _Atomic uint64_t verify_counts[CT_VERIFY_OUTCOME_COUNT_];
 };
@@ -131,10 +136,29 @@ ct_status ct_service_publish_index(struct ct_service *svc, const char *path)
     return CT_OK;
 }
 
+ct_status ct_service_track_last_use(struct ct_service *svc, unsigned interval_s)
+{
+    if (interval_s == 0 || svc->lastuse)
+        return CT_OK;
+    return ct_lastuse_start(svc->index, svc->store, interval_s, &svc->lastuse);
+}
+
+ct_status ct_service_flush_last_use(struct ct_service *svc)
+{
+    return svc->lastuse ? ct_lastuse_flush(svc->lastuse) : CT_OK;
+}
+
+void ct_service_shutdown(struct ct_service *svc)
+{
+    if (svc)
+        ct_lastuse_stop(svc->lastuse);
+}
+
 void ct_service_free(struct ct_service *svc)
 {
     if (!svc)
         return;
+    ct_lastuse_free(svc->lastuse); /* no flush: the store may be closed by now */
     ct_shidx_writer_close(svc->shidx);
     ct_index_free(svc->index);
     free(svc);
@@ -676,10 +700,17 @@ uint64_t ct_service_verify_count(const struct ct_service *svc, enum ct_verify_ou
     return (unsigned)o < CT_VERIFY_OUTCOME_COUNT_ ? atomic_load(&svc->verify_counts[o]) : 0;
 }
 
+struct memory_lookup_ctx {
+    struct ct_index *index;
+    int64_t use_us; /* the request's instant when last use is tracked, else 0 */
+};
+
 static enum ct_verify_lookup memory_lookup(void *ud, const uint8_t hash[CT_HASH_LEN],
                                            struct ct_index_hit *ret_hit)
 {
-    return ct_index_lookup(ud, hash, ret_hit) ? CT_VERIFY_LOOKUP_HIT : CT_VERIFY_LOOKUP_MISS;
+    const struct memory_lookup_ctx *c = ud;
+    return ct_index_lookup_use(c->index, hash, c->use_us, ret_hit) ? CT_VERIFY_LOOKUP_HIT
+                                                                   : CT_VERIFY_LOOKUP_MISS;
 }
 
 static enum ct_verify_outcome decide(struct ct_service *svc, const struct ct_verify_input *in,
@@ -688,8 +719,10 @@ static enum ct_verify_outcome decide(struct ct_service *svc, const struct ct_ver
     int64_t stale = atomic_load(&svc->stale_since_us);
     if (stale && svc->cfg.max_staleness_us && now_us - stale > svc->cfg.max_staleness_us)
         return CT_VERIFY_STALE;
+    /* Not after shutdown: the flusher is gone (and the data plane with it). */
+    struct memory_lookup_ctx c = {svc->index, svc->lastuse ? now_us : 0};
     return ct_verify_decide(in, svc->cfg.n_regions == 1 ? svc->cfg.regions[0] : NULL, memory_lookup,
-                            svc->index, now_us, ret);
+                            &c, now_us, ret);
 }
 
 void ct_service_verify(struct ct_service *svc, const struct ct_verify_input *in, int64_t now_us,

@@ -29,7 +29,18 @@ struct ct_service_config {
 /* Creates the service over a store (borrowed) and loads the verification index. */
 ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cfg,
                          struct ct_service **ret_svc);
+/* Accepts NULL. Writes nothing: call ct_service_shutdown first to keep the last
+ * uses (the store may be closed by now). */
 void ct_service_free(struct ct_service *svc);
+/* Starts last-use tracking: verification notes each token's last use in memory,
+ * written to the store every interval_s seconds in one batch (0: off). Call
+ * before the data plane starts. */
+ct_status ct_service_track_last_use(struct ct_service *svc, unsigned interval_s);
+/* Writes the pending last uses now (tests, shutdown). */
+ct_status ct_service_flush_last_use(struct ct_service *svc);
+/* Stops background work that writes to the store (a last flush of the last
+ * uses); call after the data plane stopped, before closing the store. */
+void ct_service_shutdown(struct ct_service *svc);
 struct ct_store *ct_service_store(struct ct_service *svc);
 struct ct_index *ct_service_index(struct ct_service *svc);
 /* True when region is one the server serves. */

@@ -639,6 +639,7 @@ const struct ct_store_ops ct_store_postgres_ops = {
     .token_insert = ct_pg_token_insert,
     .token_delete = ct_pg_token_delete,
     .token_rotate = ct_pg_token_rotate,
+    .token_touch = ct_pg_token_touch,
     .token_get = ct_pg_token_get,
     .token_list = ct_pg_token_list,
     .token_scan = ct_pg_token_scan,

@@ -119,6 +119,7 @@ ct_status ct_pg_token_rotate(struct ct_store_backend *be, const char *region, co
                              int64_t old_expires_at_us, const struct ct_token *new_tok,
                              uint64_t max_per_project, const struct ct_audit_event *audit,
                              struct ct_token *ret_old, uint64_t *ret_current);
+ct_status ct_pg_token_touch(struct ct_store_backend *be, const struct ct_token_use *uses, size_t n);
 ct_status ct_pg_token_get(struct ct_store_backend *be, const char *region, const char *id,
                           struct ct_token *ret_tok);
 ct_status ct_pg_token_list(struct ct_store_backend *be, const struct ct_token_query *q,

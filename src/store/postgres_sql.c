@@ -40,6 +40,8 @@
       "INSERT INTO tokens(" TOKEN_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")            \
     X(S_TOKEN_DELETE, "DELETE FROM tokens WHERE region = $1 AND id = $2 RETURNING " TOKEN_COLS)    \
     X(S_TOKEN_GET, "SELECT " TOKEN_COLS " FROM tokens WHERE region = $1 AND id = $2")              \
+    X(S_TOKEN_TOUCH, "UPDATE tokens t SET last_used_at = GREATEST(t.last_used_at, u.at)"           \
+                     " FROM unnest($1::text[], $2::bigint[]) AS u(id, at) WHERE t.id = u.id")      \
     X(S_TOKEN_CAP_EXPIRY,                                                                          \
       "UPDATE tokens SET expires_at = CASE WHEN expires_at = 0 OR expires_at > $1 THEN $1"         \
       " ELSE expires_at END WHERE region = $2 AND id = $3 RETURNING " TOKEN_COLS)                  \
@@ -404,6 +406,60 @@ ct_status ct_pg_token_rotate(struct ct_store_backend *be, const char *region, co
         *ret_current = a.insert.current;
     if (rc == CT_OK && ret_old)
         *ret_old = a.old;
+    return rc;
+}
+
+/* Uses travel as two arrays per statement, TOUCH_CHUNK rows at a time, all in
+ * one transaction; GREATEST keeps the latest of every node's reports. */
+#define TOUCH_CHUNK 4096
+#define TOUCH_IDS_MAX (TOUCH_CHUNK * (CT_UUID_LEN + 3) + 3)
+#define TOUCH_ATS_MAX (TOUCH_CHUNK * 21 + 3)
+
+struct touch_args {
+    const struct ct_token_use *uses;
+    size_t n;
+    char *ids, *ats; /* TOUCH_IDS_MAX / TOUCH_ATS_MAX bytes */
+};
+
+/* Array literals {"id",...} and {n,...} for uses[from, from + n). Ids are
+ * canonical UUIDs: nothing to escape. */
+static void touch_arrays(const struct touch_args *a, size_t from, size_t n)
+{
+    size_t oi = 0, oa = 0;
+    a->ids[oi++] = '{';
+    a->ats[oa++] = '{';
+    for (size_t i = from; i < from + n; i++) {
+        oi += (size_t)snprintf(a->ids + oi, TOUCH_IDS_MAX - oi, "%s\"%.36s\"", i > from ? "," : "",
+                               a->uses[i].id);
+        oa += (size_t)snprintf(a->ats + oa, TOUCH_ATS_MAX - oa, "%s%lld", i > from ? "," : "",
+                               (long long)a->uses[i].last_used_at_us);
+    }
+    snprintf(a->ids + oi, TOUCH_IDS_MAX - oi, "}");
+    snprintf(a->ats + oa, TOUCH_ATS_MAX - oa, "}");
+}
+
+static ct_status op_token_touch(struct ct_pg_conn *c, void *arg)
+{
+    struct touch_args *a = arg;
+    ct_status rc = CT_OK;
+    for (size_t off = 0; rc == CT_OK && off < a->n; off += TOUCH_CHUNK) {
+        touch_arrays(a, off, a->n - off < TOUCH_CHUNK ? a->n - off : TOUCH_CHUNK);
+        struct ct_pg_params p = {0};
+        p_text(&p, a->ids);
+        p_text(&p, a->ats);
+        rc = ct_pg_exec(c, S_TOKEN_TOUCH, &p, NULL);
+    }
+    return rc;
+}
+
+ct_status ct_pg_token_touch(struct ct_store_backend *be, const struct ct_token_use *uses, size_t n)
+{
+    struct touch_args a = {
+        .uses = uses, .n = n, .ids = malloc(TOUCH_IDS_MAX), .ats = malloc(TOUCH_ATS_MAX)};
+    ct_status rc =
+        a.ids && a.ats ? ct_pg_run_tx(be, CT_PG_TX_WRITE, op_token_touch, &a) : CT_E_NOMEM;
+    free(a.ids);
+    free(a.ats);
     return rc;
 }
 

@@ -51,6 +51,7 @@
     X(S_TOKEN_INSERT, "INSERT INTO tokens(" TOKEN_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")     \
     X(S_TOKEN_DELETE, "DELETE FROM tokens WHERE region = ? AND id = ? RETURNING " TOKEN_COLS)      \
     X(S_TOKEN_GET, "SELECT " TOKEN_COLS " FROM tokens WHERE region = ? AND id = ?")                \
+    X(S_TOKEN_TOUCH, "UPDATE tokens SET last_used_at = MAX(last_used_at, ?1) WHERE id = ?2")       \
     X(S_TOKEN_CAP_EXPIRY,                                                                          \
       "UPDATE tokens SET expires_at = CASE WHEN expires_at = 0 OR expires_at > ?1 THEN ?1"         \
       " ELSE expires_at END WHERE region = ?2 AND id = ?3 RETURNING " TOKEN_COLS)                  \
@@ -761,6 +762,31 @@ static ct_status sq_token_rotate(struct ct_store_backend *be, const char *region
     return rc;
 }
 
+struct touch_args {
+    const struct ct_token_use *uses;
+    size_t n;
+};
+
+static ct_status op_token_touch(struct conn *c, void *arg)
+{
+    struct touch_args *a = arg;
+    sqlite3_stmt *s = NULL;
+    ct_status rc = get_stmt(c, S_TOKEN_TOUCH, &s);
+    for (size_t i = 0; rc == CT_OK && i < a->n; i++)
+        rc = exec_bound(c, s,
+                        sqlite3_bind_int64(s, 1, a->uses[i].last_used_at_us) |
+                            bind_text(s, 2, a->uses[i].id));
+    return rc;
+}
+
+/* One transaction of its own (not the group commit: it can be large). */
+static ct_status sq_token_touch(struct ct_store_backend *be, const struct ct_token_use *uses,
+                                size_t n)
+{
+    struct touch_args a = {.uses = uses, .n = n};
+    return write_tx(be, op_token_touch, &a);
+}
+
 struct bulk_args {
     const struct ct_token *toks;
     size_t n;
@@ -1430,6 +1456,7 @@ const struct ct_store_ops ct_store_sqlite_ops = {
     .token_insert = sq_token_insert,
     .token_delete = sq_token_delete,
     .token_rotate = sq_token_rotate,
+    .token_touch = sq_token_touch,
     .token_get = sq_token_get,
     .token_list = sq_token_list,
     .token_scan = sq_token_scan,

@@ -118,6 +118,13 @@ ct_status ct_store_token_rotate(struct ct_store *st, const char *region, const c
                                 audit, ret_old, ret_current));
 }
 
+ct_status ct_store_token_touch(struct ct_store *st, const struct ct_token_use *uses, size_t n)
+{
+    if (n == 0)
+        return CT_OK;
+    TIMED(CT_STORE_OP_TOKEN_TOUCH, st->ops->token_touch(st->be, uses, n));
+}
+
 ct_status ct_store_token_get(struct ct_store *st, const char *region, const char *id,
                              struct ct_token *ret_tok)
 {

@@ -60,6 +60,10 @@ ct_status ct_store_token_rotate(struct ct_store *st, const char *region, const c
                                 int64_t old_expires_at_us, const struct ct_token *new_tok,
                                 uint64_t max_per_project, const struct ct_audit_event *audit,
                                 struct ct_token *ret_old, uint64_t *ret_current);
+/* Records last uses in one transaction: each token's last_used_at becomes the
+ * greater of its value and the given one (several nodes may report the same
+ * token). Ids that no longer exist are skipped. No audit, no change feed. */
+ct_status ct_store_token_touch(struct ct_store *st, const struct ct_token_use *uses, size_t n);
 /* Fetches a token of a region by id. */
 ct_status ct_store_token_get(struct ct_store *st, const char *region, const char *id,
                              struct ct_token *ret_tok);

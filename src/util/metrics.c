@@ -28,9 +28,9 @@ static struct histogram http_hist[CT_METRICS_MAX_ROUTES];
 static struct histogram store_hist[CT_STORE_OP_COUNT_];
 static _Atomic uint64_t store_errors[CT_STORE_OP_COUNT_];
 
-static const char *const store_op_names[] = {"token_insert", "token_delete", "token_get",
-                                             "token_list",   "token_scan",   "apikey",
-                                             "audit",        "ping",         "token_rotate"};
+static const char *const store_op_names[] = {
+    "token_insert", "token_delete", "token_get", "token_list",   "token_scan",
+    "apikey",       "audit",        "ping",      "token_rotate", "token_touch"};
 _Static_assert(sizeof store_op_names / sizeof store_op_names[0] == CT_STORE_OP_COUNT_,
                "one name per store operation");
 

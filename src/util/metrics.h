@@ -21,6 +21,7 @@ enum ct_store_op {
     CT_STORE_OP_AUDIT,
     CT_STORE_OP_PING,
     CT_STORE_OP_TOKEN_ROTATE,
+    CT_STORE_OP_TOKEN_TOUCH,
     CT_STORE_OP_COUNT_
 };
 

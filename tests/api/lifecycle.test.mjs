@@ -82,6 +82,21 @@ describe('token lifecycle: expiry', () => {
     assert.match(metrics.text, /cockpit_tokens_verify_decisions_total\{decision="expired"\} [1-9]/);
   });
 
+  T('/metrics: tokens expiring within 7 days, per region', async () => {
+    const gauge = async () => {
+      const m = (await request(srv, { path: '/metrics', auth: null })).text;
+      const hit = m.match(/^cockpit_tokens_tokens_expiring_7d\{region="fr-par"\} (\d+)$/m);
+      assert.ok(hit, 'the gauge is exported for fr-par');
+      return Number(hit[1]);
+    };
+    const p = randomUUID();
+    const before = await gauge();
+    await mk(srv, { project_id: p, expires_at: iso(Date.now() + 86400_000) });
+    await mk(srv, { project_id: p, expires_at: iso(Date.now() + 30 * 86400_000) });
+    await mk(srv, { project_id: p });
+    assert.equal(await gauge(), before + 1, 'only the one expiring within 7 days');
+  });
+
   T('expired= takes true or false only', async () => {
     for (const bad of ['yes', '1', 'TRUE']) {
       expectInvalidArg(await request(srv, { path: tokensPath() + query([['expired', bad]]) }), 'expired', 'constraint');
@@ -165,5 +180,34 @@ describe('token lifecycle: rotation', () => {
     const theirs = await mk(srv, { project_id: p2 });
     expectNotFound(await rotate(srv, theirs.id, {}, { auth: key.secret_key }), theirs.id);
     expectJsonOk(await rotate(srv, mine.id, { grace_period: '60s' }, { auth: key.secret_key }));
+  });
+});
+
+describe('token lifecycle: last use', () => {
+  before(async () => { srv = await startServer({ extraArgs: ['--last-used-interval', '1'] }); });
+  after(async () => { if (srv) await srv.stop(); });
+
+  T('last_used_at appears within the interval and survives a restart', async () => {
+    const p = randomUUID();
+    const tok = await mk(srv, { project_id: p });
+    const unused = await mk(srv, { project_id: p, name: 'unused' });
+    const before = Math.floor(Date.now() / 1000) * 1000;
+    assert.equal((await verify(srv, tok.secret_key)).status, 204);
+    let got;
+    for (let i = 0; i < 40; i++) { // the interval is 1 s: allow 4 s on a loaded machine
+      got = expectJsonOk(await request(srv, { path: tokenPath(tok.id) }));
+      if (got.last_used_at) break;
+      await sleep(100);
+    }
+    assert.notEqual(got.last_used_at, null, 'last_used_at written within the interval');
+    assert.match(got.last_used_at, /\.000000Z$/, 'whole seconds');
+    const at = Date.parse(got.last_used_at);
+    assert.ok(at >= before && at <= Date.now(), `last_used_at ${got.last_used_at} is the verify's second`);
+    const list = await listed(srv, [['project_id', p], ['order_by', 'name_asc']]);
+    assert.deepEqual(list.tokens.map((t) => t.last_used_at), [got.last_used_at, null]);
+    await srv.restart();
+    const again = expectJsonOk(await request(srv, { path: tokenPath(tok.id) }));
+    assert.equal(again.last_used_at, got.last_used_at, 'kept across a restart');
+    assert.equal(expectJsonOk(await request(srv, { path: tokenPath(unused.id) })).last_used_at, null);
   });
 });

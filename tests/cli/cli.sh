@@ -128,7 +128,7 @@ assert len(ids) == $n_bulk, len(ids)
 open('$tmp/bulk.ids', 'w').write('\n'.join(sorted(ids)) + '\n')" || fail "bulk responses"
 
 t 0 list --project "$P2"
-[ "$(head -1 "$tmp/out" | tr -s ' ')" = "ID NAME PROJECT SCOPES CREATED REGION" ] ||
+[ "$(head -1 "$tmp/out" | tr -s ' ')" = "ID NAME PROJECT SCOPES CREATED EXPIRES LAST USED REGION" ] ||
     fail "table header: $(head -1 "$tmp/out")"
 tail -n +2 "$tmp/out" | awk '{print $1}' | sort >"$tmp/table.ids"
 cmp -s "$tmp/table.ids" "$tmp/bulk.ids" || fail "table ids differ from the created ones"
@@ -257,6 +257,36 @@ ok
 t 2 list --secret-key="$KEY"
 t 2 list --secret-key-file "$tmp/missing"
 
+# ---- lifecycle: --expires-in / --expires-at, rotate, EXPIRES and LAST USED --------------------
+t 0 create --name cli-exp --scope read_only_metrics --project "$P3" --expires-in 2d -o json
+py "import datetime as D; e = D.datetime.fromisoformat(d['expires_at'].replace('Z', '+00:00'))
+left = (e - D.datetime.now(D.timezone.utc)).total_seconds(); assert 2 * 86400 - 120 < left <= 2 * 86400, left"
+exp_id=$(python3 -c "import json; print(json.load(open('$tmp/out'))['id'])")
+t 0 create --name cli-at --scope read_only_metrics --project "$P3" --expires-at 2099-01-01T02:00:00+02:00
+grep -q '^expires_at  *2099-01-01T00:00:00.000000Z$' "$tmp/out" || fail "expires_at line: $(cat "$tmp/out")"
+grep -q '^last_used_at  *never$' "$tmp/out" || fail "last_used_at line: $(cat "$tmp/out")"
+t 0 rotate "$exp_id" --grace 1h -o json
+py "assert len(d['secret_key']) == 64 and d['name'] == 'cli-exp' and d['id'] != '$exp_id'"
+new_id=$(python3 -c "import json; print(json.load(open('$tmp/out'))['id'])")
+t 0 get "$exp_id" -o json
+py "import datetime as D; e = D.datetime.fromisoformat(d['expires_at'].replace('Z', '+00:00'))
+left = (e - D.datetime.now(D.timezone.utc)).total_seconds(); assert 3600 - 120 < left <= 3600, left"
+t 0 rotate "$new_id"
+grep -q '^secret_key ' "$tmp/out" && grep -q 'shown only once' "$tmp/err" || fail "rotate output: $(cat "$tmp/out")"
+t 0 list --project "$P3" --expired true -o json
+py "assert [x['id'] for x in d['tokens']] == ['$new_id'] and d['total_count'] == 1"
+t 0 list --project "$P3" --order-by name_asc
+[ "$(sed -n 2p "$tmp/out" | awk '{print $2}')" = cli-at ] && grep -q '2099-01-01T00:00:00.000000Z' "$tmp/out" &&
+    grep -q 'never' "$tmp/out" || fail "EXPIRES / LAST USED columns: $(cat "$tmp/out")"
+t 2 create --name x --scope read_only_metrics --expires-in 3x
+t 2 create --name x --scope read_only_metrics --expires-in 1d --expires-at 2099-01-01T00:00:00Z
+t 2 rotate
+t 2 rotate "$new_id" --grace soon
+t 1 create --name cli-past --scope read_only_metrics --expires-at 2001-01-01T00:00:00Z
+err_line "invalid argument: expires_at: must be in the future"
+t 1 rotate "$new_id" --grace 30d
+grep -q 'grace_period' "$tmp/err" || fail "rotate --grace 30d: $(cat "$tmp/err")"
+
 # ---- usage errors: exit 2 ---------------------------------------------------------------------
 t 2 list --api-url ftp://127.0.0.1/
 t 2 list --api-url not-a-url
@@ -311,7 +341,7 @@ ok
 py 'assert d["total_count"] == len(d["events"]) > 0, d'
 
 # ---- --help on every verb ---------------------------------------------------------------------
-for v in create list get delete; do
+for v in create list get rotate delete; do
     t 0 "$v" --help
     grep -q "usage: cockpit-tokens token $v" "$tmp/out" || fail "$v --help"
     grep -q -- '--secret-key-file' "$tmp/out" || fail "$v --help lacks common options"

@@ -803,6 +803,44 @@ static void test_rotate(void **state)
     assert_int_equal(ct_store_token_get(fx->st, REGION_A, nw3.id, &got), CT_E_NOT_FOUND);
 }
 
+/* Last uses: the later of the stored and the given value wins (several nodes
+ * report the same token); unknown ids are skipped; nothing else changes. */
+static void test_touch(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 60 + take_seq());
+    struct ct_token a, b, got;
+    make_token(&a, REGION_A, p, "used", 1000, 1);
+    make_token(&b, REGION_B, p, "used", 1000, 1);
+    a.expires_at_us = 777;
+    assert_int_equal(ct_store_token_insert(fx->st, &a, 0, NULL, NULL), CT_OK);
+    assert_int_equal(ct_store_token_insert(fx->st, &b, 0, NULL, NULL), CT_OK);
+    struct ct_token_use uses[3];
+    memset(uses, 0, sizeof uses);
+    snprintf(uses[0].id, sizeof uses[0].id, "%s", a.id);
+    uses[0].last_used_at_us = 5000000;
+    snprintf(uses[1].id, sizeof uses[1].id, "%s", b.id);
+    uses[1].last_used_at_us = 7000000;
+    make_uuid(uses[2].id, 0x70c, take_seq()); /* no such token */
+    uses[2].last_used_at_us = 9000000;
+    assert_int_equal(ct_store_token_touch(fx->st, uses, 3), CT_OK);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, a.id, &got), CT_OK);
+    a.last_used_at_us = 5000000;
+    assert_token_equal(&got, &a);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_B, b.id, &got), CT_OK);
+    assert_int_equal(got.last_used_at_us, 7000000);
+    /* An older report (another node, late) does not move it back. */
+    uses[0].last_used_at_us = 4000000;
+    uses[1].last_used_at_us = 8000000;
+    assert_int_equal(ct_store_token_touch(fx->st, uses, 2), CT_OK);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, a.id, &got), CT_OK);
+    assert_int_equal(got.last_used_at_us, 5000000);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_B, b.id, &got), CT_OK);
+    assert_int_equal(got.last_used_at_us, 8000000);
+    assert_int_equal(ct_store_token_touch(fx->st, uses, 0), CT_OK);
+}
+
 static void test_audit(void **state)
 {
     struct fixture *fx = *state;
@@ -919,6 +957,7 @@ int main(void)
         T(test_concurrent_conflict),
         T(test_bulk_and_scan),
         T(test_rotate),
+        T(test_touch),
         T(test_apikeys),
         T(test_audit),
         T(test_audit_in_transaction),

@@ -28,6 +28,86 @@ static void make_token(struct ct_token *t, const char *region, uint32_t scopes, 
     ct_secret_hash(secret, CT_SECRET_LEN, t->secret_hash);
 }
 
+struct seen_uses {
+    uint8_t id[4][16];
+    uint32_t s[4];
+    size_t n;
+};
+
+static void on_use(void *ud, const uint8_t token_id[16], uint32_t used_s)
+{
+    struct seen_uses *u = ud;
+    assert_true(u->n < 4);
+    memcpy(u->id[u->n], token_id, 16);
+    u->s[u->n++] = used_s;
+}
+
+static void retire_uses(void *ud, struct ct_index_table *old)
+{
+    ct_index_table_uses(old, on_use, ud);
+}
+
+/* Last use: recorded only when asked and not expired; the latest second kept;
+ * reported once per change; carried over a re-put; a swapped-out table keeps
+ * its unreported uses for the caller. */
+static void last_use_and_expiry(void **state)
+{
+    (void)state;
+    const int64_t S = 1000000;
+    struct ct_index *idx;
+    assert_int_equal(ct_index_new(&idx), CT_OK);
+    struct ct_token t;
+    char secret[CT_SECRET_LEN + 1];
+    make_token(&t, "fr-par", 1, secret);
+    t.expires_at_us = 500 * S;
+    assert_int_equal(ct_index_put(idx, &t), CT_OK);
+    struct ct_index_hit hit;
+    struct seen_uses u = {0};
+    assert_true(ct_index_lookup(idx, t.secret_hash, &hit));
+    assert_int_equal(hit.expires_at_us, 500 * S);
+    assert_int_equal(ct_index_uses(idx, on_use, &u), 0); /* a plain lookup is no use */
+    assert_true(ct_index_lookup_use(idx, t.secret_hash, 300 * S + 5, &hit));
+    assert_true(ct_index_lookup_use(idx, t.secret_hash, 200 * S, &hit)); /* late: ignored */
+    assert_int_equal(ct_index_uses(idx, on_use, &u), 1);
+    assert_int_equal(u.s[0], 300);
+    assert_int_equal(ct_index_uses(idx, on_use, &u), 0);                 /* reported already */
+    assert_true(ct_index_lookup_use(idx, t.secret_hash, 500 * S, &hit)); /* expired: no use */
+    assert_int_equal(ct_index_uses(idx, on_use, &u), 0);
+    assert_int_equal(ct_index_count_expiring(idx, "fr-par", 0, 500 * S), 1);
+    assert_int_equal(ct_index_count_expiring(idx, "fr-par", 500 * S, 900 * S), 0);
+    assert_int_equal(ct_index_count_expiring(idx, "nl-ams", 0, 900 * S), 0);
+    /* A re-put (rotation, feed upsert) keeps an unreported use. */
+    assert_true(ct_index_lookup_use(idx, t.secret_hash, 400 * S, &hit));
+    t.expires_at_us = 450 * S;
+    assert_int_equal(ct_index_put(idx, &t), CT_OK);
+    assert_true(ct_index_lookup(idx, t.secret_hash, &hit));
+    assert_int_equal(hit.expires_at_us, 450 * S);
+    u.n = 0;
+    assert_int_equal(ct_index_uses(idx, on_use, &u), 1);
+    assert_int_equal(u.s[0], 400);
+    /* A reload hands the replaced table, with its unreported uses, to the hook. */
+    assert_true(ct_index_lookup_use(idx, t.secret_hash, 420 * S, &hit));
+    ct_index_on_retire(idx, retire_uses, &u);
+    u.n = 0;
+    assert_int_equal(ct_index_reload_begin(idx), CT_OK);
+    struct ct_index_table *tab;
+    assert_int_equal(ct_index_table_new(1, &tab), CT_OK);
+    assert_int_equal(ct_index_table_put(tab, &t), CT_OK);
+    assert_int_equal(ct_index_reload_end(idx, tab), CT_OK);
+    assert_int_equal(u.n, 1);
+    assert_int_equal(u.s[0], 420);
+    u.n = 0;
+    assert_int_equal(ct_index_uses(idx, on_use, &u), 0);
+    /* A PENDING token is no use either. */
+    struct ct_token p;
+    char psecret[CT_SECRET_LEN + 1];
+    make_token(&p, "fr-par", 1, psecret);
+    assert_int_equal(ct_index_reserve(idx, &p), CT_OK);
+    assert_false(ct_index_lookup_use(idx, p.secret_hash, 430 * S, &hit));
+    assert_int_equal(ct_index_uses(idx, on_use, &u), 0);
+    ct_index_free(idx);
+}
+
 static void put_lookup_remove(void **state)
 {
     (void)state;
@@ -222,11 +302,9 @@ int main(void)
     if (ct_crypto_init() != 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(put_lookup_remove),
-        cmocka_unit_test(many_tokens),
-        cmocka_unit_test(duplicate_hash_refused),
-        cmocka_unit_test(replace_table),
-        cmocka_unit_test(throttle),
+        cmocka_unit_test(put_lookup_remove), cmocka_unit_test(last_use_and_expiry),
+        cmocka_unit_test(many_tokens),       cmocka_unit_test(duplicate_hash_refused),
+        cmocka_unit_test(replace_table),     cmocka_unit_test(throttle),
         cmocka_unit_test(config_parsing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

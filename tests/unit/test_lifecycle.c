@@ -52,6 +52,7 @@ static struct fx *fx_open(const struct ct_service_config *over)
 
 static void fx_close(struct fx *f)
 {
+    ct_service_shutdown(f->svc); /* a last flush needs the store */
     ct_store_close(f->st);
     ct_service_free(f->svc);
     char cmd[128];
@@ -200,13 +201,70 @@ static void rotation_with_grace(void **state)
     fx_close(f);
 }
 
+/* Last use: noted in memory by verification, written by a flush, the latest
+ * second kept; an expired token's use is not a use; a reload loses nothing. */
+static void last_use(void **state)
+{
+    (void)state;
+    struct fx *f = fx_open(NULL);
+    struct ct_token tok, got;
+    struct ct_error err;
+    char secret[CT_SECRET_LEN + 1];
+    assert_int_equal(create(f, NOW + 100 * SEC, NOW, &tok, secret, &err), CT_OK);
+    /* A long interval: only explicit flushes write. */
+    assert_int_equal(ct_service_track_last_use(f->svc, 3600), CT_OK);
+    assert_int_equal(verify(f, secret, NOW + 10 * SEC + 400000), CT_VERIFY_ALLOW);
+    assert_int_equal(ct_service_token_get(f->svc, &f->caller, "fr-par", tok.id, &got, &err), CT_OK);
+    assert_int_equal(got.last_used_at_us, 0); /* not written yet: no store access on verify */
+    assert_int_equal(ct_service_flush_last_use(f->svc), CT_OK);
+    assert_int_equal(ct_service_token_get(f->svc, &f->caller, "fr-par", tok.id, &got, &err), CT_OK);
+    assert_int_equal(got.last_used_at_us, NOW + 10 * SEC); /* whole seconds */
+    /* A use, then a reload (resync) before the flush: still written. */
+    assert_int_equal(verify(f, secret, NOW + 20 * SEC), CT_VERIFY_ALLOW);
+    assert_int_equal(ct_service_reload_index(f->svc), CT_OK);
+    assert_int_equal(ct_service_flush_last_use(f->svc), CT_OK);
+    assert_int_equal(ct_service_token_get(f->svc, &f->caller, "fr-par", tok.id, &got, &err), CT_OK);
+    assert_int_equal(got.last_used_at_us, NOW + 20 * SEC);
+    /* Refused as expired: not a use. */
+    assert_int_equal(verify(f, secret, NOW + 100 * SEC), CT_VERIFY_EXPIRED);
+    assert_int_equal(ct_service_flush_last_use(f->svc), CT_OK);
+    assert_int_equal(ct_service_token_get(f->svc, &f->caller, "fr-par", tok.id, &got, &err), CT_OK);
+    assert_int_equal(got.last_used_at_us, NOW + 20 * SEC);
+    /* Shutdown writes what is pending. */
+    assert_int_equal(verify(f, secret, NOW + 30 * SEC), CT_VERIFY_ALLOW);
+    ct_service_shutdown(f->svc);
+    assert_int_equal(ct_service_token_get(f->svc, &f->caller, "fr-par", tok.id, &got, &err), CT_OK);
+    assert_int_equal(got.last_used_at_us, NOW + 30 * SEC);
+    ct_wipe(secret, sizeof secret);
+    fx_close(f);
+}
+
+/* Tracking off: verification records nothing. */
+static void last_use_off(void **state)
+{
+    (void)state;
+    struct fx *f = fx_open(NULL);
+    struct ct_token tok, got;
+    struct ct_error err;
+    char secret[CT_SECRET_LEN + 1];
+    assert_int_equal(create(f, -1, NOW, &tok, secret, &err), CT_OK);
+    assert_int_equal(verify(f, secret, NOW + SEC), CT_VERIFY_ALLOW);
+    assert_int_equal(ct_service_flush_last_use(f->svc), CT_OK);
+    assert_int_equal(ct_service_track_last_use(f->svc, 3600), CT_OK);
+    assert_int_equal(ct_service_flush_last_use(f->svc), CT_OK);
+    assert_int_equal(ct_service_token_get(f->svc, &f->caller, "fr-par", tok.id, &got, &err), CT_OK);
+    assert_int_equal(got.last_used_at_us, 0);
+    ct_wipe(secret, sizeof secret);
+    fx_close(f);
+}
+
 int main(void)
 {
     ct_crypto_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(expiry_boundary),
-        cmocka_unit_test(create_lifetime_rules),
-        cmocka_unit_test(rotation_with_grace),
+        cmocka_unit_test(expiry_boundary),     cmocka_unit_test(create_lifetime_rules),
+        cmocka_unit_test(rotation_with_grace), cmocka_unit_test(last_use),
+        cmocka_unit_test(last_use_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
