@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Crash consistency: concurrent creates and deletes against the real server,
+"""Crash consistency: concurrent creates, rotations and deletes against the real server,
 `kill -9` at random moments, restart, and compare the store with what the
 clients saw acknowledged.
 
@@ -17,6 +17,10 @@ After every restart (and once more at the end) it checks:
     unique name): no phantom tokens;
   * creates and deletes whose reply was lost are resolved once (present or
     absent) and must stay that way afterwards;
+  * a rotation (grace 1 h) is a create of a token with its origin's name: once
+    acknowledged the new token is there and verifies, and so does the old one (its
+    grace runs), now with an expires_at; a rotation whose reply was lost is
+    resolved like a create;
   * at the end, the audit log (`cockpit-tokens audit list -o json`) agrees: an
     acknowledged change has its audit row, and no audit row describes a change
     the store does not show (same transaction).
@@ -147,6 +151,9 @@ class State:
         self.deleted = {}     # id -> token (delete answered 204, or resolved absent)
         self.pending_create = {}  # name -> (region, project, scopes): reply lost
         self.pending_delete = {}  # id -> token: delete sent, reply lost
+        self.pending_rotate = {}  # old id -> old token: rotate sent, reply lost
+        self.rotated = set()      # ids of tokens a rotation acknowledged as capped
+        self.acked_rotations = 0
         self.touched = set()  # ids changed since the last check
         self.acked_creates = self.acked_deletes = 0
         self.lost_replies = 0
@@ -171,6 +178,10 @@ def client_loop(idx, port, key, state, stop, rnd_seed, round_no, projects):
     seq = 0
     hdr = {"X-Auth-Token": key, "Content-Type": "application/json"}
     while not stop.is_set():
+        if mine and rnd.random() < 0.15:
+            if not rotate_one(c, key, state, mine, rnd):
+                return
+            continue
         if mine and rnd.random() < 0.4:
             tid = mine.pop(rnd.randrange(len(mine)))
             with state.lock:
@@ -229,6 +240,39 @@ def client_loop(idx, port, key, state, stop, rnd_seed, round_no, projects):
             state.touched.add(tok["id"])
             state.acked_creates += 1
         mine.append(tok["id"])
+
+
+def rotate_one(c, key, state, mine, rnd):
+    """Rotates one of this client's tokens; False when the reply was lost."""
+    tid = mine[rnd.randrange(len(mine))]
+    with state.lock:
+        tok = state.live.get(tid)
+    if tok is None:
+        return True
+    try:
+        st, data, _ = call(c, "POST", "/cockpit/v1/regions/%s/tokens/%s/rotate"
+                           % (tok["region"], tid), {"X-Auth-Token": key},
+                           '{"grace_period":"3600s"}')
+    except (OSError, http.client.HTTPException):
+        with state.lock:
+            state.pending_rotate[tid] = tok
+            state.lost_replies += 1
+        return False
+    with state.lock:
+        if st == 200:
+            new = json.loads(data)
+            state.live[new["id"]] = new
+            state.rotated.add(tid)
+            state.touched.update((tid, new["id"]))
+            state.acked_rotations += 1
+            mine.append(new["id"])
+        elif st == 404:
+            state.errors.append("acknowledged token %s: rotate answered 404 (lost)" % tid)
+        else:  # not acknowledged: a new token may exist; decided at the next check
+            state.pending_rotate[tid] = tok
+            state.anomalies.append("rotate of %s answered %d: %r" % (tid, st, data[:200]))
+            time.sleep(0.01)
+    return True
 
 
 def token_problems(t, region):
@@ -319,6 +363,15 @@ def check(port, key, state, full, label):
                 state.deleted[tid] = tok
             state.touched.add(tid)
         state.pending_delete.clear()
+        known = set(state.live) | set(state.deleted)
+        for tid, tok in list(state.pending_rotate.items()):
+            for t in listed.values():  # the new token, if it committed: origin's name
+                if t["name"] == tok["name"] and t["id"] not in known:
+                    state.live[t["id"]] = dict(t, secret_key=None, unacked=True)
+                    state.touched.add(t["id"])
+                    known.add(t["id"])
+        state.pending_rotate.clear()
+        rotated = set(state.rotated)
         live, deleted = dict(state.live), dict(state.deleted)
         touched = set(state.touched) if not full else set(live) | set(deleted)
         state.touched.clear()
@@ -351,6 +404,8 @@ def check(port, key, state, full, label):
             problems.append("GET %s: %d, expected %d" % (tid, st, want))
         elif st == 200 and json.loads(data)["secret_key"] is not None:
             problems.append("GET %s shows a secret" % tid)
+        elif st == 200 and tid in rotated and json.loads(data)["expires_at"] is None:
+            problems.append("GET %s: rotated, yet no expires_at (the cap was lost)" % tid)
         if tok.get("secret_key"):
             vs = verify_status(c, tok["secret_key"], tok["region"], tok["scopes"][0])
             n_verify += 1
@@ -383,6 +438,8 @@ def check_audit(binary, db, state):
             continue
         if ev["action"] == "token.create":
             creates.add(ev["resource_id"])
+        elif ev["action"] == "token.rotate":  # old token = resource, new = related
+            creates.add(ev["related_id"])
         elif ev["action"] == "token.delete":
             deletes.add(ev["resource_id"])
     problems = []
@@ -501,9 +558,10 @@ def main():
         return 1
     if own_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
-    print("PASS: %d kill points survived; %d creates and %d deletes acknowledged, %d replies "
-          "lost in crashes and resolved; seed %d"
-          % (kills, state.acked_creates, state.acked_deletes, state.lost_replies, seed))
+    print("PASS: %d kill points survived; %d creates, %d rotations and %d deletes acknowledged, "
+          "%d replies lost in crashes and resolved; seed %d"
+          % (kills, state.acked_creates, state.acked_rotations, state.acked_deletes,
+             state.lost_replies, seed))
     return 0
 
 
