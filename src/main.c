@@ -175,6 +175,7 @@ static int cmd_serve(int argc, char **argv)
     hc.per_ip_limit = cfg.per_ip_connection_limit;
     hc.connection_memory = cfg.connection_memory;
     hc.connection_timeout_s = cfg.connection_timeout;
+    hc.request_timeout_s = cfg.request_timeout;
     hc.queue_limit = cfg.queue_limit;
     hc.auth_fail_limit = cfg.auth_fail_limit;
     hc.auth_fail_window_s = cfg.auth_fail_window;

@@ -41,7 +41,8 @@ int ct_cli_open_store(const struct ct_config *cfg, const char *who, struct ct_st
 void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts);
 /* Opens the store and the service (index loaded). may_create: a missing SQLite
  * database (and its folder) is created (serve); else it is ct_cli_require_db's
- * exit 2. Returns 0, or prints and returns 1 (2 as said). */
+ * exit 2. Returns 0, or prints and returns 1 (2 as said). may_create also means
+ * this process is the database's server: SQLite takes its exclusive lock. */
 int ct_cli_open_service(const struct ct_config *cfg, bool may_create, struct ct_store **ret_st,
                         struct ct_service **ret_svc, const char *const **ret_regions);
 

@@ -164,7 +164,7 @@ static int open_failed(const struct ct_config *cfg, const char *who, ct_status r
         return CT_EXIT_SCHEMA_NEWER;
     }
     fprintf(stderr, "cockpit-tokens%s%s: cannot open the database (%s): %s\n", who[0] ? " " : "",
-            who, ct_status_message(rc),
+            who, rc == CT_E_CONFLICT ? "another server is using it" : ct_status_message(rc),
             strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db : "check --db and the database's log");
     return 1;
 }
@@ -179,6 +179,7 @@ int ct_cli_open_store(const struct ct_config *cfg, const char *who, struct ct_st
 
 void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts)
 {
+    memset(ret_opts, 0, sizeof *ret_opts);
     ret_opts->busy_timeout_ms = (int)cfg->db_timeout_ms;
     ret_opts->connect_timeout_s = (int)cfg->db_connect_timeout;
     ret_opts->pool_size = cfg->db_pool_size;
@@ -197,6 +198,7 @@ int ct_cli_open_service(const struct ct_config *cfg, bool may_create, struct ct_
     struct ct_store *st = NULL;
     struct ct_store_options so;
     ct_cli_store_options(cfg, &so);
+    so.exclusive = may_create; /* only serve creates, and only serve is the server */
     ct_status rc = ct_store_open(cfg->db, &so, &st);
     if (rc != CT_OK)
         return open_failed(cfg, may_create ? "" : "apikey", rc);

@@ -31,6 +31,7 @@ struct ct_config {
     unsigned per_ip_connection_limit;
     unsigned connection_memory;
     unsigned connection_timeout;
+    unsigned request_timeout; /* seconds to deliver a whole request */
     unsigned queue_limit;
     char log_level[16];
     char log_format[16];

@@ -19,6 +19,7 @@
 
 #include "crypto/crypto.h"
 #include "http/console.h"
+#include "http/conns.h"
 #include "http/http_int.h"
 #include "service/index.h"
 #include "service/throttle.h"
@@ -61,7 +62,10 @@ struct request {
     struct request *next_job;
     enum req_state state;
     bool too_large;
-    size_t body_seen; /* bytes of body received, kept or not */
+    bool body_known; /* Content-Length given: body_expected is the whole body */
+    uint64_t body_expected;
+    size_t body_seen;      /* bytes of body received, kept or not */
+    struct ct_conn *track; /* the connection's deadline (conns.h); may be NULL */
     char *body;
     size_t body_len, body_cap;
     int64_t start_us;
@@ -89,6 +93,7 @@ struct ct_http {
     struct ct_throttle *throttle;
     struct ct_cidr trusted[CT_CIDR_MAX]; /* proxies whose forwarded address we believe */
     size_t n_trusted;
+    struct ct_conns *conns; /* request deadlines and missed closes (conns.h) */
     int64_t started_us;
     _Atomic unsigned active;      /* requests between their first and completion callbacks */
     _Atomic bool draining;        /* stopping: answers carry Connection: close */
@@ -607,6 +612,15 @@ static void render_service_metrics(struct ct_http *h, struct ct_buf *b)
         ct_buf_printf(
             b, "cockpit_tokens_tokens_expiring_7d{region=\"%s\"} %zu\n", sc->regions[i],
             ct_index_count_expiring(idx, sc->regions[i], now, now + 7LL * 86400 * 1000000));
+    uint64_t late = 0, abandoned = 0;
+    ct_conns_closed(h->conns, &late, &abandoned);
+    ct_buf_printf(b,
+                  "# HELP cockpit_tokens_http_requests_cut_total Connections closed in the middle "
+                  "of receiving a request: not complete within request_timeout (late), or the "
+                  "client closed (abandoned).\n# TYPE cockpit_tokens_http_requests_cut_total "
+                  "counter\ncockpit_tokens_http_requests_cut_total{reason=\"late\"} %llu\n"
+                  "cockpit_tokens_http_requests_cut_total{reason=\"abandoned\"} %llu\n",
+                  (unsigned long long)late, (unsigned long long)abandoned);
     ct_buf_printf(b,
                   "# HELP cockpit_tokens_index_tombstones Deleted token ids remembered until "
                   "the change feed has passed them.\n# TYPE cockpit_tokens_index_tombstones gauge\n"
@@ -725,7 +739,8 @@ static struct request *request_new(struct ct_http *h, struct MHD_Connection *con
     return r;
 }
 
-static bool content_length_over(struct ct_http *h, struct MHD_Connection *conn)
+/* Reads Content-Length into r; true when it announces more than max_body. */
+static bool content_length_over(struct ct_http *h, struct request *r, struct MHD_Connection *conn)
 {
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (!cl)
@@ -733,7 +748,31 @@ static bool content_length_over(struct ct_http *h, struct MHD_Connection *conn)
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(cl, &end, 10);
+    r->body_known = errno == 0;
+    r->body_expected = v;
     return errno != 0 || v > h->cfg.max_body;
+}
+
+static int connection_fd(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+static struct ct_conn *connection_track(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* A body arrived but not all of it: has the client given up (closed)? MHD would
+ * not notice when the close came with these bytes (conns.h). */
+static bool body_abandoned(struct request *r)
+{
+    return r->body_known && r->body_seen < r->body_expected &&
+           ct_conn_peer_closed(connection_fd(r->conn));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -748,11 +787,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r)
             return MHD_NO;
         *con_cls = r;
-        r->too_large = content_length_over(h, conn);
+        r->track = connection_track(conn);
+        r->too_large = content_length_over(h, r, conn);
         const char *expect =
             r->too_large ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect") : NULL;
-        if (expect && strcasecmp(expect, "100-continue") == 0)
+        if (expect && strcasecmp(expect, "100-continue") == 0) {
+            ct_conn_received(r->track);
             return send_status(h, r, CT_E_TOO_LARGE); /* before the body is sent at all */
+        }
         return MHD_YES; /* answer on a later call, or MHD closes the connection */
     }
     if (r->state == REQ_DONE)
@@ -769,8 +811,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r->too_large && r->in.method == CT_POST &&
             (r->in.route == CT_ROUTE_TOKENS || r->in.route == CT_ROUTE_ROTATE))
             accumulate(h, r, upload, n);
+        if (body_abandoned(r)) {
+            ct_conns_note_abandoned(h->conns);
+            return MHD_NO; /* it can never complete: free the connection now */
+        }
         return MHD_YES;
     }
+    ct_conn_received(r->track); /* the whole request is here */
     if (r->too_large)
         return send_status(h, r, CT_E_TOO_LARGE);
     bool console_off =
@@ -786,6 +833,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->in.route == CT_ROUTE_CONSOLE)
         return console(h, r, url);
     return dispatch(h, r);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct ct_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = ct_conns_add(h->conns, connection_fd(conn), ct_mono_us());
+    } else {
+        /* MHD notifies before it closes the socket (conns.c's ordering argument). */
+        ct_conns_remove(h->conns, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void log_access(struct ct_http *h, struct request *r)
@@ -833,8 +893,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls;
     (void)uri;
-    (void)conn;
-    return NULL;
+    /* A request line was read: the deadline of a later request on the connection starts. */
+    ct_conn_receiving(connection_track(conn), ct_mono_us());
+    return NULL; /* *con_cls stays NULL until on_request's first call */
 }
 
 /* A request libmicrohttpd answered itself (no context of ours): log and count it
@@ -894,6 +955,7 @@ void ct_http_config_defaults(struct ct_http_config *cfg)
     cfg->per_ip_limit = 0;
     cfg->connection_memory = 48 * 1024;
     cfg->connection_timeout_s = 30;
+    cfg->request_timeout_s = 10;
     cfg->queue_limit = 4096;
     cfg->access_log = 1;
     cfg->auth_fail_limit = 20;
@@ -1002,6 +1064,7 @@ static struct MHD_Daemon *start_daemon(struct ct_http *h, const struct sockaddr_
     return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
                             mhd_logger, h, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)h->cfg.connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                             (unsigned)h->cfg.per_ip_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -1039,6 +1102,9 @@ ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc
     pthread_cond_init(&h->qcond, NULL);
     pthread_cond_init(&h->idle_cond, NULL);
     ct_status rc = build_fixed(h) ? start_workers(h) : CT_E_NOMEM;
+    if (rc == CT_OK)
+        rc = ct_conns_start(
+            (int64_t)(cfg->request_timeout_s ? cfg->request_timeout_s : 10) * 1000000, &h->conns);
     if (rc == CT_OK) {
         h->daemon = start_daemon(h, &ss);
         if (!h->daemon) {
@@ -1090,6 +1156,8 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
         /* Stop accepting (new connections are refused, not left waiting); keep
          * serving the connections that are open, telling them to close. */
         atomic_store(&h->draining, true);
+        if (h->conns)
+            ct_conns_drain(h->conns);
         MHD_socket lsock = MHD_quiesce_daemon(h->daemon);
         if (lsock != MHD_INVALID_SOCKET) {
             adopt_backlog(h->daemon, lsock);
@@ -1122,6 +1190,7 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
         pthread_join(h->workers[i], NULL);
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
+    ct_conns_stop(h->conns); /* after the daemon: no more notifications */
     if (h->resp_401)
         MHD_destroy_response(h->resp_401);
     if (h->resp_401_expired)

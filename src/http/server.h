@@ -32,7 +32,8 @@ struct ct_http_config {
     unsigned connection_limit;     /* concurrent connections */
     unsigned per_ip_limit;         /* concurrent connections per client address; 0 = off */
     size_t connection_memory;      /* per-connection buffer (bounds header size) */
-    unsigned connection_timeout_s; /* idle / slow-client timeout */
+    unsigned connection_timeout_s; /* idle keep-alive timeout */
+    unsigned request_timeout_s;    /* a request's headers and body arrive within this */
     unsigned queue_limit;          /* queued store requests before 503 */
     int access_log;                /* 0 off, 1 management + denied verify, 2 everything */
     unsigned auth_fail_limit; /* failed X-Auth-Token attempts per address per window; 0 = off */

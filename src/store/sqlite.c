@@ -8,6 +8,7 @@
  * transaction (one fsync), each operation inside its own SAVEPOINT so that one
  * refusal does not undo its neighbours. */
 #include "store/cursor.h"
+#include "store/sqlite_guard.h"
 #include "store/store_int.h"
 
 #include <pthread.h>
@@ -173,6 +174,7 @@ struct gc_op {
 };
 
 struct ct_store_backend {
+    struct ct_sq_guard *guard; /* the file: lock, identity (sqlite_guard.h) */
     struct ct_cursor_cache *cursors;
     struct conn writer;
     pthread_mutex_t write_lock;
@@ -230,6 +232,10 @@ static void *ckpt_main(void *arg)
         }
         be->ckpt_wanted = false;
         pthread_mutex_unlock(&be->ckpt_lock);
+        /* Once a second at least: a removed database file is reported without traffic.
+         * Checkpoints go on: they move committed pages into the file this process
+         * holds, which is what an operator recovers from /proc. */
+        (void)ct_sq_guard_check(be->guard);
         /* PASSIVE never blocks the writer or readers; what it cannot copy now waits. */
         int rc =
             sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -533,7 +539,10 @@ static ct_status write_tx(struct ct_store_backend *be, tx_fn fn, void *arg)
     struct conn *c = &be->writer;
     pthread_mutex_lock(&be->write_lock);
     ct_cursor_write_begin(be->cursors); /* list cursors never cross a write */
-    ct_status rc = exec_id(c, S_BEGIN_IMMEDIATE);
+    /* Never write into a file that is no longer the database at its path. */
+    ct_status rc = ct_sq_guard_check(be->guard);
+    if (rc == CT_OK)
+        rc = exec_id(c, S_BEGIN_IMMEDIATE);
     if (rc == CT_OK) {
         rc = fn(c, arg);
         if (rc == CT_OK)
@@ -1362,6 +1371,7 @@ static void sq_close(struct ct_store_backend *be)
     pthread_mutex_destroy(&be->ckpt_lock);
     pthread_cond_destroy(&be->ckpt_cond);
     ct_cursor_cache_free(be->cursors);
+    ct_sq_guard_close(be->guard); /* last: every SQLite connection is closed */
     free(be);
 }
 
@@ -1406,7 +1416,9 @@ static ct_status sq_open(const char *target, const struct ct_store_options *opts
     unsigned pool = opts->pool_size > 0 ? opts->pool_size : DEFAULT_POOL_SIZE;
     if (pool > MAX_POOL_SIZE)
         pool = MAX_POOL_SIZE;
-    ct_status rc = conn_open(&be->writer, target, busy_ms, false);
+    ct_status rc = ct_sq_guard_open(target, opts->exclusive, &be->guard);
+    if (rc == CT_OK)
+        rc = conn_open(&be->writer, target, busy_ms, false);
     if (rc == CT_OK)
         rc = migrate(be);
     if (rc == CT_OK)
@@ -1425,6 +1437,8 @@ static ct_status sq_open(const char *target, const struct ct_store_options *opts
 
 static ct_status sq_ping(struct ct_store_backend *be)
 {
+    if (ct_sq_guard_check(be->guard) != CT_OK)
+        return CT_E_UNAVAILABLE;
     struct conn *c = reader_acquire(be);
     ct_status rc = exec_id(c, S_PING);
     reader_release(be, c);

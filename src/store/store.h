@@ -21,6 +21,7 @@ struct ct_store_options {
     int busy_timeout_ms;   /* SQLite busy timeout / PostgreSQL statement timeout */
     int connect_timeout_s; /* PostgreSQL connect timeout */
     unsigned pool_size;    /* connections (readers) kept; 0 = backend default */
+    bool exclusive;        /* SQLite: this process is the database's one server (a lock) */
 };
 
 /* Opens the store named by uri: "sqlite:PATH" (or a bare path ending in .db /

@@ -309,7 +309,8 @@ def test_slowloris():
 # ---- 2,000 idle connections ---------------------------------------------------------------
 
 def test_idle2000(n=2000):
-    srv = Server("--connection-timeout", "60").start()
+    # Connections that never send a byte are cut after --request-timeout too: hold both off.
+    srv = Server("--connection-timeout", "60", "--request-timeout", "60").start()
     port = srv.port
     rss0 = srv.rss_kib()
     socks = []
