@@ -43,50 +43,169 @@ enum ct_log_format ct_log_get_format(void)
     return log_format;
 }
 
-static void escape_into(char *dst, size_t cap, const char *src)
+/* Room kept for what closes a line: a quote, "}" and "\n". */
+#define LINE_RESERVE 3
+
+/* The escaped form of byte c inside a value; returns its length (<= 6). */
+static size_t escape_byte(enum ct_log_format fmt, unsigned char c, char out[8])
 {
-    size_t o = 0;
-    for (; *src && o + 3 < cap; src++) {
-        unsigned char c = (unsigned char)*src;
-        if (c == '"' || c == '\\') {
-            dst[o++] = '\\';
-            dst[o++] = (char)c;
-        } else if (c < 0x20) {
-            dst[o++] = ' ';
-        } else {
-            dst[o++] = (char)c;
-        }
+    static const char hex[] = "0123456789abcdef";
+    const char *named = c == '"'    ? "\\\""
+                        : c == '\\' ? "\\\\"
+                        : c == '\n' ? "\\n"
+                        : c == '\r' ? "\\r"
+                        : c == '\t' ? "\\t"
+                                    : NULL;
+    if (named) {
+        memcpy(out, named, 2);
+        return 2;
     }
-    dst[o] = '\0';
+    if (c >= 0x20 && c < 0x7f) {
+        out[0] = (char)c;
+        return 1;
+    }
+    if (fmt == CT_LOG_FORMAT_JSON) {
+        memcpy(out, "\\u00", 4);
+        out[4] = hex[c >> 4];
+        out[5] = hex[c & 15];
+        return 6;
+    }
+    out[0] = '\\';
+    out[1] = 'x';
+    out[2] = hex[c >> 4];
+    out[3] = hex[c & 15];
+    return 4;
 }
 
-void ct_log_write(enum ct_log_level level, const char *fmt, ...)
+static bool logfmt_bare(const char *v)
 {
-    char msg[1024], esc[2100], ts[40];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    escape_into(esc, sizeof esc, msg);
+    if (!*v)
+        return false;
+    for (; *v; v++) {
+        unsigned char c = (unsigned char)*v;
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '=' || c == '\\')
+            return false;
+    }
+    return true;
+}
 
+/* Appends raw text (trusted) if it fits with the reserve. */
+static void put_raw(struct ct_log_line *l, const char *s, size_t n)
+{
+    if (l->len + n + LINE_RESERVE > sizeof l->buf) {
+        l->cut = true;
+        return;
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void put_value(struct ct_log_line *l, const char *v)
+{
+    bool quote = l->fmt == CT_LOG_FORMAT_JSON || !logfmt_bare(v);
+    if (quote) /* put_key kept room for both quotes */
+        l->buf[l->len++] = '"';
+    for (; *v; v++) {
+        char e[8];
+        size_t n = escape_byte(l->fmt, (unsigned char)*v, e);
+        /* quote and closing reserve: an escape is written whole or not at all */
+        if (l->len + n + (quote ? 1 : 0) + LINE_RESERVE > sizeof l->buf) {
+            l->cut = true;
+            break;
+        }
+        memcpy(l->buf + l->len, e, n);
+        l->len += n;
+    }
+    if (quote) {
+        l->buf[l->len++] = '"'; /* room kept above */
+    }
+}
+
+/* Writes the key and its separator when the pair can at least be started and
+ * closed (key, punctuation, min_value bytes of value, the line's end); else marks
+ * the line cut and writes nothing. */
+static bool put_key(struct ct_log_line *l, const char *key, size_t min_value)
+{
+    bool json = l->fmt == CT_LOG_FORMAT_JSON;
+    size_t k = strlen(key);
+    if (l->len + k + 4 + min_value + LINE_RESERVE > sizeof l->buf) {
+        l->cut = true;
+        return false;
+    }
+    if (json) {
+        if (l->len > 1) /* past the opening brace */
+            l->buf[l->len++] = ',';
+        l->buf[l->len++] = '"';
+    } else if (l->len > 0) {
+        l->buf[l->len++] = ' ';
+    }
+    memcpy(l->buf + l->len, key, k);
+    l->len += k;
+    if (json)
+        l->buf[l->len++] = '"';
+    l->buf[l->len++] = json ? ':' : '=';
+    return true;
+}
+
+void ct_log_line_str(struct ct_log_line *l, const char *key, const char *value)
+{
+    if (put_key(l, key, 2)) /* two quotes, or one bare character */
+        put_value(l, value ? value : "-");
+}
+
+void ct_log_line_num(struct ct_log_line *l, const char *key, long long value)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld", value);
+    if (put_key(l, key, (size_t)n))
+        put_raw(l, num, (size_t)n);
+}
+
+void ct_log_line_init(struct ct_log_line *l, enum ct_log_format fmt, const char *time,
+                      enum ct_log_level level, const char *msg)
+{
+    l->len = 0;
+    l->cut = false;
+    l->fmt = fmt;
+    if (fmt == CT_LOG_FORMAT_JSON)
+        l->buf[l->len++] = '{'; /* put_key sees len 1 and writes no comma */
+    ct_log_line_str(l, "time", time);
+    ct_log_line_str(l, "level", level_names[level]);
+    ct_log_line_str(l, "msg", msg);
+}
+
+const char *ct_log_line_finish(struct ct_log_line *l, size_t *ret_len)
+{
+    if (l->fmt == CT_LOG_FORMAT_JSON)
+        l->buf[l->len++] = '}';
+    l->buf[l->len++] = '\n';
+    *ret_len = l->len;
+    return l->buf;
+}
+
+static void now_text(char ts[40])
+{
     struct timespec now;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
+    size_t n = strftime(ts, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, 40 - n, ".%03ldZ", now.tv_nsec / 1000000);
+}
 
-    char line[2300];
-    int len;
-    if (log_format == CT_LOG_FORMAT_JSON)
-        len = snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", ts,
-                       level_names[level], esc);
-    else
-        len = snprintf(line, sizeof line, "time=%s level=%s msg=\"%s\"\n", ts, level_names[level],
-                       esc);
-    if (len > (int)sizeof line - 1)
-        len = (int)sizeof line - 1;
-    ct_log_raw(line, (unsigned long)len);
+void ct_log_write(enum ct_log_level level, const char *fmt, ...)
+{
+    char msg[1024], ts[40];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    now_text(ts);
+    struct ct_log_line l;
+    ct_log_line_init(&l, log_format, ts, level, msg);
+    size_t len;
+    const char *line = ct_log_line_finish(&l, &len);
+    ct_log_raw(line, len);
 }
 
 void ct_log_raw(const char *line, unsigned long len)
