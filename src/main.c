@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -57,10 +59,27 @@ static void notify_systemd(const char *msg)
     close(fd);
 }
 
-static int bootstrap_key(struct ct_service *svc)
+#define BOOTSTRAP_ENV "COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY"
+
+/* Moves the bootstrap secret out of the environment into ret (at most
+ * CT_UUID_LEN + 1 bytes kept; a longer value is kept cut, and then refused as
+ * not a UUID): the value is overwritten where the kernel shows it
+ * (/proc/PID/environ) and the variable removed. Call before any thread starts. */
+static void take_bootstrap_secret(char ret[CT_UUID_LEN + 2])
 {
-    const char *secret = getenv("COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY");
-    if (!secret || !secret[0])
+    char *v = getenv(BOOTSTRAP_ENV);
+    ret[0] = '\0';
+    if (!v)
+        return;
+    size_t n = strlen(v);
+    snprintf(ret, CT_UUID_LEN + 2, "%s", v);
+    ct_wipe(v, n);
+    unsetenv(BOOTSTRAP_ENV);
+}
+
+static int bootstrap_key(struct ct_service *svc, const char *secret)
+{
+    if (!secret[0])
         return 0;
     struct ct_apikey key;
     bool created = false;
@@ -128,6 +147,8 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "cockpit-tokens serve: unknown argument \"%s\" (see --help)\n", rest[i]);
         return EXIT_USAGE;
     }
+    char boot[CT_UUID_LEN + 2];
+    take_bootstrap_secret(boot);
     /* Block the stop signals before any thread starts, then wait for them here. */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -139,9 +160,13 @@ static int cmd_serve(int argc, char **argv)
     struct ct_store *st = NULL;
     struct ct_service *svc = NULL;
     int64_t t0 = ct_mono_us();
-    if ((rc = ct_cli_open_service(&cfg, true, &st, &svc, NULL)) != 0)
+    if ((rc = ct_cli_open_service(&cfg, true, &st, &svc, NULL)) != 0) {
+        ct_wipe(boot, sizeof boot);
         return rc;
-    if ((rc = bootstrap_key(svc)) != 0)
+    }
+    rc = bootstrap_key(svc, boot);
+    ct_wipe(boot, sizeof boot);
+    if (rc != 0)
         goto out;
     warn_if_no_apikey(st, ct_cli_config_file(), cfg.db);
     if (ct_config_db_has_password(&cfg))
@@ -211,8 +236,19 @@ out:
     return rc;
 }
 
+/* No core dump of a process that holds secrets (API keys in transit, the
+ * bootstrap secret, token secrets at creation), and no ptrace or
+ * /proc/PID/{environ,mem} by other processes of the same user. */
+static void no_core_dumps(void)
+{
+    struct rlimit none = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &none);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
+    no_core_dumps();
     if (ct_crypto_init() != 0) {
         fprintf(stderr, "cockpit-tokens: libsodium failed to initialise\n");
         return 1;

@@ -919,8 +919,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     }
     log_access(h, r);
-    ct_metrics_http((unsigned)r->in.route, r->out.status ? r->out.status : 500,
-                    ct_mono_us() - r->start_us);
+    ct_metrics_http((unsigned)r->in.route, r->out.status, ct_mono_us() - r->start_us);
     if (r->out.body && r->out.wipe)
         ct_wipe(r->out.body, r->out.body_len);
     free(r->out.body);

@@ -17,8 +17,11 @@ struct histogram {
     _Atomic uint64_t count;
 };
 
-/* Status codes tracked individually; anything else lands in "other". */
-static const unsigned codes[] = {200, 204, 400, 401, 403, 404, 405, 413, 414, 429, 431, 500, 503};
+/* Status codes tracked individually; anything else lands in "other". 0 is a
+ * request that got no answer from us (the client left, or libmicrohttpd refused
+ * it itself): "aborted", never counted as a 5xx that did not happen. */
+static const unsigned codes[] = {0,   200, 204, 400, 401, 403, 404,
+                                 405, 413, 414, 429, 431, 500, 503};
 #define N_CODES (sizeof codes / sizeof codes[0])
 
 static const char *const *route_names;
@@ -130,7 +133,11 @@ static void render_http(struct ct_buf *b)
             if (v == 0)
                 continue;
             char code[16];
-            snprintf(code, sizeof code, c < N_CODES ? "%u" : "other", c < N_CODES ? codes[c] : 0);
+            if (c < N_CODES && codes[c] == 0)
+                snprintf(code, sizeof code, "aborted");
+            else
+                snprintf(code, sizeof code, c < N_CODES ? "%u" : "other",
+                         c < N_CODES ? codes[c] : 0);
             ct_buf_printf(b, "cockpit_tokens_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
                           route_names[r], code, (unsigned long long)v);
         }
