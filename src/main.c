@@ -156,6 +156,8 @@ static int cmd_serve(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit (ulimit -f) makes a write fail (EFBIG), not kill us. */
+    signal(SIGXFSZ, SIG_IGN);
 
     struct ct_store *st = NULL;
     struct ct_service *svc = NULL;

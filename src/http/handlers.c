@@ -86,8 +86,10 @@ static void token_list(struct ct_service *svc, const struct ct_caller *c,
     struct ct_list_request lr;
     ct_list_request_init(&lr);
     ct_status rc = CT_OK;
-    if (req->args_overflow)
-        rc = ct_error_invalid(&err, "query", "constraint", "too many query arguments");
+    if (req->arg_bad_why)
+        rc = ct_error_invalid(&err, req->arg_bad, "constraint", req->arg_bad_why);
+    else if (req->args_overflow)
+        rc = ct_error_invalid(&err, "query", "constraint", "too many query arguments (at most 64)");
     for (unsigned i = 0; i < req->n_args && rc == CT_OK; i++)
         rc = ct_list_request_arg(&lr, req->args[i].key, req->args[i].value, &err);
     struct ct_token_page page = {0};

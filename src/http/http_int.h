@@ -47,7 +47,10 @@ struct ct_http_request {
     char client[64];
     struct ct_http_arg *args; /* CT_HTTP_MAX_ARGS slots, allocated for List only */
     unsigned n_args;
-    bool args_overflow;
+    bool args_overflow;            /* more than CT_HTTP_MAX_ARGS query arguments */
+    char arg_bad[CT_HTTP_ARG_MAX]; /* a query argument too long or holding a NUL: its key */
+    const char *arg_bad_why;       /* NULL when none */
+    bool token_id_cut;             /* {token_id} was longer than token_id holds (kept cut) */
     const char *body;
     size_t body_len;
     const char *gateway_url; /* the console's gateway URL (borrowed from the config) */

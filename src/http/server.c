@@ -179,8 +179,20 @@ static bool match(const char *pat, const char *url, struct ct_http_request *in)
                 dst = in->asset;
                 cap = sizeof in->asset;
             }
-            if (!pe || n == 0 || n >= cap)
+            if (!pe || n == 0)
                 return false;
+            if (n >= cap) {
+                /* An over-long token id is the client's mistake about an id (400 on
+                 * token_id), not an unknown path: keep it, cut, to be refused. */
+                if (dst != in->token_id)
+                    return false;
+                in->token_id_cut = true;
+                memcpy(dst, url, cap - 1);
+                dst[cap - 1] = '\0';
+                pat = pe + 1;
+                url += n;
+                continue;
+            }
             memcpy(dst, url, n);
             dst[n] = '\0';
             pat = pe + 1;
@@ -416,13 +428,24 @@ static bool enqueue(struct ct_http *h, struct request *r)
 }
 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+                                   size_t key_size, const char *value, size_t value_size)
 {
     struct ct_http_request *in = cls;
     (void)kind;
-    if (in->n_args == CT_HTTP_MAX_ARGS || strlen(key) >= CT_HTTP_ARG_MAX ||
-        (value && strlen(value) >= CT_HTTP_ARG_MAX)) {
+    if (in->n_args == CT_HTTP_MAX_ARGS) {
         in->args_overflow = true;
+        return MHD_NO;
+    }
+    /* MHD decodes %00 into a NUL that would cut the value short: refuse it. */
+    const char *why = strlen(key) != key_size || (value && strlen(value) != value_size)
+                          ? "must not contain a NUL byte"
+                      : key_size >= CT_HTTP_ARG_MAX || (value && value_size >= CT_HTTP_ARG_MAX)
+                          ? "too long (at most 255 bytes)"
+                          : NULL;
+    if (why) {
+        snprintf(in->arg_bad, sizeof in->arg_bad, "%s",
+                 key_size < CT_HTTP_ARG_MAX && strlen(key) == key_size ? key : "query");
+        in->arg_bad_why = why;
         return MHD_NO;
     }
     struct ct_http_arg *a = &in->args[in->n_args++];
@@ -437,12 +460,19 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
     struct MHD_Connection *c = r->conn;
     const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Auth-Token");
     if (tok) {
+        /* Optional whitespace around a field value is not part of it (RFC 9110 5.5). */
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
         size_t n = strlen(tok);
+        while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+            n--;
         r->in.auth_present = true;
-        if (n >= sizeof r->in.auth_token)
+        if (n >= sizeof r->in.auth_token) {
             r->in.auth_too_long = true;
-        else
-            memcpy(r->in.auth_token, tok, n + 1);
+        } else {
+            memcpy(r->in.auth_token, tok, n);
+            r->in.auth_token[n] = '\0';
+        }
     }
     client_address(h, c, r->in.client, sizeof r->in.client);
     r->in.gateway_url = h->cfg.console_gateway_url;
@@ -454,6 +484,9 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
         snprintf(err.help, sizeof err.help,
                  "too many failed authentication attempts from this address; retry in %u s",
                  retry_s);
+        err.quota = h->cfg.auth_fail_limit;
+        err.window_s = h->cfg.auth_fail_window_s;
+        err.reset_s = retry_s;
         ct_reply_error(&r->out, &err);
         r->out.retry_after_s = retry_s;
         return send_reply(h, r);
@@ -462,7 +495,7 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
         r->in.args = calloc(CT_HTTP_MAX_ARGS, sizeof *r->in.args);
         if (!r->in.args)
             return send_status(h, r, CT_E_NOMEM);
-        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &r->in);
+        MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, &r->in);
     }
     if (!enqueue(h, r))
         return send_status(h, r, CT_E_UNAVAILABLE);
@@ -739,6 +772,51 @@ static struct request *request_new(struct ct_http *h, struct MHD_Connection *con
     return r;
 }
 
+/* ---- request strictness ---------------------------------------------------- */
+
+struct framing {
+    unsigned n_length;
+    bool transfer_encoding;
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct framing *f = cls;
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, "Content-Length") == 0)
+        f->n_length++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0)
+        f->transfer_encoding = true;
+    return MHD_YES;
+}
+
+/* libmicrohttpd 0.9.75 is lenient where another hop may not be: two
+ * Content-Length headers (it uses one, another hop the other), Content-Length
+ * beside Transfer-Encoding. Both are refused (400, and the connection closes:
+ * we answer on the first call). (A NUL inside a header value cannot be seen
+ * from here: MHD hands values over as C strings, cut at it; see SECURITY.md.) */
+static const char *framing_error(struct MHD_Connection *conn)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &f);
+    if (f.n_length > 1)
+        return "more than one Content-Length header";
+    if (f.n_length && f.transfer_encoding)
+        return "both Content-Length and Transfer-Encoding";
+    return NULL;
+}
+
+static enum MHD_Result send_bad_request(struct ct_http *h, struct request *r, const char *why)
+{
+    struct ct_error err;
+    ct_error_invalid(&err, "request", "constraint", why);
+    ct_reply_error(&r->out, &err);
+    ct_conn_received(r->track);
+    return send_reply(h, r);
+}
+
 /* Reads Content-Length into r; true when it announces more than max_body. */
 static bool content_length_over(struct ct_http *h, struct request *r, struct MHD_Connection *conn)
 {
@@ -788,6 +866,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = r;
         r->track = connection_track(conn);
+        const char *bad = framing_error(conn);
+        if (bad)
+            return send_bad_request(h, r, bad);
         r->too_large = content_length_over(h, r, conn);
         const char *expect =
             r->too_large ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect") : NULL;

@@ -333,6 +333,15 @@ char *ct_json_error(const struct ct_error *err, size_t *ret_len)
         json_object_set_new(root, "details", error_details(err));
     if (st == CT_E_TOO_MANY || (err->help[0] && st != CT_E_INVALID))
         json_object_set_new(root, "help_message", json_string(err->help));
+    if (st == CT_E_TOO_MANY && err->quota) {
+        /* What Scaleway's SDKs read into TooManyRequestsError (limit, resetSeconds). */
+        json_t *limit = json_object();
+        json_object_set_new(limit, "quota", json_integer((json_int_t)err->quota));
+        if (err->window_s)
+            json_object_set_new(limit, "window_seconds", json_integer((json_int_t)err->window_s));
+        json_object_set_new(root, "limit", limit);
+        json_object_set_new(root, "reset_seconds", json_integer((json_int_t)err->reset_s));
+    }
     json_object_set_new(root, "message", json_string(ct_status_message(st)));
     if (st == CT_E_UNAUTHENTICATED) {
         json_object_set_new(root, "method", json_string(err->method ? err->method : "api_key"));

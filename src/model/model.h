@@ -164,6 +164,9 @@ struct ct_error {
     char resource_id[64];
     char help[160]; /* help_message */
     uint64_t quota, current;
+    /* too_many_requests: quota is the limit, over window_s seconds; it resets
+     * in reset_s seconds (the body's limit and reset_seconds). */
+    uint64_t window_s, reset_s;
 };
 
 /* Fills err (nullable) for an invalid argument and returns CT_E_INVALID. */

@@ -12,6 +12,7 @@
 #include "store/store_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,8 +174,14 @@ struct gc_op {
     struct gc_op *next;
 };
 
+/* A write that failed hard (full disk, I/O error) makes /healthz fail for this
+ * long, unless a write succeeds before: a node that cannot write should leave
+ * the load balancer, and without writes to try, it is let back in to try. */
+#define WRITE_FAILURE_HEALTH_US (30 * 1000000LL)
+
 struct ct_store_backend {
-    struct ct_sq_guard *guard; /* the file: lock, identity (sqlite_guard.h) */
+    struct ct_sq_guard *guard;       /* the file: lock, identity (sqlite_guard.h) */
+    _Atomic int64_t write_failed_us; /* monotonic time of the last hard write failure; 0 = none */
     struct ct_cursor_cache *cursors;
     struct conn writer;
     pthread_mutex_t write_lock;
@@ -552,6 +559,10 @@ static ct_status write_tx(struct ct_store_backend *be, tx_fn fn, void *arg)
     }
     ct_cursor_write_end(be->cursors);
     pthread_mutex_unlock(&be->write_lock);
+    if (rc == CT_OK)
+        atomic_store(&be->write_failed_us, 0);
+    else if (rc == CT_E_STORE)
+        atomic_store(&be->write_failed_us, ct_mono_us());
     return rc;
 }
 
@@ -1439,6 +1450,9 @@ static ct_status sq_ping(struct ct_store_backend *be)
 {
     if (ct_sq_guard_check(be->guard) != CT_OK)
         return CT_E_UNAVAILABLE;
+    int64_t failed = atomic_load(&be->write_failed_us);
+    if (failed && ct_mono_us() - failed < WRITE_FAILURE_HEALTH_US)
+        return CT_E_UNAVAILABLE; /* reads would still work: writes do not */
     struct conn *c = reader_acquire(be);
     ct_status rc = exec_id(c, S_PING);
     reader_release(be, c);

@@ -1,6 +1,8 @@
 #include "util/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -193,8 +195,60 @@ static void now_text(char ts[40])
     snprintf(ts + n, 40 - n, ".%03ldZ", now.tv_nsec / 1000000);
 }
 
+/* Repeated warnings and errors are rate-limited per call site (its format
+ * string): a full disk must not write one line per request. Each site may
+ * write LIMIT_BURST lines per LIMIT_WINDOW_S; the rest are counted and the
+ * count is reported with the site's next line. The table is small and fixed:
+ * a site that finds no slot is never limited. Only warnings and errors pass
+ * here, so the mutex is off every hot path. */
+#define LIMIT_SITES 64
+#define LIMIT_BURST 10
+#define LIMIT_WINDOW_S 10
+static struct {
+    const char *fmt;
+    time_t window;
+    unsigned written;
+    unsigned long suppressed;
+} limits[LIMIT_SITES];
+static pthread_mutex_t limits_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* False when this line is to be dropped; *ret_suppressed: lines dropped at this
+ * site in the windows before, to report now. */
+static bool limit_allows(const char *fmt, unsigned long *ret_suppressed)
+{
+    time_t now = time(NULL);
+    size_t h = ((uintptr_t)fmt >> 4) % LIMIT_SITES;
+    bool ok = true;
+    *ret_suppressed = 0;
+    pthread_mutex_lock(&limits_lock);
+    for (size_t i = 0; i < LIMIT_SITES; i++) {
+        size_t k = (h + i) % LIMIT_SITES;
+        if (limits[k].fmt && limits[k].fmt != fmt)
+            continue;
+        if (!limits[k].fmt || now - limits[k].window >= LIMIT_WINDOW_S) {
+            limits[k].fmt = fmt;
+            limits[k].window = now;
+            limits[k].written = 0;
+        }
+        if (limits[k].written >= LIMIT_BURST) {
+            limits[k].suppressed++;
+            ok = false;
+        } else {
+            limits[k].written++;
+            *ret_suppressed = limits[k].suppressed;
+            limits[k].suppressed = 0;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&limits_lock);
+    return ok;
+}
+
 void ct_log_write(enum ct_log_level level, const char *fmt, ...)
 {
+    unsigned long suppressed = 0;
+    if (level <= CT_LOG_WARNING && !limit_allows(fmt, &suppressed))
+        return;
     char msg[1024], ts[40];
     va_list ap;
     va_start(ap, fmt);
@@ -203,6 +257,8 @@ void ct_log_write(enum ct_log_level level, const char *fmt, ...)
     now_text(ts);
     struct ct_log_line l;
     ct_log_line_init(&l, log_format, ts, level, msg);
+    if (suppressed)
+        ct_log_line_num(&l, "suppressed_before", (long long)suppressed);
     size_t len;
     const char *line = ct_log_line_finish(&l, &len);
     ct_log_raw(line, len);
