@@ -22,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ct_http_request in;
     memset(&in, 0x5a, sizeof in); /* not zeroed: captures must terminate themselves */
     in.region[0] = in.token_id[0] = in.asset[0] = '\0';
+    in.token_id_cut = false;
     int r = ct_http_route_match(fs.f[0], &in);
     if (r < 0 || r > CT_ROUTE_NONE)
         abort();
@@ -56,8 +57,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(back, sizeof back, "%s", strcmp(want, "/console") == 0 ? "/console" : "/console/");
     else
         want = NULL;
-    if (want && strcmp(back, want) != 0)
+    /* An over-long token id is kept cut (to be refused as 400): then the rebuilt
+     * URL is a prefix of the real one, cut inside the last segment. */
+    if (want && r == CT_ROUTE_TOKEN && in.token_id_cut) {
+        if (strncmp(back, want, strlen(back)) != 0 || strchr(want + strlen(back), '/') ||
+            strlen(in.token_id) != sizeof in.token_id - 1)
+            abort();
+    } else if (want && strcmp(back, want) != 0) {
         abort();
+    }
     fields_free(&fs);
     return 0;
 }
