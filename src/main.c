@@ -77,6 +77,36 @@ static void take_bootstrap_secret(char ret[CT_UUID_LEN + 2])
     unsetenv(BOOTSTRAP_ENV);
 }
 
+/* SIGBUS is what SQLite's shared-memory mapping (PATH-shm) turns into when the file is
+ * truncated under us or cannot be backed (made read-only, a full disk). Nothing can be
+ * recovered in the process; say so in words before dying, instead of a bare signal. */
+static char sigbus_msg[1400];
+static size_t sigbus_len;
+
+static void on_sigbus(int sig)
+{
+    ssize_t w = write(STDERR_FILENO, sigbus_msg, sigbus_len);
+    (void)w;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void explain_sigbus(const char *db)
+{
+    const char *path = strncmp(db, "sqlite:", 7) == 0 ? db + 7 : NULL;
+    int n = snprintf(sigbus_msg, sizeof sigbus_msg,
+                     "level=error msg=\"fatal: SIGBUS (bus error): a file mapped in memory shrank "
+                     "or could not be written%s%s%s. The process stops; fix the file's size, "
+                     "owner or free space (or remove it when no process uses the database) "
+                     "and restart\"\n",
+                     path ? ": most likely the SQLite shared-memory file " : "", path ? path : "",
+                     path ? "-shm was truncated, made read-only, or its disk is full" : "");
+    sigbus_len = n > 0 && (size_t)n < sizeof sigbus_msg ? (size_t)n : 0;
+    struct sigaction sa = {.sa_handler = on_sigbus};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
 static int bootstrap_key(struct ct_service *svc, const char *secret)
 {
     if (!secret[0])
@@ -158,6 +188,7 @@ static int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* A file-size limit (ulimit -f) makes a write fail (EFBIG), not kill us. */
     signal(SIGXFSZ, SIG_IGN);
+    explain_sigbus(cfg.db);
 
     struct ct_store *st = NULL;
     struct ct_service *svc = NULL;

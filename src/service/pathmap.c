@@ -204,7 +204,9 @@ static bool is_read_method(const char *method)
 uint32_t ct_pathmap_scopes(const char *data_source, const char *method, const char *uri)
 {
     char path[CT_PATHMAP_PATH_MAX];
-    if (!data_source || !normalize_path(uri, path))
+    /* A raw '#' ends the path for us but not for nginx or a Go upstream: a path two
+     * parties read differently is not judged at all (undetermined). */
+    if (!data_source || (uri && strchr(uri, '#')) || !normalize_path(uri, path))
         return 0;
     for (size_t f = 0; f < N(families); f++) {
         if (strcmp(data_source, families[f].name) != 0)

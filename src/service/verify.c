@@ -79,10 +79,6 @@ uint32_t ct_verify_required_scopes(const struct ct_verify_input *in)
         enum ct_scope s = ct_scope_parse(in->scope, strlen(in->scope));
         return s == CT_SCOPE_UNKNOWN ? 0 : CT_SCOPE_BIT(s);
     }
-    /* A raw '#' ends the path for us but not for nginx or a Go upstream: a path
-     * two parties read differently is not judged at all. */
-    if (in->uri && strchr(in->uri, '#'))
-        return 0;
     return ct_pathmap_scopes(in->data_source, in->method, in->uri);
 }
 

@@ -86,6 +86,15 @@ ct_status ct_sq_guard_open(const char *path, bool exclusive, struct ct_sq_guard 
                path, path, left, path, path);
         return CT_E_STORE;
     }
+    /* SQLite maps PATH-shm; one it cannot write would end in SIGBUS, not an error. */
+    char shm[PATH_MAX + 8];
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    if (!is_new && access(shm, F_OK) == 0 && access(shm, R_OK | W_OK) != 0) {
+        ct_err("sqlite: %s exists but this process cannot read and write it (%s): fix its owner "
+               "or mode, or remove it when no process uses the database",
+               shm, strerror(errno));
+        return CT_E_STORE;
+    }
     struct ct_sq_guard *g = calloc(1, sizeof *g);
     if (!g)
         return CT_E_NOMEM;

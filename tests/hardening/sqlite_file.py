@@ -7,7 +7,8 @@
   * the file removed, or replaced, under a running server: /healthz answers 503,
     a create answers 503 JSON, the log says what happened and how to recover;
   * after that, a restart refuses to create an empty database where one is
-    expected (PATH-created marker); deleting the marker is the way to start over.
+    expected (PATH-created marker); deleting the marker is the way to start over;
+  * a -shm truncated under the server: it stops with a message naming the file.
 
 Only 127.0.0.1; bounded."""
 import os
@@ -116,6 +117,29 @@ def restart_checks(path, key):
     s.stop()
 
 
+def shm_checks(work):
+    """A truncated -shm cannot be survived inside SQLite (its mapping faults): the
+    process must at least say what happened instead of dying of a bare SIGBUS."""
+    d = os.path.join(work, "shm")
+    os.makedirs(d)
+    path = os.path.join(d, "t.db")
+    s = Server(db="sqlite:" + path, workdir=d).start()
+    os.truncate(path + "-shm", 0)
+    deadline = time.monotonic() + 10
+    while s.proc.poll() is None and time.monotonic() < deadline:
+        try:
+            request(s.port, "GET", "/cockpit/v1/regions/fr-par/tokens", {"X-Auth-Token": s.key},
+                    timeout=2)
+        except OSError:
+            pass
+        time.sleep(0.1)
+    log = s.log()
+    ok = "SIGBUS" in log and "t.db-shm" in log
+    C.ok(ok, "a truncated -shm: the log names the file and says what to do",
+         "" if ok else "exit %s: %s" % (s.proc.poll(), log[-300:]))
+    s.kill9()
+
+
 def main():
     work = tempfile.mkdtemp(prefix="ct-sqlite-file.")
     try:
@@ -123,6 +147,7 @@ def main():
         path, key = removed_checks(work, "removed")
         restart_checks(path, key)
         removed_checks(work, "replaced")
+        shm_checks(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return C.done()

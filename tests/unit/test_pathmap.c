@@ -373,7 +373,8 @@ static void test_map_query_string_ignored(void **state)
         {"metrics", "POST", "/api/v1/push?x=/api/v1/query", W_M},
         {"metrics", "GET", "/federate?match[]=up", R_M},
         {"metrics", "GET", "/federate?match%5B%5D=%7Bjob%3D%22a%22%7D", R_M},
-        {"metrics", "GET", "/api/v1/query#/api/v1/push", R_M},
+        /* A raw '#' is refused (undetermined): upstreams read past it. */
+        {"metrics", "GET", "/api/v1/query#/api/v1/push", UNK},
         {"metrics", "GET", "/api/v1/query?", R_M},
         {"metrics", "GET", "/graph?x=/api/v1/query", UNK},
         {"logs", "GET", "/loki/api/v1/query_range?query=%7Bapp%3D%22x%22%7D&limit=5", R_L},
