@@ -14,14 +14,14 @@ export CT_BIN=${CT_BIN:-$ROOT/build/cockpit-tokens}
 . "$ROOT/tests/lib/pg_optional.sh"
 rc=0
 echo "# create/delete race, SQLite"
-python3 "$ROOT/tests/race/race.py" --rounds 2 --seconds 5 --event-threads 2 || rc=1
+python3 "$ROOT/tests/race/race.py" --rounds 2 --seconds 4 --event-threads 2 || rc=1
 if pg_optional_start; then
     # Commits without waiting for the disk: more of them per second, so more
     # interleavings (ordering, not durability, is under test here).
     pg__psql "ALTER DATABASE $PG_DB SET synchronous_commit = off"
     echo "# create/delete race, PostgreSQL (local apply vs change feed)"
     python3 "$ROOT/tests/race/race.py" --db "$PG_URI" --label postgresql --rounds 2 \
-        --seconds 6 --creators 4 --deleters 8 || rc=1
+        --seconds 5 --creators 4 --deleters 8 || rc=1
 fi
 asan=$ROOT/build-asan/cockpit-tokens
 if [ -x "$asan" ]; then
