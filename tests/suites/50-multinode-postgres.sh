@@ -4,7 +4,7 @@
 # Bounded to 120 s; everything listens on 127.0.0.1 only.
 set -euo pipefail
 if [ -z "${CT_SUITE_BOUNDED:-}" ]; then
-    CT_SUITE_BOUNDED=1 exec timeout -k 5 120 "$0" "$@"
+    CT_SUITE_BOUNDED=1 exec timeout -k 5 240 "$0" "$@"
 fi
 ROOT=$(cd "${1:?usage: $0 REPO_ROOT}" && pwd)
 export CT_BIN=${CT_BIN:-$ROOT/build/cockpit-tokens}

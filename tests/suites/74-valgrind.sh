@@ -5,7 +5,7 @@
 # or definite leak fails. Uses the release build (build/). Bounded to 240 s.
 set -euo pipefail
 if [ -z "${CT_SUITE_BOUNDED:-}" ]; then
-    CT_SUITE_BOUNDED=1 exec timeout -k 5 240 "$0" "$@"
+    CT_SUITE_BOUNDED=1 exec timeout -k 5 420 "$0" "$@"
 fi
 ROOT=$(cd "${1:?usage: $0 REPO_ROOT}" && pwd)
 BUILD=${CT_VALGRIND_BUILD:-$ROOT/build}
