@@ -1190,6 +1190,10 @@ ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc
         ct_http_stop(h, 0);
         return rc;
     }
+    ct_debug("http: %u event thread(s), %u workers, connection_limit %u (per address %u), "
+             "connection_memory %zu, request_timeout %u s, connection_timeout %u s",
+             cfg->event_threads, cfg->workers, cfg->connection_limit, cfg->per_ip_limit,
+             cfg->connection_memory, cfg->request_timeout_s, cfg->connection_timeout_s);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? di->port : cfg->port;
     *ret_http = h;

@@ -44,7 +44,9 @@ grep -q 'sodium_memcmp' <<<"$b" && ! grep -qE "$calls" <<<"$(grep -v sodium_memc
 b=$(body src/crypto/crypto.c '^bool ct_secret_well_formed\(')
 grep -q 'sodium_memcmp' <<<"$b" && ok "ct_secret_well_formed checks the checksum with sodium_memcmp" ||
     bad "ct_secret_well_formed does not use sodium_memcmp for the checksum"
-b=$(body src/service/index.c '^bool ct_index_lookup\(')
+# The function that compares: ct_index_lookup, or the ct_index_lookup_use it wraps.
+b=$(body src/service/index.c '^bool ct_index_lookup_use\(')
+[ -n "$b" ] || b=$(body src/service/index.c '^bool ct_index_lookup\(')
 if grep -q 'ct_hash_equal' <<<"$b" && ! grep -qE "$calls|probe\(" <<<"$b"; then
     ok "ct_index_lookup (the verification path) compares hashes with ct_hash_equal only"
 else
