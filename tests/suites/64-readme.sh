@@ -28,7 +28,7 @@ pids+=($!)
 for _ in $(seq 1 300); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
 check "make run serves /healthz" 'curl -sf -o /dev/null http://127.0.0.1:$port/healthz'
 check "make run prints how to reach it" 'grep -q "cockpit-tokens on http://127.0.0.1:$port" "$tmp/run.log"'
-check "make run serves the web console it names" 'grep -q "Web console: http://127.0.0.1:$port/console/" "$tmp/run.log" && curl -sf http://127.0.0.1:$port/console/ | grep -q "<title>"'
+check "make run serves the web console it names" 'grep -q "Web console: http://127.0.0.1:$port/console/" "$tmp/run.log" && grep -q "<title>" <<<"$(curl -sf http://127.0.0.1:$port/console/)"'
 
 export SCW_API_URL=http://127.0.0.1:$port
 SCW_SECRET_KEY=$(cat var/bootstrap-secret-key)
