@@ -222,11 +222,10 @@ static int cmd_serve(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    /* The effective settings that shape serving (never db: it may name credentials). */
-    ct_debug("configuration: listen=%s regions=%s event_threads=%u workers=%u access_log=%s "
-             "trusted_proxies=%s",
-             cfg.listen, cfg.regions_csv, cfg.event_threads, cfg.workers, cfg.access_log,
-             cfg.trusted_proxies[0] ? cfg.trusted_proxies : "-");
+    /* What the http layer's own debug line does not say (never db: it may name
+     * credentials). */
+    ct_debug("configuration: listen=%s regions=%s access_log=%s trusted_proxies=%s", cfg.listen,
+             cfg.regions_csv, cfg.access_log, cfg.trusted_proxies[0] ? cfg.trusted_proxies : "-");
     struct ct_http_config hc;
     ct_http_config_defaults(&hc);
     hc.host = cfg.listen_host;
