@@ -7,9 +7,10 @@
 #   /etc/..., /var/lib/..., /var/backups, /usr/local/..., /etc/systemd/system -> $T/...
 #   127.0.0.1:8080 and the doc's 10.0.0.x / *.internal addresses -> free 127.0.0.1 ports
 #   the doc's PostgreSQL URI and PGPASSWORD -> a throw-away cluster (tests/pg/pg.sh)
-# and three shims: `systemctl` (starts/stops the server as the unit would: EnvironmentFile
-# then ExecStart), `install` (a configuration file it copies gets the same
-# substitutions), and `sudo -u postgres` (role creation is tests/pg/pg.sh's job).
+# and two shims: `systemctl` (starts/stops the server as the unit would: EnvironmentFile
+# then ExecStart) and `install` (a configuration file it copies gets the same
+# substitutions). The one block not run is OPERATIONS.md's PostgreSQL role creation
+# (`sudo -u postgres createuser --pwprompt`): tests/pg/pg.sh creates role and database.
 # A renamed section or a block that fails, fails the suite. About 60 s on an idle machine;
 # bounded at 300 s (a loaded machine took 140 s): the bound stops hangs, it is not a target.
 set -uo pipefail
