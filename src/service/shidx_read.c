@@ -1,6 +1,7 @@
 #include "service/shidx.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -9,7 +10,12 @@
 
 #include "crypto/crypto.h"
 
+/* A slot's write takes nanoseconds, but the writer can be descheduled in the middle
+ * of one (a loaded machine): spin a while, then give the CPU away and try again, so
+ * a preempted writer delays a reader instead of failing it. Only a writer that died
+ * mid-write exhausts every round (BUSY; its heartbeat then ages out as well). */
 #define SPIN_LIMIT 4096
+#define YIELD_ROUNDS 256
 #define REMAP_EVERY_US 1000000
 
 uint64_t ct_shidx_home(const uint8_t hash[CT_HASH_LEN], uint64_t mask)
@@ -61,7 +67,9 @@ enum ct_shidx_result ct_shidx_view_check(const struct ct_shidx_view *v, int64_t 
 /* One consistent copy of a slot (see the seqlock argument in shidx.h). */
 static bool read_slot(const struct ct_shidx_slot *s, uint64_t w[CT_SHIDX_WORDS])
 {
-    for (int i = 0; i < SPIN_LIMIT; i++) {
+    for (int i = 0; i < SPIN_LIMIT * YIELD_ROUNDS; i++) {
+        if (i > 0 && i % SPIN_LIMIT == 0)
+            sched_yield();
         uint64_t seq = atomic_load_explicit(&s->w[0], memory_order_acquire);
         if (seq & 1)
             continue;
