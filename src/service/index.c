@@ -884,45 +884,51 @@ void ct_index_on_retire(struct ct_index *idx, void (*fn)(void *ud, struct ct_ind
 /* Entries per shared-lock hold in full passes: writers wait at most one chunk. */
 #define PASS_CHUNK 65536u
 
-/* One pass of ct_index_count_expiring; false when a reload swapped the table
- * meanwhile (the count is then of neither table). */
-static bool count_expiring(struct ct_index *idx, const char *region, int64_t after_us,
-                           int64_t until_us, size_t *ret_n)
+/* One pass of ct_index_count_expiring into per_region (indexed like the
+ * table's regions); false when a reload swapped the table meanwhile. */
+static bool count_expiring(struct ct_index *idx, int64_t after_us, int64_t until_us,
+                           size_t per_region[MAX_REGIONS],
+                           char names[MAX_REGIONS][CT_REGION_MAX + 1], unsigned *ret_n_regions)
 {
-    size_t n = 0;
     uint64_t gen = 0;
-    int r = -1;
+    memset(per_region, 0, MAX_REGIONS * sizeof per_region[0]);
     for (uint32_t from = 0;; from += PASS_CHUNK) {
         pthread_rwlock_rdlock(&idx->lock);
         const struct ct_index_table *t = idx->tab;
         if (from == 0) {
             gen = idx->generation;
-            for (unsigned i = 0; i < t->n_regions; i++)
-                r = strcmp(t->regions[i], region) == 0 ? (int)i : r;
+            *ret_n_regions = t->n_regions;
+            memcpy(names, t->regions, sizeof t->regions);
         }
-        bool same = idx->generation == gen, more = same && r >= 0 && from < t->n_entries;
+        bool same = idx->generation == gen, more = same && from < t->n_entries;
         for (uint32_t i = from; more && i < from + PASS_CHUNK && i < t->n_entries; i++) {
             const struct entry *e = &t->entries[i];
-            n += e->state == ST_LIVE && e->region == r && e->expires_at_us > after_us &&
-                 e->expires_at_us <= until_us;
+            per_region[e->region] +=
+                e->state == ST_LIVE && e->expires_at_us > after_us && e->expires_at_us <= until_us;
         }
         pthread_rwlock_unlock(&idx->lock);
-        if (!more) {
-            *ret_n = n;
+        if (!more)
             return same;
-        }
     }
 }
 
-size_t ct_index_count_expiring(struct ct_index *idx, const char *region, int64_t after_us,
-                               int64_t until_us)
+void ct_index_count_expiring(struct ct_index *idx, int64_t after_us, int64_t until_us,
+                             const char *const *regions, unsigned n, size_t *ret_counts)
 {
-    size_t n = 0;
+    size_t per_region[MAX_REGIONS];
+    char names[MAX_REGIONS][CT_REGION_MAX + 1];
+    unsigned n_regions = 0;
     for (int attempt = 0; attempt < 3; attempt++) { /* reloads are seconds apart at most */
-        if (count_expiring(idx, region, after_us, until_us, &n))
+        if (count_expiring(idx, after_us, until_us, per_region, names, &n_regions))
             break;
     }
-    return n;
+    for (unsigned k = 0; k < n; k++) {
+        ret_counts[k] = 0;
+        for (unsigned i = 0; i < n_regions; i++) {
+            if (strcmp(names[i], regions[k]) == 0)
+                ret_counts[k] = per_region[i];
+        }
+    }
 }
 
 /* Reports the LIVE entries [from, to) of t used since they were last reported. */

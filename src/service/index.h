@@ -109,10 +109,11 @@ bool ct_index_lookup(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN],
  * allocation, no I/O: at most one relaxed compare-and-swap per token and second. */
 bool ct_index_lookup_use(struct ct_index *idx, const uint8_t hash[CT_HASH_LEN], int64_t use_us,
                          struct ct_index_hit *ret_hit);
-/* LIVE tokens of a region whose expiry is in (after_us, until_us]: a full pass,
- * a chunk of entries per shared-lock hold (for /metrics). */
-size_t ct_index_count_expiring(struct ct_index *idx, const char *region, int64_t after_us,
-                               int64_t until_us);
+/* ret_counts[k]: LIVE tokens of regions[k] whose expiry is in (after_us,
+ * until_us]. One full pass, a chunk of entries per shared-lock hold (for
+ * /metrics: about 10 ms per million tokens). */
+void ct_index_count_expiring(struct ct_index *idx, int64_t after_us, int64_t until_us,
+                             const char *const *regions, unsigned n, size_t *ret_counts);
 /* Last uses: fn(ud, token id bytes, unix seconds) for every LIVE token used
  * since it was last reported here, which marks it reported (one caller at a
  * time). ct_index_uses reads the current table, a chunk per shared-lock hold,

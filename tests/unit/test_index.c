@@ -73,9 +73,13 @@ static void last_use_and_expiry(void **state)
     assert_int_equal(ct_index_uses(idx, on_use, &u), 0);                 /* reported already */
     assert_true(ct_index_lookup_use(idx, t.secret_hash, 500 * S, &hit)); /* expired: no use */
     assert_int_equal(ct_index_uses(idx, on_use, &u), 0);
-    assert_int_equal(ct_index_count_expiring(idx, "fr-par", 0, 500 * S), 1);
-    assert_int_equal(ct_index_count_expiring(idx, "fr-par", 500 * S, 900 * S), 0);
-    assert_int_equal(ct_index_count_expiring(idx, "nl-ams", 0, 900 * S), 0);
+    static const char *const regions[] = {"nl-ams", "fr-par"};
+    size_t counts[2];
+    ct_index_count_expiring(idx, 0, 500 * S, regions, 2, counts);
+    assert_int_equal(counts[0], 0);
+    assert_int_equal(counts[1], 1);
+    ct_index_count_expiring(idx, 500 * S, 900 * S, regions, 2, counts);
+    assert_int_equal(counts[1], 0);
     /* A re-put (rotation, feed upsert) keeps an unreported use. */
     assert_true(ct_index_lookup_use(idx, t.secret_hash, 400 * S, &hit));
     t.expires_at_us = 450 * S;
