@@ -72,10 +72,12 @@ for r in $(seq 1 3); do
     echo "uncapped round $r: nginx $rps req/s p50 ${p50}ms p99 ${p99}ms | verify $rps2 req/s p50 ${p502}ms p99 ${p992}ms"
 done
 # Last-use tracking: this server records uses and writes them every second; a
-# second one on the same database records none. Same cap, interleaved rounds.
+# second one, on a copy of the database (one server per SQLite file), records
+# none. Same cap, interleaved rounds.
 ON_PID=$SPID
 OPORT=$(free_port)
-start_server "$OPORT" 0
+sqlite3 "$WORK/verify.db" ".backup '$WORK/verify-off.db'"
+DB=sqlite:$WORK/verify-off.db start_server "$OPORT" 0
 OFF_PID=$SPID SPID=$ON_PID
 cap_pid "$ON_PID"; cap_pid "$OFF_PID"
 run_wrk "http://127.0.0.1:$OPORT/auth/verify" 2 "$CONNS" "${H[@]}" >/dev/null   # warm-up
