@@ -17,7 +17,6 @@
 #include "config/config.h"
 #include "crypto/crypto.h"
 #include "http/server.h"
-#include "service/index.h"
 #include "service/service.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -239,8 +238,6 @@ static int cmd_serve(int argc, char **argv)
     hc.connection_timeout_s = cfg.connection_timeout;
     hc.request_timeout_s = cfg.request_timeout;
     hc.queue_limit = cfg.queue_limit;
-    hc.auth_fail_limit = cfg.auth_fail_limit;
-    hc.auth_fail_window_s = cfg.auth_fail_window;
     hc.trusted_proxies = cfg.trusted_proxies;
     hc.access_log = strcmp(cfg.access_log, "off") == 0   ? 0
                     : strcmp(cfg.access_log, "all") == 0 ? 2
@@ -252,11 +249,12 @@ static int cmd_serve(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    struct ct_service_stats stats;
+    ct_service_stats(svc, 0, 0, &stats);
     ct_notice("listening on http://%s%s%s:%u store=%s tokens=%zu startup_ms=%lld",
               strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host,
               strchr(cfg.listen_host, ':') ? "]" : "", (unsigned)ct_http_port(http),
-              ct_store_backend(st), ct_index_count(ct_service_index(svc), NULL),
-              (long long)((ct_mono_us() - t0) / 1000));
+              ct_store_backend(st), stats.tokens_total, (long long)((ct_mono_us() - t0) / 1000));
     notify_systemd("READY=1\nSTATUS=serving");
     int sig = 0;
     sigwait(&sigs, &sig);

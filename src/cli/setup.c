@@ -210,6 +210,8 @@ int ct_cli_open_service(const struct ct_config *cfg, bool may_create, struct ct_
         .max_token_lifetime_us = (int64_t)cfg->max_token_lifetime * 1000000,
         .default_token_lifetime_us = (int64_t)cfg->default_token_lifetime * 1000000,
         .max_rotation_grace_us = (int64_t)cfg->max_rotation_grace * 1000000,
+        .auth_fail_limit = cfg->auth_fail_limit,
+        .auth_fail_window_us = (int64_t)cfg->auth_fail_window * 1000000,
     };
     struct ct_service *svc = NULL;
     rc = ct_service_new(st, &scfg, &svc);

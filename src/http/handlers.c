@@ -182,12 +182,12 @@ static void regions(struct ct_service *svc, struct ct_http_reply *rep)
 static void healthz(struct ct_service *svc, struct ct_http_reply *rep)
 {
     static const char *const keys[] = {"status", "store"};
-    struct ct_store *st = ct_service_store(svc);
-    ct_status rc = ct_store_ping(st);
-    const char *values[] = {rc == CT_OK ? "ok" : "unavailable", ct_store_backend(st)};
+    struct ct_service_health hl;
+    ct_service_health(svc, &hl);
+    const char *values[] = {hl.store_ok ? "ok" : "unavailable", hl.backend};
     size_t len = 0;
     char *body = ct_json_object_strings(keys, values, 2, &len);
-    reply_json(rep, rc == CT_OK ? 200 : 503, body, len);
+    reply_json(rep, hl.store_ok ? 200 : 503, body, len);
 }
 
 void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep)

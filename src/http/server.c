@@ -21,8 +21,6 @@
 #include "http/console.h"
 #include "http/conns.h"
 #include "http/http_int.h"
-#include "service/index.h"
-#include "service/throttle.h"
 #include "util/cidr.h"
 #include "util/metrics.h"
 #include "util/log.h"
@@ -30,7 +28,6 @@
 
 enum req_state { REQ_NEW, REQ_QUEUED, REQ_DONE };
 
-#define METRICS_MAX_REGIONS 64 /* the index keeps at most this many */
 #define ALLOWED_CACHE 1024 /* prebuilt 204 answers per event thread, by token id (power of two) */
 
 struct allowed_slot {
@@ -91,7 +88,6 @@ struct ct_http {
      * answer on purpose); built at start, immutable, freed at stop. */
     struct MHD_Response *resp_401, *resp_401_expired, *resp_503,
         *resp_403[CT_VERIFY_OUTCOME_COUNT_];
-    struct ct_throttle *throttle;
     struct ct_cidr trusted[CT_CIDR_MAX]; /* proxies whose forwarded address we believe */
     size_t n_trusted;
     struct ct_conns *conns; /* request deadlines and missed closes (conns.h) */
@@ -392,8 +388,6 @@ static void *worker_main(void *arg)
         r->in.body = r->body;
         r->in.body_len = r->body_len;
         ct_handle(h->svc, &r->in, &r->out);
-        if (r->out.status == 401)
-            ct_throttle_fail(h->throttle, r->in.client, ct_now_us());
         r->state = REQ_DONE;
         MHD_resume_connection(r->conn);
 
@@ -477,19 +471,11 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
     }
     client_address(h, c, r->in.client, sizeof r->in.client);
     r->in.gateway_url = h->cfg.console_gateway_url;
-    unsigned retry_s = 0;
+    struct ct_error err;
     if (r->in.route != CT_ROUTE_HEALTHZ &&
-        !ct_throttle_check(h->throttle, r->in.client, ct_now_us(), &retry_s)) {
-        struct ct_error err;
-        ct_error_status(&err, CT_E_TOO_MANY);
-        snprintf(err.help, sizeof err.help,
-                 "too many failed authentication attempts from this address; retry in %u s",
-                 retry_s);
-        err.quota = h->cfg.auth_fail_limit;
-        err.window_s = h->cfg.auth_fail_window_s;
-        err.reset_s = retry_s;
+        ct_service_auth_admit(h->svc, r->in.client, ct_now_us(), &err) != CT_OK) {
         ct_reply_error(&r->out, &err);
-        r->out.retry_after_s = retry_s;
+        r->out.retry_after_s = (unsigned)err.reset_s;
         return send_reply(h, r);
     }
     if (r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_GET) {
@@ -632,22 +618,20 @@ static void render_service_metrics(struct ct_http *h, struct ct_buf *b)
             ct_verify_outcome_name((enum ct_verify_outcome)o),
             (unsigned long long)ct_service_verify_count(h->svc, (enum ct_verify_outcome)o));
     const struct ct_service_config *sc = ct_service_config(h->svc);
-    struct ct_index *idx = ct_service_index(h->svc);
+    int64_t now = ct_now_us();
+    struct ct_service_stats st;
+    ct_service_stats(h->svc, now, now + 7LL * 86400 * 1000000, &st);
     ct_buf_printf(b, "# HELP cockpit_tokens_index_tokens Tokens in the verification index.\n"
                      "# TYPE cockpit_tokens_index_tokens gauge\n");
-    for (unsigned i = 0; i < sc->n_regions; i++)
+    for (unsigned i = 0; i < st.n_regions; i++)
         ct_buf_printf(b, "cockpit_tokens_index_tokens{region=\"%s\"} %zu\n", sc->regions[i],
-                      ct_index_count(idx, sc->regions[i]));
-    int64_t now = ct_now_us();
-    size_t expiring[METRICS_MAX_REGIONS];
-    unsigned nr = sc->n_regions < METRICS_MAX_REGIONS ? sc->n_regions : METRICS_MAX_REGIONS;
-    ct_index_count_expiring(idx, now, now + 7LL * 86400 * 1000000, sc->regions, nr, expiring);
+                      st.tokens[i]);
     ct_buf_printf(b, "# HELP cockpit_tokens_tokens_expiring_7d Tokens that expire within the "
                      "next 7 days (not yet expired).\n"
                      "# TYPE cockpit_tokens_tokens_expiring_7d gauge\n");
-    for (unsigned i = 0; i < nr; i++)
+    for (unsigned i = 0; i < st.n_regions; i++)
         ct_buf_printf(b, "cockpit_tokens_tokens_expiring_7d{region=\"%s\"} %zu\n", sc->regions[i],
-                      expiring[i]);
+                      st.expiring[i]);
     uint64_t late = 0, abandoned = 0;
     ct_conns_closed(h->conns, &late, &abandoned);
     ct_buf_printf(b,
@@ -661,7 +645,7 @@ static void render_service_metrics(struct ct_http *h, struct ct_buf *b)
                   "# HELP cockpit_tokens_index_tombstones Deleted token ids remembered until "
                   "the change feed has passed them.\n# TYPE cockpit_tokens_index_tombstones gauge\n"
                   "cockpit_tokens_index_tombstones %zu\n",
-                  ct_index_tombstones(idx));
+                  st.tombstones);
     ct_buf_printf(b,
                   "# HELP cockpit_tokens_worker_queue_length Store requests waiting for a "
                   "worker.\n# TYPE cockpit_tokens_worker_queue_length gauge\n"
@@ -1035,8 +1019,6 @@ void ct_http_config_defaults(struct ct_http_config *cfg)
     cfg->request_timeout_s = 10;
     cfg->queue_limit = 4096;
     cfg->access_log = 1;
-    cfg->auth_fail_limit = 20;
-    cfg->auth_fail_window_s = 60;
     cfg->console = true;
     cfg->console_gateway_url = "";
 }
@@ -1173,7 +1155,6 @@ ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc
     h->started_us = ct_now_us();
     request_prefix = ct_random_u64();
     ct_metrics_set_route_names(route_names, CT_ROUTE_COUNT_);
-    h->throttle = ct_throttle_new(cfg->auth_fail_limit, (int64_t)cfg->auth_fail_window_s * 1000000);
     pthread_mutex_init(&h->qlock, NULL);
     pthread_mutex_init(&h->allowed_lock, NULL);
     pthread_cond_init(&h->qcond, NULL);
@@ -1292,7 +1273,6 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
     }
     pthread_mutex_destroy(&h->allowed_lock);
     free(h->workers);
-    ct_throttle_free(h->throttle);
     pthread_mutex_destroy(&h->qlock);
     pthread_cond_destroy(&h->qcond);
     pthread_cond_destroy(&h->idle_cond);

@@ -24,20 +24,18 @@ struct ct_http_route {
 const struct ct_http_route *ct_http_route_at(size_t i);
 
 struct ct_http_config {
-    const char *host;              /* numeric IPv4/IPv6 address to bind */
-    uint16_t port;                 /* 0 = any free port (see ct_http_port) */
-    unsigned event_threads;        /* MHD polling threads; 1 = one internal epoll thread */
-    unsigned workers;              /* store worker threads */
-    size_t max_body;               /* request body cap, bytes */
-    unsigned connection_limit;     /* concurrent connections */
-    unsigned per_ip_limit;         /* concurrent connections per client address; 0 = off */
-    size_t connection_memory;      /* per-connection buffer (bounds header size) */
-    unsigned connection_timeout_s; /* idle keep-alive timeout */
-    unsigned request_timeout_s;    /* a request's headers and body arrive within this */
-    unsigned queue_limit;          /* queued store requests before 503 */
-    int access_log;                /* 0 off, 1 management + denied verify, 2 everything */
-    unsigned auth_fail_limit; /* failed X-Auth-Token attempts per address per window; 0 = off */
-    unsigned auth_fail_window_s;
+    const char *host;                /* numeric IPv4/IPv6 address to bind */
+    uint16_t port;                   /* 0 = any free port (see ct_http_port) */
+    unsigned event_threads;          /* MHD polling threads; 1 = one internal epoll thread */
+    unsigned workers;                /* store worker threads */
+    size_t max_body;                 /* request body cap, bytes */
+    unsigned connection_limit;       /* concurrent connections */
+    unsigned per_ip_limit;           /* concurrent connections per client address; 0 = off */
+    size_t connection_memory;        /* per-connection buffer (bounds header size) */
+    unsigned connection_timeout_s;   /* idle keep-alive timeout */
+    unsigned request_timeout_s;      /* a request's headers and body arrive within this */
+    unsigned queue_limit;            /* queued store requests before 503 */
+    int access_log;                  /* 0 off, 1 management + denied verify, 2 everything */
     bool console;                    /* serve the web console at /console/ */
     const char *console_gateway_url; /* shown in the console's agent snippets; "" = placeholder */
     const char *trusted_proxies;     /* CIDR list (validated by the config); NULL/"" = none */

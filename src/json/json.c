@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/service.h"
 #include "util/time.h"
 
 /* ---- declarative body validation ---------------------------------------- */

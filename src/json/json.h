@@ -10,14 +10,8 @@
 
 #include "model/model.h"
 
-/* A validated Create body. */
-struct ct_token_create {
-    char project_id[CT_UUID_LEN + 1]; /* lowercased */
-    char name[CT_NAME_MAX + 1];
-    uint32_t scopes;
-    bool has_expires_at;   /* "expires_at" given (not absent, not null) */
-    int64_t expires_at_us; /* then: the instant, UTC */
-};
+/* The service's Create input (service/service.h); this layer fills it. */
+struct ct_token_create;
 
 /* Parses and validates a Create body (duplicate keys, embedded NULs, wrong types,
  * missing or malformed fields are CT_E_INVALID with err filled). */

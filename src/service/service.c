@@ -11,6 +11,7 @@
 #include "service/index.h"
 #include "service/lastuse.h"
 #include "service/shidx_write.h"
+#include "service/throttle.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -26,6 +27,8 @@ struct ct_service {
      * only after the store (whose feed thread reloads) is closed: verify and
      * the reload hook read it without a lock. */
     struct ct_lastuse *lastuse;
+    /* Failed logins per client address; owns its lock (throttle.h). */
+    struct ct_throttle *throttle;
     _Atomic int64_t stale_since_us;
     _Atomic uint64_t verify_counts[CT_VERIFY_OUTCOME_COUNT_];
 };
@@ -90,7 +93,8 @@ ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cf
         return CT_E_NOMEM;
     svc->store = st;
     svc->cfg = *cfg;
-    ct_status rc = ct_index_new(&svc->index);
+    svc->throttle = ct_throttle_new(cfg->auth_fail_limit, cfg->auth_fail_window_us);
+    ct_status rc = svc->throttle ? ct_index_new(&svc->index) : CT_E_NOMEM;
     if (rc == CT_OK)
         rc = ct_service_reload_index(svc);
     if (rc != CT_OK) {
@@ -161,17 +165,29 @@ void ct_service_free(struct ct_service *svc)
     ct_lastuse_free(svc->lastuse); /* no flush: the store may be closed by now */
     ct_shidx_writer_close(svc->shidx);
     ct_index_free(svc->index);
+    ct_throttle_free(svc->throttle);
     free(svc);
 }
 
-struct ct_store *ct_service_store(struct ct_service *svc)
+void ct_service_health(struct ct_service *svc, struct ct_service_health *ret)
 {
-    return svc->store;
+    ret->store_ok = ct_store_ping(svc->store) == CT_OK;
+    ret->backend = ct_store_backend(svc->store);
 }
 
-struct ct_index *ct_service_index(struct ct_service *svc)
+void ct_service_stats(struct ct_service *svc, int64_t now_us, int64_t until_us,
+                      struct ct_service_stats *ret)
 {
-    return svc->index;
+    struct ct_service_stats s = {0};
+    s.n_regions =
+        svc->cfg.n_regions < CT_SERVICE_MAX_REGIONS ? svc->cfg.n_regions : CT_SERVICE_MAX_REGIONS;
+    s.tokens_total = ct_index_count(svc->index, NULL);
+    for (unsigned i = 0; i < s.n_regions; i++)
+        s.tokens[i] = ct_index_count(svc->index, svc->cfg.regions[i]);
+    ct_index_count_expiring(svc->index, now_us, until_us, svc->cfg.regions, s.n_regions,
+                            s.expiring);
+    s.tombstones = ct_index_tombstones(svc->index);
+    *ret = s;
 }
 
 const struct ct_service_config *ct_service_config(const struct ct_service *svc)
@@ -231,9 +247,38 @@ static ct_status auth_denied(struct ct_error *err, const char *reason)
     return CT_E_UNAUTHENTICATED;
 }
 
+ct_status ct_service_auth_admit(struct ct_service *svc, const char *client, int64_t now_us,
+                                struct ct_error *err)
+{
+    unsigned retry_s = 0;
+    if (ct_throttle_check(svc->throttle, client, now_us, &retry_s))
+        return CT_OK;
+    ct_error_status(err, CT_E_TOO_MANY);
+    snprintf(err->help, sizeof err->help,
+             "too many failed authentication attempts from this address; retry in %u s", retry_s);
+    err->quota = svc->cfg.auth_fail_limit;
+    err->window_s =
+        (uint64_t)(svc->cfg.auth_fail_window_us ? svc->cfg.auth_fail_window_us : 60 * 1000000LL) /
+        1000000;
+    err->reset_s = retry_s;
+    return CT_E_TOO_MANY;
+}
+
+static ct_status authenticate(struct ct_service *svc, const char *x_auth_token, const char *client,
+                              int64_t now_us, struct ct_caller *ret_caller, struct ct_error *err);
+
 ct_status ct_service_authenticate(struct ct_service *svc, const char *x_auth_token,
                                   const char *client, int64_t now_us, struct ct_caller *ret_caller,
                                   struct ct_error *err)
+{
+    ct_status rc = authenticate(svc, x_auth_token, client, now_us, ret_caller, err);
+    if (rc == CT_E_UNAUTHENTICATED)
+        ct_throttle_fail(svc->throttle, client ? client : "", now_us);
+    return rc;
+}
+
+static ct_status authenticate(struct ct_service *svc, const char *x_auth_token, const char *client,
+                              int64_t now_us, struct ct_caller *ret_caller, struct ct_error *err)
 {
     if (!x_auth_token || !x_auth_token[0]) {
         audit_denied(svc, NULL, client, "auth", "", "", "denied:missing");

@@ -14,7 +14,16 @@
 #include "store/store.h"
 
 struct ct_service;
-struct ct_token_create;
+
+/* What a Create asks for, validated by the front end that parsed it (the JSON
+ * layer fills it from a request body). */
+struct ct_token_create {
+    char project_id[CT_UUID_LEN + 1]; /* lowercased */
+    char name[CT_NAME_MAX + 1];
+    uint32_t scopes;
+    bool has_expires_at;   /* "expires_at" given (not absent, not null) */
+    int64_t expires_at_us; /* then: the instant, UTC */
+};
 
 struct ct_service_config {
     const char *const *regions; /* borrowed for the service's lifetime */
@@ -24,6 +33,10 @@ struct ct_service_config {
     int64_t max_token_lifetime_us;     /* 0 = no limit */
     int64_t default_token_lifetime_us; /* 0 = tokens created without expires_at never expire */
     int64_t max_rotation_grace_us;
+    /* Failed X-Auth-Token attempts allowed per client address and window, then
+     * refused (429) until the window ends; 0 = no limit. */
+    unsigned auth_fail_limit;
+    int64_t auth_fail_window_us; /* 0 = 60 s */
 };
 
 /* Creates the service over a store (borrowed) and loads the verification index. */
@@ -41,8 +54,28 @@ ct_status ct_service_flush_last_use(struct ct_service *svc);
 /* Stops background work that writes to the store (a last flush of the last
  * uses); call after the data plane stopped, before closing the store. */
 void ct_service_shutdown(struct ct_service *svc);
-struct ct_store *ct_service_store(struct ct_service *svc);
-struct ct_index *ct_service_index(struct ct_service *svc);
+
+/* What /healthz reports: whether the store answers now, and which it is. */
+struct ct_service_health {
+    bool store_ok;
+    const char *backend; /* borrowed, static: "sqlite" or "postgres" */
+};
+/* Pings the store (one round trip; runs on a worker, never on the event thread). */
+void ct_service_health(struct ct_service *svc, struct ct_service_health *ret);
+
+#define CT_SERVICE_MAX_REGIONS 64 /* the index keeps at most this many */
+/* The gauges /metrics shows, read from the verification index (never the store).
+ * Per-region arrays follow the configured region order; n_regions entries. */
+struct ct_service_stats {
+    unsigned n_regions;
+    size_t tokens_total;                     /* every region */
+    size_t tokens[CT_SERVICE_MAX_REGIONS];   /* per region */
+    size_t expiring[CT_SERVICE_MAX_REGIONS]; /* not expired at now, expire before until */
+    size_t tombstones;                       /* deletions awaiting the change feed */
+};
+/* Fills ret; "expiring" counts tokens alive at now_us that expire before until_us. */
+void ct_service_stats(struct ct_service *svc, int64_t now_us, int64_t until_us,
+                      struct ct_service_stats *ret);
 /* True when region is one the server serves. */
 bool ct_service_region_valid(const struct ct_service *svc, const char *region);
 const struct ct_service_config *ct_service_config(const struct ct_service *svc);
@@ -53,7 +86,13 @@ struct ct_caller {
     char client[64]; /* client address, for the audit log */
 };
 
-/* Authenticates an X-Auth-Token value (NULL = absent). 401 errors carry the reason. */
+/* CT_OK when client may try to authenticate now; CT_E_TOO_MANY (err filled with
+ * the limit, the window and reset_s, the seconds until it may try again) after
+ * too many failed attempts. Memory only: cheap enough for the event thread. */
+ct_status ct_service_auth_admit(struct ct_service *svc, const char *client, int64_t now_us,
+                                struct ct_error *err);
+/* Authenticates an X-Auth-Token value (NULL = absent). 401 errors carry the reason,
+ * and count as a failed attempt of client (ct_service_auth_admit). */
 ct_status ct_service_authenticate(struct ct_service *svc, const char *x_auth_token,
                                   const char *client, int64_t now_us, struct ct_caller *ret_caller,
                                   struct ct_error *err);

@@ -1,5 +1,6 @@
 #include "service/throttle.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,8 @@ static struct slot *find(struct ct_throttle *t, const char *addr, int64_t now_us
 bool ct_throttle_check(struct ct_throttle *t, const char *addr, int64_t now_us,
                        unsigned *ret_retry_s)
 {
-    if (!t || t->limit == 0)
+    assert(t);
+    if (t->limit == 0)
         return true;
     bool ok = true;
     pthread_mutex_lock(&t->lock);
@@ -92,7 +94,8 @@ bool ct_throttle_check(struct ct_throttle *t, const char *addr, int64_t now_us,
 
 void ct_throttle_fail(struct ct_throttle *t, const char *addr, int64_t now_us)
 {
-    if (!t || t->limit == 0)
+    assert(t);
+    if (t->limit == 0)
         return;
     pthread_mutex_lock(&t->lock);
     struct slot *s = find(t, addr, now_us, true);

@@ -10,7 +10,7 @@
 
 struct ct_throttle;
 
-/* limit 0 disables throttling (every check passes). */
+/* limit 0 disables throttling (every check passes). NULL when out of memory. */
 struct ct_throttle *ct_throttle_new(unsigned limit, int64_t window_us);
 void ct_throttle_free(struct ct_throttle *t);
 /* True when addr may try again; when false, *ret_retry_s says when (>= 1). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "service/service.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

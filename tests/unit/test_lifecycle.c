@@ -44,6 +44,8 @@ static struct fx *fx_open(const struct ct_service_config *over)
         cfg.max_token_lifetime_us = over->max_token_lifetime_us;
         cfg.default_token_lifetime_us = over->default_token_lifetime_us;
         cfg.max_rotation_grace_us = over->max_rotation_grace_us;
+        cfg.auth_fail_limit = over->auth_fail_limit;
+        cfg.auth_fail_window_us = over->auth_fail_window_us;
     }
     assert_int_equal(ct_service_new(f->st, &cfg, &f->svc), CT_OK);
     snprintf(f->caller.key.access_key, sizeof f->caller.key.access_key, "SCWAAAAAAAAAAAAAAAAA");
@@ -258,13 +260,38 @@ static void last_use_off(void **state)
     fx_close(f);
 }
 
+/* The service counts its own refusals (401) per client, and nothing else: a
+ * store error or a success is no failed login, another address is not slowed. */
+static void login_throttle(void **state)
+{
+    (void)state;
+    struct ct_service_config over = {.auth_fail_limit = 3, .auth_fail_window_us = 10 * SEC};
+    struct fx *f = fx_open(&over);
+    struct ct_error err;
+    struct ct_caller c;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ct_service_auth_admit(f->svc, "192.0.2.1", NOW, &err), CT_OK);
+        assert_int_equal(
+            ct_service_authenticate(f->svc, i == 1 ? "bad" : NULL, "192.0.2.1", NOW, &c, &err),
+            CT_E_UNAUTHENTICATED);
+    }
+    assert_int_equal(ct_service_auth_admit(f->svc, "192.0.2.1", NOW + 2 * SEC, &err),
+                     CT_E_TOO_MANY);
+    assert_int_equal(err.quota, 3);
+    assert_int_equal(err.window_s, 10);
+    assert_int_equal(err.reset_s, 9); /* 8 s left, rounded up to whole seconds + 1 */
+    assert_int_equal(ct_service_auth_admit(f->svc, "192.0.2.2", NOW + 2 * SEC, &err), CT_OK);
+    assert_int_equal(ct_service_auth_admit(f->svc, "192.0.2.1", NOW + 10 * SEC, &err), CT_OK);
+    fx_close(f);
+}
+
 int main(void)
 {
     ct_crypto_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(expiry_boundary),     cmocka_unit_test(create_lifetime_rules),
         cmocka_unit_test(rotation_with_grace), cmocka_unit_test(last_use),
-        cmocka_unit_test(last_use_off),
+        cmocka_unit_test(last_use_off),        cmocka_unit_test(login_throttle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
