@@ -761,17 +761,41 @@ static struct request *request_new(struct ct_http *h, struct MHD_Connection *con
 
 /* ---- request strictness ---------------------------------------------------- */
 
+/* One pass over the request's headers, on its first callback. [start, end) is the
+ * header block as libmicrohttpd 0.9.75 holds it: parsed in place in the read buffer,
+ * from the method (the `method` argument points there) for
+ * MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE bytes, the blank line included; it writes
+ * NULs over the ':' and the line ends. prev_end is where the previous header's value
+ * ends (its strlen). */
 struct framing {
     unsigned n_length;
     bool transfer_encoding;
+    bool hidden; /* bytes after a header value's end that are not line ends */
+    const char *start, *end, *prev_end;
 };
 
+/* True when [from, to) is inside the block and holds only NULs: what is left of the
+ * line ends between a value and the next header (or the block's end). */
+static bool only_line_ends(const struct framing *f, const char *from, const char *to)
+{
+    if (from < f->start || to > f->end || from > to)
+        return false;
+    for (const char *p = from; p < to; p++) {
+        if (*p != '\0')
+            return false;
+    }
+    return true;
+}
+
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+                                   size_t key_size, const char *value, size_t value_size)
 {
     struct framing *f = cls;
     (void)kind;
-    (void)value;
+    (void)key_size;
+    if (f->prev_end && !only_line_ends(f, f->prev_end, key))
+        f->hidden = true;
+    f->prev_end = value ? value + value_size : key + key_size;
     if (strcasecmp(key, "Content-Length") == 0)
         f->n_length++;
     else if (strcasecmp(key, "Transfer-Encoding") == 0)
@@ -781,13 +805,23 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 
 /* libmicrohttpd 0.9.75 is lenient where another hop may not be: two
  * Content-Length headers (it uses one, another hop the other), Content-Length
- * beside Transfer-Encoding. Both are refused (400, and the connection closes:
- * we answer on the first call). (A NUL inside a header value cannot be seen
- * from here: MHD hands values over as C strings, cut at it; see SECURITY.md.) */
-static const char *framing_error(struct MHD_Connection *conn)
+ * beside Transfer-Encoding, and a NUL inside a header value: it cuts the value
+ * there (its value_size is the strlen), so `X-Original-URI: /q\0/../write` would
+ * be judged as `/q`. The NUL is seen from the header block (struct framing): a
+ * value must be followed by nothing but its line end, up to the next header or the
+ * blank line. A header not in the block in place (an obs-fold line, which MHD
+ * 0.9.75 mangles into another key) is refused too, as RFC 9112 5.2 allows. All are
+ * refused (400, and the connection closes: we answer on the first call). */
+static const char *framing_error(struct MHD_Connection *conn, const char *method)
 {
-    struct framing f = {0};
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &f);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    struct framing f = {.start = method, .end = method + (ci ? ci->header_size : 0)};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &f);
+    if (f.prev_end && !only_line_ends(&f, f.prev_end, f.end))
+        f.hidden = true;
+    if (f.hidden)
+        return "a NUL or a folded line in a header";
     if (f.n_length > 1)
         return "more than one Content-Length header";
     if (f.n_length && f.transfer_encoding)
@@ -853,7 +887,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = r;
         r->track = connection_track(conn);
-        const char *bad = framing_error(conn);
+        const char *bad = framing_error(conn, method);
         if (bad)
             return send_bad_request(h, r, bad);
         r->too_large = content_length_over(h, r, conn);

@@ -4,6 +4,8 @@
   * ambiguous framing (two Content-Length, Content-Length with Transfer-Encoding)
     is refused with a JSON 400 and the connection closes;
   * a raw '#' in X-Original-URI is never judged (403 undetermined);
+  * a NUL inside a header value (libmicrohttpd cuts the value there) or a folded
+    header line is refused with a JSON 400 and the connection closes;
   * trailing whitespace around X-Auth-Token is not part of it;
   * list arguments: a long value is "too long" (not "too many"), %00 is refused,
     an over-long token id is a 400 on token_id;
@@ -81,6 +83,32 @@ def verify_checks(s):
     st = request(s.port, "GET", "/auth/verify",
                  dict(base, **{"X-Original-URI": "/api/v1/query#/../write"}))[0]
     C.eq(st, 403, "a raw '#' in X-Original-URI is not judged: 403")
+    nul_in_header(s, secret)
+
+
+def nul_in_header(s, secret):
+    """libmicrohttpd 0.9.75 cuts a header value at a NUL: the rest must not be lost
+    silently (the write below was judged as a read). Every header position, both
+    line ends, NULs padded to look like line ends, and a folded line."""
+    head = ("GET /auth/verify HTTP/1.1\r\nHost: x\r\nX-Token: %s\r\nX-Cockpit-Region: fr-par\r\n"
+            "X-Cockpit-Data-Source: metrics\r\nX-Original-Method: GET\r\n" % secret).encode()
+    uri = b"X-Original-URI: /api/v1/query"
+    for name, data in (("last header", head + uri + b"\0/../../write\r\n\r\n"),
+                       ("last header, NUL padding", head + uri + b"\0\0\0\0/../write\r\n\r\n"),
+                       ("middle header", head + uri + b"\0/../write\r\nX-A: b\r\n\r\n"),
+                       ("bare LF line ends", (head + uri + b"\0/../write\n\n").replace(b"\r\n", b"\n")),
+                       ("folded line", head + uri + b"\r\n /../write\r\nX-A: b\r\n\r\n")):
+        first, _, body, closed = raw(s.port, data)
+        doc = jbody(body) or {}
+        C.ok(first.startswith("HTTP/1.1 400") and doc.get("type") == "invalid_arguments" and closed,
+             "a NUL in a header value (%s): 400 JSON, connection closed" % name,
+             "%s %r %s" % (first, body[:160], closed))
+    for name, data in (("bare LF line ends", (head + uri + b"\n\n").replace(b"\r\n", b"\n")),
+                       ("an empty value and a cookie", head + b"X-E:\r\nCookie: a=1; b=2\r\n" + uri +
+                        b"\r\nConnection: close\r\n\r\n"),
+                       ("a NUL ending the value (nothing after it)", head + uri + b"\0\r\n\r\n")):
+        first = raw(s.port, data)[0]
+        C.ok(first.startswith("HTTP/1.1 204"), "a clean request is still judged (%s): 204" % name, first)
 
 
 def auth_and_args(s):
