@@ -1,0 +1,642 @@
+/* The SQLite driver: connections, statement cache, transaction runners, group
+ * commit, checkpointer (see sqlite_driver.h). No SQL of tokens here. */
+#include "store/sqlite_driver.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite_guard.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#define DEFAULT_POOL_SIZE 4
+#define MAX_POOL_SIZE 64
+#define DEFAULT_BUSY_TIMEOUT_MS 5000
+#define CHECKPOINT_FRAMES 4000 /* ask for a checkpoint past this many WAL frames */
+/* A write that failed hard (full disk, I/O error) makes /healthz fail for this
+ * long, unless a write succeeds before: a node that cannot write should leave
+ * the load balancer, and without writes to try, it is let back in to try. */
+#define WRITE_FAILURE_HEALTH_US (30 * 1000000LL)
+
+/* The driver's own statements: transaction control. */
+#define TX_TABLE(X)                                                                                \
+    X(T_BEGIN, "BEGIN")                                                                            \
+    X(T_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE")                                                        \
+    X(T_COMMIT, "COMMIT")                                                                          \
+    X(T_ROLLBACK, "ROLLBACK")                                                                      \
+    X(T_SAVEPOINT, "SAVEPOINT op")                                                                 \
+    X(T_RELEASE, "RELEASE op")                                                                     \
+    X(T_ROLLBACK_TO, "ROLLBACK TO op")                                                             \
+    X(T_PING, "SELECT 1")
+
+enum tx_stmt {
+#define TX_ENUM(e, sql) e,
+    TX_TABLE(TX_ENUM)
+#undef TX_ENUM
+        T_COUNT_
+};
+
+static const char *const tx_sql[] = {
+#define TX_SQL(e, sql) sql,
+    TX_TABLE(TX_SQL)
+#undef TX_SQL
+};
+
+struct ct_sq_conn {
+    sqlite3 *db;
+    sqlite3_stmt *tx[T_COUNT_];
+    sqlite3_stmt **slot; /* n_slots statements of the operations, prepared on first use */
+    unsigned n_slots;
+    struct ct_sq_conn *next_free; /* read pool free list */
+};
+
+/* One queued write; lives on the caller's stack until `done`. Each has its own
+ * condition variable so a commit wakes exactly the callers it finished. */
+struct gc_op {
+    ct_sq_tx_fn fn;
+    void *arg;
+    ct_status rc;
+    bool done;
+    pthread_cond_t cond;
+    struct gc_op *next;
+};
+
+/* Ordering: path, busy_ms, n_slots and the connections' addresses are set before
+ * any other thread exists and never change. The writer is used under write_lock;
+ * the free list under pool_lock; the group-commit queue under gc_lock; the
+ * checkpointer's flags under ckpt_lock. write_failed_us is atomic (a hint for
+ * /healthz: a late value only shifts when the node leaves or rejoins). */
+struct ct_store_backend {
+    struct ct_sq_guard *guard;       /* the file: lock, identity (sqlite_guard.h) */
+    _Atomic int64_t write_failed_us; /* monotonic time of the last hard write failure; 0 = none */
+    struct ct_cursor_cache *cursors;
+    char *path;
+    int busy_ms;
+    unsigned pool_size, n_slots;
+    struct ct_sq_conn writer;
+    pthread_mutex_t write_lock;
+
+    struct ct_sq_conn *readers;
+    unsigned n_readers;
+    struct ct_sq_conn *free_readers;
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+
+    pthread_mutex_t gc_lock;
+    struct gc_op *gc_head, **gc_tail;
+    bool gc_leading; /* a leader is writing a batch */
+
+    /* Background checkpointer: keeps WAL-to-database copying off the commit path. */
+    struct ct_sq_conn ckpt;
+    pthread_t ckpt_thread;
+    bool ckpt_started, ckpt_stop, ckpt_wanted;
+    pthread_mutex_t ckpt_lock;
+    pthread_cond_t ckpt_cond;
+};
+
+/* ---- errors and statements ------------------------------------------------------------------ */
+
+/* The one place SQLite result codes become ct_status; hard errors are logged here
+ * and nowhere else. Messages name tables/columns, never bound values. */
+static ct_status map_error(sqlite3 *db, int rc, const char *what)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        ct_warn("sqlite: %.80s: still locked after the busy timeout", what);
+        return CT_E_UNAVAILABLE;
+    case SQLITE_NOMEM:
+        ct_err("sqlite: %.80s: out of memory", what);
+        return CT_E_NOMEM;
+    case SQLITE_CONSTRAINT:
+        /* A duplicate is the caller's outcome to report, not a store fault. */
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return CT_E_CONFLICT;
+        break;
+    default:
+        break;
+    }
+    ct_err("sqlite: %.80s: %s (%s)", what, db ? sqlite3_errmsg(db) : "", sqlite3_errstr(rc));
+    return CT_E_STORE;
+}
+
+/* Parameter i must be ?, ?i or $i: binding by number then means what the text says. */
+static bool params_numbered(sqlite3_stmt *s)
+{
+    int n = sqlite3_bind_parameter_count(s);
+    for (int i = 1; i <= n; i++) {
+        const char *name = sqlite3_bind_parameter_name(s, i);
+        char want[16];
+        snprintf(want, sizeof want, "%c%d", name ? name[0] : '?', i);
+        if (name && ((name[0] != '$' && name[0] != '?') || strcmp(name, want) != 0))
+            return false;
+    }
+    return true;
+}
+
+static ct_status prepare(struct ct_sq_conn *c, const char *sql, unsigned flags,
+                         sqlite3_stmt **ret_s)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, flags, &s, NULL);
+    if (rc != SQLITE_OK)
+        return map_error(c->db, rc, sql);
+    if (!params_numbered(s)) {
+        ct_err("sqlite: %.80s: parameters are not $1..$n in order", sql);
+        sqlite3_finalize(s);
+        return CT_E_INTERNAL;
+    }
+    *ret_s = s;
+    return CT_OK;
+}
+
+ct_status ct_sq_stmt(struct ct_sq_conn *c, unsigned slot, const char *sql, sqlite3_stmt **ret_s)
+{
+    if (slot == CT_SQ_ONCE)
+        return prepare(c, sql, 0, ret_s);
+    if (slot >= c->n_slots)
+        return CT_E_INTERNAL;
+    if (!c->slot[slot]) {
+        ct_status rc = prepare(c, sql, SQLITE_PREPARE_PERSISTENT, &c->slot[slot]);
+        if (rc != CT_OK)
+            return rc;
+    }
+    *ret_s = c->slot[slot];
+    return CT_OK;
+}
+
+bool ct_sq_cached(const struct ct_sq_conn *c, unsigned slot)
+{
+    return slot < c->n_slots && c->slot[slot];
+}
+
+void ct_sq_done(sqlite3_stmt *s, unsigned slot)
+{
+    if (slot == CT_SQ_ONCE) {
+        sqlite3_finalize(s); /* accepts NULL */
+    } else if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+}
+
+ct_status ct_sq_step(struct ct_sq_conn *c, sqlite3_stmt *s, bool *ret_row)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        *ret_row = rc == SQLITE_ROW;
+        return CT_OK;
+    }
+    return map_error(c->db, rc, sqlite3_sql(s));
+}
+
+ct_status ct_sq_bind_check(struct ct_sq_conn *c, int brc, const char *what)
+{
+    return brc == SQLITE_OK ? CT_OK : map_error(c->db, sqlite3_errcode(c->db), what);
+}
+
+ct_status ct_sq_exec_bound(struct ct_sq_conn *c, sqlite3_stmt *s, unsigned slot, int brc)
+{
+    ct_status rc = ct_sq_bind_check(c, brc, sqlite3_sql(s));
+    bool row = false;
+    if (rc == CT_OK)
+        rc = ct_sq_step(c, s, &row);
+    ct_sq_done(s, slot);
+    return rc;
+}
+
+/* Runs a parameterless transaction-control statement to completion. */
+static ct_status exec_tx(struct ct_sq_conn *c, enum tx_stmt id)
+{
+    if (!c->tx[id]) {
+        ct_status rc = prepare(c, tx_sql[id], SQLITE_PREPARE_PERSISTENT, &c->tx[id]);
+        if (rc != CT_OK)
+            return rc;
+    }
+    bool row = true;
+    ct_status rc = CT_OK;
+    while (rc == CT_OK && row)
+        rc = ct_sq_step(c, c->tx[id], &row);
+    sqlite3_reset(c->tx[id]);
+    return rc;
+}
+
+ct_status ct_sq_query(struct ct_sq_conn *c, unsigned slot, const char *sql,
+                      int (*params)(sqlite3_stmt *s, void *ctx),
+                      int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
+{
+    sqlite3_stmt *s = NULL;
+    bool more = true;
+    ct_status rc = ct_sq_stmt(c, slot, sql, &s);
+    if (rc != CT_OK)
+        return rc;
+    if (params)
+        rc = ct_sq_bind_check(c, params(s, ctx), sql);
+    while (rc == CT_OK && more) {
+        rc = ct_sq_step(c, s, &more);
+        if (rc == CT_OK && more && row && row(s, ctx) != 0)
+            rc = CT_E_INTERNAL;
+    }
+    ct_sq_done(s, slot);
+    return rc;
+}
+
+ct_status ct_sq_exec_script(struct ct_sq_conn *c, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CT_OK : map_error(c->db, rc, what);
+}
+
+int64_t ct_sq_changes(struct ct_sq_conn *c)
+{
+    return sqlite3_changes(c->db);
+}
+
+int ct_sq_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+void ct_sq_col_text(sqlite3_stmt *s, int col, char *dst, size_t cap)
+{
+    const unsigned char *v = sqlite3_column_text(s, col);
+    size_t len = v ? (size_t)sqlite3_column_bytes(s, col) : 0;
+    if (len >= cap)
+        len = cap - 1;
+    if (len)
+        memcpy(dst, v, len);
+    dst[len] = '\0';
+}
+
+void ct_sq_col_blob(sqlite3_stmt *s, int col, uint8_t *dst, size_t len)
+{
+    const void *v = sqlite3_column_blob(s, col);
+    size_t have = v ? (size_t)sqlite3_column_bytes(s, col) : 0;
+    memset(dst, 0, len);
+    if (have)
+        memcpy(dst, v, have < len ? have : len);
+}
+
+/* ---- connections ---------------------------------------------------------------------------- */
+
+static void conn_close(struct ct_sq_conn *c)
+{
+    for (int i = 0; i < T_COUNT_; i++)
+        sqlite3_finalize(c->tx[i]);
+    for (unsigned i = 0; c->slot && i < c->n_slots; i++)
+        sqlite3_finalize(c->slot[i]);
+    free(c->slot);
+    sqlite3_close(c->db); /* accepts NULL */
+    memset(c, 0, sizeof *c);
+}
+
+static int check_wal(void *ud, int ncols, char **vals, char **names)
+{
+    (void)names;
+    *(bool *)ud = ncols == 1 && vals[0] && strcmp(vals[0], "wal") == 0;
+    return 0;
+}
+
+/* Opens one connection. Only the writer switches the file to WAL (the mode is
+ * persistent); readers are made query_only so a bug cannot write around the queue. */
+static ct_status conn_open(struct ct_store_backend *be, struct ct_sq_conn *c, bool reader)
+{
+    c->slot = calloc(be->n_slots ? be->n_slots : 1, sizeof *c->slot);
+    if (!c->slot)
+        return CT_E_NOMEM;
+    c->n_slots = be->n_slots;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(be->path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        ct_err("sqlite: cannot open %s: %s", be->path, sqlite3_errstr(rc));
+        return rc == SQLITE_NOMEM ? CT_E_NOMEM : CT_E_STORE;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, be->busy_ms);
+    bool wal = reader;
+    if (!reader) {
+        rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", check_wal, &wal, NULL);
+        if (rc != SQLITE_OK)
+            return map_error(c->db, rc, "PRAGMA journal_mode=WAL");
+    }
+    if (!wal) {
+        ct_err("sqlite: %s: the file system does not support WAL mode", be->path);
+        return CT_E_STORE;
+    }
+    /* The writer keeps 64 MiB of pages: inserts with random keys (token ids) would
+     * otherwise spill dirty pages mid-transaction and write them twice. Readers
+     * keep 16 MiB: a deep list page skips a few MiB of index, which then comes
+     * from this cache instead of a pread per page. */
+    const char *pragmas = reader ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                                   " PRAGMA query_only=ON; PRAGMA cache_size=-16384;"
+                                 : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                                   " PRAGMA cache_size=-65536;";
+    rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CT_OK : map_error(c->db, rc, pragmas);
+}
+
+static struct ct_sq_conn *reader_acquire(struct ct_store_backend *be)
+{
+    pthread_mutex_lock(&be->pool_lock);
+    while (!be->free_readers)
+        pthread_cond_wait(&be->pool_cond, &be->pool_lock);
+    struct ct_sq_conn *c = be->free_readers;
+    be->free_readers = c->next_free;
+    pthread_mutex_unlock(&be->pool_lock);
+    return c;
+}
+
+static void reader_release(struct ct_store_backend *be, struct ct_sq_conn *c)
+{
+    pthread_mutex_lock(&be->pool_lock);
+    c->next_free = be->free_readers;
+    be->free_readers = c;
+    pthread_cond_signal(&be->pool_cond);
+    pthread_mutex_unlock(&be->pool_lock);
+}
+
+static ct_status open_readers(struct ct_store_backend *be)
+{
+    be->readers = calloc(be->pool_size, sizeof *be->readers);
+    if (!be->readers)
+        return CT_E_NOMEM;
+    for (; be->n_readers < be->pool_size; be->n_readers++) {
+        struct ct_sq_conn *c = &be->readers[be->n_readers];
+        ct_status rc = conn_open(be, c, true);
+        if (rc != CT_OK) {
+            conn_close(c);
+            return rc;
+        }
+        c->next_free = be->free_readers;
+        be->free_readers = c;
+    }
+    return CT_OK;
+}
+
+/* ---- background checkpointer ---------------------------------------------------------------- */
+
+/* Runs on the writer after each commit (under write_lock): cheap, never blocks. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
+{
+    struct ct_store_backend *be = ud;
+    (void)db;
+    (void)name;
+    if (frames >= CHECKPOINT_FRAMES) {
+        pthread_mutex_lock(&be->ckpt_lock);
+        be->ckpt_wanted = true;
+        pthread_cond_signal(&be->ckpt_cond);
+        pthread_mutex_unlock(&be->ckpt_lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    struct ct_store_backend *be = arg;
+    pthread_mutex_lock(&be->ckpt_lock);
+    while (!be->ckpt_stop) {
+        if (!be->ckpt_wanted) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1; /* also checkpoint idle databases once a second */
+            pthread_cond_timedwait(&be->ckpt_cond, &be->ckpt_lock, &ts);
+            if (be->ckpt_stop)
+                break;
+        }
+        be->ckpt_wanted = false;
+        pthread_mutex_unlock(&be->ckpt_lock);
+        /* Once a second at least: a removed database file is reported without traffic.
+         * Checkpoints go on: they move committed pages into the file this process
+         * holds, which is what an operator recovers from /proc. */
+        (void)ct_sq_guard_check(be->guard);
+        /* PASSIVE never blocks the writer or readers; what it cannot copy now waits. */
+        int rc =
+            sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            ct_warn("sqlite: background checkpoint failed: %s", sqlite3_errstr(rc));
+        pthread_mutex_lock(&be->ckpt_lock);
+    }
+    pthread_mutex_unlock(&be->ckpt_lock);
+    return NULL;
+}
+
+static ct_status ckpt_start(struct ct_store_backend *be)
+{
+    ct_status rc = conn_open(be, &be->ckpt, false);
+    if (rc != CT_OK)
+        return rc;
+    sqlite3_exec(be->writer.db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+    sqlite3_wal_hook(be->writer.db, wal_hook, be);
+    if (pthread_create(&be->ckpt_thread, NULL, ckpt_main, be) != 0)
+        return CT_E_INTERNAL;
+    be->ckpt_started = true;
+    return CT_OK;
+}
+
+static void ckpt_stop(struct ct_store_backend *be)
+{
+    if (be->ckpt_started) {
+        pthread_mutex_lock(&be->ckpt_lock);
+        be->ckpt_stop = true;
+        pthread_cond_signal(&be->ckpt_cond);
+        pthread_mutex_unlock(&be->ckpt_lock);
+        pthread_join(be->ckpt_thread, NULL);
+        be->ckpt_started = false;
+    }
+    conn_close(&be->ckpt);
+}
+
+/* ---- transaction runners -------------------------------------------------------------------- */
+
+ct_status ct_sq_write_tx(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
+{
+    struct ct_sq_conn *c = &be->writer;
+    pthread_mutex_lock(&be->write_lock);
+    ct_cursor_write_begin(be->cursors); /* list cursors never cross a write */
+    /* Never write into a file that is no longer the database at its path. */
+    ct_status rc = ct_sq_guard_check(be->guard);
+    if (rc == CT_OK)
+        rc = exec_tx(c, T_BEGIN_IMMEDIATE);
+    if (rc == CT_OK) {
+        rc = fn(c, arg);
+        if (rc == CT_OK)
+            rc = exec_tx(c, T_COMMIT);
+        if (rc != CT_OK && !sqlite3_get_autocommit(c->db))
+            (void)exec_tx(c, T_ROLLBACK);
+    }
+    ct_cursor_write_end(be->cursors);
+    pthread_mutex_unlock(&be->write_lock);
+    if (rc == CT_OK)
+        atomic_store(&be->write_failed_us, 0);
+    else if (rc == CT_E_STORE)
+        atomic_store(&be->write_failed_us, ct_mono_us());
+    return rc;
+}
+
+/* Applies a batch inside one transaction. Returns non-OK only when the whole
+ * transaction is lost; per-operation outcomes go to op->rc. */
+static ct_status gc_apply(struct ct_sq_conn *c, void *arg)
+{
+    for (struct gc_op *op = arg; op; op = op->next) {
+        ct_status rc = exec_tx(c, T_SAVEPOINT);
+        if (rc != CT_OK)
+            return rc;
+        op->rc = op->fn(c, op->arg);
+        if (op->rc != CT_OK) {
+            /* I/O errors and a full disk make SQLite roll back everything itself. */
+            if (sqlite3_get_autocommit(c->db))
+                return op->rc;
+            rc = exec_tx(c, T_ROLLBACK_TO);
+            if (rc != CT_OK)
+                return rc;
+        }
+        rc = exec_tx(c, T_RELEASE);
+        if (rc != CT_OK)
+            return rc;
+    }
+    return CT_OK;
+}
+
+/* The first caller to find no batch in flight leads: it takes everything queued
+ * and commits it at once; when it is done, it hands the lead to the next queued op. */
+ct_status ct_sq_submit(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
+{
+    struct gc_op op = {.fn = fn, .arg = arg, .rc = CT_E_INTERNAL};
+    pthread_cond_init(&op.cond, NULL);
+    pthread_mutex_lock(&be->gc_lock);
+    /* op lives on this stack until `done`: the leader unlinks it before then. */
+    *be->gc_tail = &op;
+    // cppcheck-suppress autoVariables
+    be->gc_tail = &op.next;
+    while (be->gc_leading && !op.done)
+        pthread_cond_wait(&op.cond, &be->gc_lock);
+    if (!op.done) {
+        struct gc_op *batch = be->gc_head; /* op is its first element */
+        be->gc_head = NULL;
+        be->gc_tail = &be->gc_head;
+        be->gc_leading = true;
+        pthread_mutex_unlock(&be->gc_lock);
+        ct_status rc = ct_sq_write_tx(be, gc_apply, batch);
+        pthread_mutex_lock(&be->gc_lock);
+        for (struct gc_op *o = batch, *next; o; o = next) {
+            next = o->next; /* o may vanish once done is set and the lock dropped */
+            if (rc != CT_OK)
+                o->rc = rc;
+            o->done = true;
+            if (o != &op)
+                pthread_cond_signal(&o->cond);
+        }
+        be->gc_leading = false;
+        if (be->gc_head)
+            pthread_cond_signal(&be->gc_head->cond);
+    }
+    pthread_mutex_unlock(&be->gc_lock);
+    pthread_cond_destroy(&op.cond);
+    return op.rc;
+}
+
+ct_status ct_sq_read_tx(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
+{
+    struct ct_sq_conn *c = reader_acquire(be);
+    ct_status rc = exec_tx(c, T_BEGIN);
+    if (rc == CT_OK) {
+        rc = fn(c, arg);
+        ct_status end = exec_tx(c, T_COMMIT);
+        if (rc == CT_OK)
+            rc = end;
+        if (!sqlite3_get_autocommit(c->db))
+            (void)exec_tx(c, T_ROLLBACK);
+    }
+    reader_release(be, c);
+    return rc;
+}
+
+ct_status ct_sq_scan(struct ct_store_backend *be, unsigned slot, const char *sql,
+                     int (*params)(sqlite3_stmt *s, void *ctx),
+                     int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
+{
+    struct ct_sq_conn *c = reader_acquire(be);
+    ct_status rc = ct_sq_query(c, slot, sql, params, row, ctx);
+    reader_release(be, c);
+    return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+void ct_sq_close(struct ct_store_backend *be)
+{
+    if (!be)
+        return;
+    ckpt_stop(be);
+    /* Readers first: the last connection to close checkpoints and removes the WAL. */
+    for (unsigned i = 0; i < be->n_readers; i++)
+        conn_close(&be->readers[i]);
+    free(be->readers);
+    conn_close(&be->writer);
+    pthread_mutex_destroy(&be->write_lock);
+    pthread_mutex_destroy(&be->pool_lock);
+    pthread_cond_destroy(&be->pool_cond);
+    pthread_mutex_destroy(&be->gc_lock);
+    pthread_mutex_destroy(&be->ckpt_lock);
+    pthread_cond_destroy(&be->ckpt_cond);
+    ct_cursor_cache_free(be->cursors);
+    ct_sq_guard_close(be->guard); /* last: every SQLite connection is closed */
+    free(be->path);
+    free(be);
+}
+
+ct_status ct_sq_open(const char *path, const struct ct_store_options *opts, unsigned n_slots,
+                     struct ct_store_backend **ret_be)
+{
+    struct ct_store_backend *be = calloc(1, sizeof *be);
+    if (!be)
+        return CT_E_NOMEM;
+    pthread_mutex_init(&be->write_lock, NULL);
+    pthread_mutex_init(&be->pool_lock, NULL);
+    pthread_cond_init(&be->pool_cond, NULL);
+    pthread_mutex_init(&be->gc_lock, NULL);
+    pthread_mutex_init(&be->ckpt_lock, NULL);
+    pthread_cond_init(&be->ckpt_cond, NULL);
+    be->gc_tail = &be->gc_head;
+    be->n_slots = n_slots;
+    be->busy_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : DEFAULT_BUSY_TIMEOUT_MS;
+    be->pool_size = opts->pool_size > 0 ? opts->pool_size : DEFAULT_POOL_SIZE;
+    if (be->pool_size > MAX_POOL_SIZE)
+        be->pool_size = MAX_POOL_SIZE;
+    *ret_be = be;
+    be->cursors = ct_cursor_cache_new();
+    be->path = strdup(path);
+    if (!be->cursors || !be->path)
+        return CT_E_NOMEM;
+    ct_status rc = ct_sq_guard_open(path, opts->exclusive, &be->guard);
+    if (rc == CT_OK)
+        rc = conn_open(be, &be->writer, false);
+    return rc;
+}
+
+ct_status ct_sq_start(struct ct_store_backend *be)
+{
+    ct_status rc = open_readers(be);
+    return rc == CT_OK ? ckpt_start(be) : rc;
+}
+
+ct_status ct_sq_ping(struct ct_store_backend *be)
+{
+    if (ct_sq_guard_check(be->guard) != CT_OK)
+        return CT_E_UNAVAILABLE;
+    int64_t failed = atomic_load(&be->write_failed_us);
+    if (failed && ct_mono_us() - failed < WRITE_FAILURE_HEALTH_US)
+        return CT_E_UNAVAILABLE; /* reads would still work: writes do not */
+    struct ct_sq_conn *c = reader_acquire(be);
+    ct_status rc = exec_tx(c, T_PING);
+    reader_release(be, c);
+    return rc;
+}
+
+struct ct_cursor_cache *ct_sq_cursors(struct ct_store_backend *be)
+{
+    return be->cursors;
+}

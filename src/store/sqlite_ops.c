@@ -1,0 +1,521 @@
+/* The SQLite operations: the ops table of the backend, and the token, API key
+ * and audit operations on the driver (sqlite_driver.h). Lists are in
+ * sqlite_list.c, the schema in sqlite_schema.c, row codecs in sqlite_codec.c. */
+#include "store/sqlite_ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BULK_CHUNK 50000
+
+#define TOKEN_COLS                                                                                 \
+    "id, region, project_id, name, scopes, created_at, secret_hash, expires_at, last_used_at"
+#define APIKEY_COLS "access_key, secret_hash, description, created_at, expires_at, projects"
+#define AUDIT_COLS "at, actor, action, resource_id, project_id, region, client, outcome, related_id"
+
+#define STMT_TABLE(X)                                                                              \
+    X(SQ_SLOT_TOKEN_COUNT_PROJECT,                                                                 \
+      "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = ? AND project_id = ?")        \
+    X(SQ_SLOT_TOKEN_INSERT,                                                                        \
+      "INSERT INTO tokens(" TOKEN_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")                     \
+    X(SQ_SLOT_TOKEN_DELETE,                                                                        \
+      "DELETE FROM tokens WHERE region = ? AND id = ? RETURNING " TOKEN_COLS)                      \
+    X(SQ_SLOT_TOKEN_GET, "SELECT " TOKEN_COLS " FROM tokens WHERE region = ? AND id = ?")          \
+    X(SQ_SLOT_TOKEN_TOUCH, "UPDATE tokens SET last_used_at = MAX(last_used_at, ?1) WHERE id = ?2") \
+    X(SQ_SLOT_TOKEN_CAP_EXPIRY,                                                                    \
+      "UPDATE tokens SET expires_at = CASE WHEN expires_at = 0 OR expires_at > ?1 THEN ?1"         \
+      " ELSE expires_at END WHERE region = ?2 AND id = ?3 RETURNING " TOKEN_COLS)                  \
+    X(SQ_SLOT_TOKEN_SCAN, "SELECT " TOKEN_COLS " FROM tokens")                                     \
+    X(SQ_SLOT_APIKEY_INSERT, "INSERT INTO apikeys(" APIKEY_COLS ") VALUES (?, ?, ?, ?, ?, ?)")     \
+    X(SQ_SLOT_APIKEY_BY_HASH, "SELECT " APIKEY_COLS " FROM apikeys WHERE secret_hash = ?")         \
+    X(SQ_SLOT_APIKEY_DELETE, "DELETE FROM apikeys WHERE access_key = ?")                           \
+    X(SQ_SLOT_APIKEY_SCAN, "SELECT " APIKEY_COLS " FROM apikeys ORDER BY created_at, access_key")  \
+    X(SQ_SLOT_AUDIT_INSERT,                                                                        \
+      "INSERT INTO audit(" AUDIT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")                      \
+    X(SQ_SLOT_AUDIT_SCAN_ALL, "SELECT id, " AUDIT_COLS " FROM audit WHERE at >= ? ORDER BY id")    \
+    X(SQ_SLOT_AUDIT_SCAN_PROJECT,                                                                  \
+      "SELECT id, " AUDIT_COLS " FROM audit WHERE project_id = ? AND at >= ? ORDER BY id")
+
+static const char *const stmt_sql[SQ_SLOT_LIST] = {
+#define STMT_SQL(e, sql) [e] = sql,
+    STMT_TABLE(STMT_SQL)
+#undef STMT_SQL
+};
+
+/* The cached statement of slot id. */
+static ct_status get_stmt(struct ct_sq_conn *c, enum ct_sq_slot id, sqlite3_stmt **ret_s)
+{
+    return ct_sq_stmt(c, id, stmt_sql[id], ret_s);
+}
+
+/* Runs statement id on a pooled reader (ct_sq_scan). */
+static ct_status scan(struct ct_store_backend *be, enum ct_sq_slot id,
+                      int (*params)(sqlite3_stmt *s, void *ctx),
+                      int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
+{
+    return ct_sq_scan(be, id, stmt_sql[id], params, row, ctx);
+}
+
+static ct_status insert_audit(struct ct_sq_conn *c, const struct ct_audit_event *ev)
+{
+    sqlite3_stmt *s = NULL;
+    ct_status rc = get_stmt(c, SQ_SLOT_AUDIT_INSERT, &s);
+    return rc == CT_OK ? ct_sq_exec_bound(c, s, SQ_SLOT_AUDIT_INSERT, ct_sq_bind_audit(s, ev)) : rc;
+}
+
+/* ---- tokens: writes ------------------------------------------------------------------------- */
+
+struct token_insert_args {
+    const struct ct_token *tok;
+    uint64_t max_per_project;
+    const struct ct_audit_event *audit;
+    bool want_current;
+    uint64_t current;
+};
+
+static ct_status count_project(struct ct_sq_conn *c, const char *region, const char *project,
+                               uint64_t *ret_n)
+{
+    sqlite3_stmt *s = NULL;
+    ct_status rc = get_stmt(c, SQ_SLOT_TOKEN_COUNT_PROJECT, &s);
+    if (rc != CT_OK)
+        return rc;
+    bool row = false;
+    rc = ct_sq_bind_check(c, ct_sq_bind_text(s, 1, region) | ct_sq_bind_text(s, 2, project),
+                          "token count");
+    if (rc == CT_OK)
+        rc = ct_sq_step(c, s, &row);
+    if (rc == CT_OK)
+        *ret_n = row ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+    ct_sq_done(s, SQ_SLOT_TOKEN_COUNT_PROJECT);
+    return rc;
+}
+
+static ct_status op_token_insert(struct ct_sq_conn *c, void *arg)
+{
+    struct token_insert_args *a = arg;
+    uint64_t n = 0;
+    ct_status rc = CT_OK;
+    if (a->max_per_project > 0)
+        rc = count_project(c, a->tok->region, a->tok->project_id, &n);
+    if (rc != CT_OK)
+        return rc;
+    if (a->max_per_project > 0 && n >= a->max_per_project) {
+        a->current = n;
+        return CT_E_QUOTA;
+    }
+    sqlite3_stmt *s = NULL;
+    rc = get_stmt(c, SQ_SLOT_TOKEN_INSERT, &s);
+    if (rc == CT_OK)
+        rc = ct_sq_exec_bound(c, s, SQ_SLOT_TOKEN_INSERT, ct_sq_bind_token(s, a->tok));
+    if (rc == CT_OK && a->audit)
+        rc = insert_audit(c, a->audit);
+    return rc;
+}
+
+static ct_status sq_token_insert(struct ct_store_backend *be, const struct ct_token *tok,
+                                 uint64_t max_per_project, const struct ct_audit_event *audit,
+                                 uint64_t *ret_current)
+{
+    struct token_insert_args a = {.tok = tok,
+                                  .max_per_project = max_per_project,
+                                  .audit = audit,
+                                  .want_current = ret_current != NULL};
+    ct_status rc = ct_sq_submit(be, op_token_insert, &a);
+    if (rc == CT_E_QUOTA && ret_current)
+        *ret_current = a.current;
+    return rc;
+}
+
+struct token_delete_args {
+    const char *region, *id;
+    const struct ct_audit_event *audit;
+    struct ct_token deleted;
+};
+
+static ct_status op_token_delete(struct ct_sq_conn *c, void *arg)
+{
+    struct token_delete_args *a = arg;
+    sqlite3_stmt *s = NULL;
+    ct_status rc = get_stmt(c, SQ_SLOT_TOKEN_DELETE, &s);
+    if (rc != CT_OK)
+        return rc;
+    bool row = false, more = false;
+    rc = ct_sq_bind_check(c, ct_sq_bind_text(s, 1, a->region) | ct_sq_bind_text(s, 2, a->id),
+                          "token delete");
+    if (rc == CT_OK)
+        rc = ct_sq_step(c, s, &row);
+    if (rc == CT_OK && row) {
+        ct_sq_read_token(s, &a->deleted);
+        rc = ct_sq_step(c, s, &more); /* runs RETURNING to completion */
+    }
+    ct_sq_done(s, SQ_SLOT_TOKEN_DELETE);
+    if (rc == CT_OK && !row)
+        rc = CT_E_NOT_FOUND;
+    if (rc == CT_OK && a->audit)
+        rc = insert_audit(c, a->audit);
+    return rc;
+}
+
+static ct_status sq_token_delete(struct ct_store_backend *be, const char *region, const char *id,
+                                 const struct ct_audit_event *audit, struct ct_token *ret_deleted)
+{
+    struct token_delete_args a = {.region = region, .id = id, .audit = audit};
+    ct_status rc = ct_sq_submit(be, op_token_delete, &a);
+    if (rc == CT_OK && ret_deleted)
+        *ret_deleted = a.deleted;
+    return rc;
+}
+
+struct token_rotate_args {
+    const char *region, *old_id;
+    int64_t old_expires_at_us;
+    struct token_insert_args insert; /* the new token */
+    struct ct_token old;
+};
+
+static ct_status op_token_rotate(struct ct_sq_conn *c, void *arg)
+{
+    struct token_rotate_args *a = arg;
+    sqlite3_stmt *s = NULL;
+    ct_status rc = get_stmt(c, SQ_SLOT_TOKEN_CAP_EXPIRY, &s);
+    if (rc != CT_OK)
+        return rc;
+    bool row = false, more = false;
+    rc = ct_sq_bind_check(c,
+                          sqlite3_bind_int64(s, 1, a->old_expires_at_us) |
+                              ct_sq_bind_text(s, 2, a->region) | ct_sq_bind_text(s, 3, a->old_id),
+                          "token rotate");
+    if (rc == CT_OK)
+        rc = ct_sq_step(c, s, &row);
+    if (rc == CT_OK && row) {
+        ct_sq_read_token(s, &a->old);
+        rc = ct_sq_step(c, s, &more); /* runs RETURNING to completion */
+    }
+    ct_sq_done(s, SQ_SLOT_TOKEN_CAP_EXPIRY);
+    if (rc == CT_OK && !row)
+        rc = CT_E_NOT_FOUND;
+    return rc == CT_OK ? op_token_insert(c, &a->insert) : rc;
+}
+
+static ct_status sq_token_rotate(struct ct_store_backend *be, const char *region,
+                                 const char *old_id, int64_t old_expires_at_us,
+                                 const struct ct_token *new_tok, uint64_t max_per_project,
+                                 const struct ct_audit_event *audit, struct ct_token *ret_old,
+                                 uint64_t *ret_current)
+{
+    struct token_rotate_args a = {
+        .region = region,
+        .old_id = old_id,
+        .old_expires_at_us = old_expires_at_us,
+        .insert = {.tok = new_tok, .max_per_project = max_per_project, .audit = audit},
+    };
+    ct_status rc = ct_sq_submit(be, op_token_rotate, &a);
+    if (rc == CT_E_QUOTA && ret_current)
+        *ret_current = a.insert.current;
+    if (rc == CT_OK && ret_old)
+        *ret_old = a.old;
+    return rc;
+}
+
+struct touch_args {
+    const struct ct_token_use *uses;
+    size_t n;
+};
+
+static ct_status op_token_touch(struct ct_sq_conn *c, void *arg)
+{
+    struct touch_args *a = arg;
+    sqlite3_stmt *s = NULL;
+    ct_status rc = get_stmt(c, SQ_SLOT_TOKEN_TOUCH, &s);
+    for (size_t i = 0; rc == CT_OK && i < a->n; i++)
+        rc = ct_sq_exec_bound(c, s, SQ_SLOT_TOKEN_TOUCH,
+                              sqlite3_bind_int64(s, 1, a->uses[i].last_used_at_us) |
+                                  ct_sq_bind_text(s, 2, a->uses[i].id));
+    return rc;
+}
+
+/* One transaction of its own (not the group commit: it can be large). */
+static ct_status sq_token_touch(struct ct_store_backend *be, const struct ct_token_use *uses,
+                                size_t n)
+{
+    struct touch_args a = {.uses = uses, .n = n};
+    return ct_sq_write_tx(be, op_token_touch, &a);
+}
+
+struct bulk_args {
+    const struct ct_token *toks;
+    size_t n;
+};
+
+static ct_status op_bulk_chunk(struct ct_sq_conn *c, void *arg)
+{
+    struct bulk_args *a = arg;
+    sqlite3_stmt *s = NULL;
+    ct_status rc = get_stmt(c, SQ_SLOT_TOKEN_INSERT, &s);
+    for (size_t i = 0; rc == CT_OK && i < a->n; i++)
+        rc = ct_sq_exec_bound(c, s, SQ_SLOT_TOKEN_INSERT, ct_sq_bind_token(s, &a->toks[i]));
+    return rc;
+}
+
+/* Chunks keep the WAL bounded and let the group-commit path in between them. */
+static ct_status sq_token_insert_bulk(struct ct_store_backend *be, const struct ct_token *toks,
+                                      size_t n)
+{
+    ct_status rc = CT_OK;
+    for (size_t off = 0; rc == CT_OK && off < n; off += BULK_CHUNK) {
+        struct bulk_args a = {.toks = toks + off, .n = n - off < BULK_CHUNK ? n - off : BULK_CHUNK};
+        rc = ct_sq_write_tx(be, op_bulk_chunk, &a);
+    }
+    return rc;
+}
+
+/* ---- tokens: reads -------------------------------------------------------------------------- */
+
+struct token_get_ctx {
+    const char *region, *id;
+    struct ct_token tok;
+    bool found;
+};
+
+static int token_get_params(sqlite3_stmt *s, void *ctx)
+{
+    struct token_get_ctx *x = ctx;
+    return ct_sq_bind_text(s, 1, x->region) | ct_sq_bind_text(s, 2, x->id);
+}
+
+static int token_get_row(sqlite3_stmt *s, void *ctx)
+{
+    struct token_get_ctx *x = ctx;
+    ct_sq_read_token(s, &x->tok);
+    x->found = true;
+    return 0;
+}
+
+static ct_status sq_token_get(struct ct_store_backend *be, const char *region, const char *id,
+                              struct ct_token *ret_tok)
+{
+    struct token_get_ctx x = {.region = region, .id = id};
+    ct_status rc = scan(be, SQ_SLOT_TOKEN_GET, token_get_params, token_get_row, &x);
+    if (rc == CT_OK && !x.found)
+        return CT_E_NOT_FOUND;
+    if (rc == CT_OK)
+        *ret_tok = x.tok;
+    return rc;
+}
+
+struct token_scan_ctx {
+    ct_store_token_fn fn;
+    void *ud;
+};
+
+static int token_row(sqlite3_stmt *s, void *ctx)
+{
+    struct token_scan_ctx *x = ctx;
+    struct ct_token t;
+    ct_sq_read_token(s, &t);
+    return x->fn(x->ud, &t);
+}
+
+static ct_status sq_token_scan(struct ct_store_backend *be, ct_store_token_fn fn, void *ud)
+{
+    struct token_scan_ctx x = {fn, ud};
+    return scan(be, SQ_SLOT_TOKEN_SCAN, NULL, token_row, &x);
+}
+
+/* ---- API keys ------------------------------------------------------------------------------- */
+
+struct apikey_args {
+    const struct ct_apikey *key;
+    const char *access_key;
+    const struct ct_audit_event *audit;
+};
+
+static ct_status op_apikey_insert(struct ct_sq_conn *c, void *arg)
+{
+    struct apikey_args *a = arg;
+    char csv[CT_STORE_PROJECTS_CSV_MAX];
+    sqlite3_stmt *s = NULL;
+    ct_store_projects_join(a->key, csv);
+    ct_status rc = get_stmt(c, SQ_SLOT_APIKEY_INSERT, &s);
+    if (rc != CT_OK)
+        return rc;
+    rc = ct_sq_exec_bound(c, s, SQ_SLOT_APIKEY_INSERT, ct_sq_bind_apikey(s, a->key, csv));
+    if (rc == CT_OK && a->audit)
+        rc = insert_audit(c, a->audit);
+    return rc;
+}
+
+static ct_status sq_apikey_insert(struct ct_store_backend *be, const struct ct_apikey *key,
+                                  const struct ct_audit_event *audit)
+{
+    if (key->n_projects > CT_APIKEY_MAX_PROJECTS)
+        return CT_E_INVALID;
+    struct apikey_args a = {.key = key, .audit = audit};
+    return ct_sq_submit(be, op_apikey_insert, &a);
+}
+
+static ct_status op_apikey_delete(struct ct_sq_conn *c, void *arg)
+{
+    struct apikey_args *a = arg;
+    sqlite3_stmt *s = NULL;
+    ct_status rc = get_stmt(c, SQ_SLOT_APIKEY_DELETE, &s);
+    if (rc == CT_OK)
+        rc = ct_sq_exec_bound(c, s, SQ_SLOT_APIKEY_DELETE, ct_sq_bind_text(s, 1, a->access_key));
+    if (rc == CT_OK && ct_sq_changes(c) == 0)
+        rc = CT_E_NOT_FOUND;
+    if (rc == CT_OK && a->audit)
+        rc = insert_audit(c, a->audit);
+    return rc;
+}
+
+static ct_status sq_apikey_delete(struct ct_store_backend *be, const char *access_key,
+                                  const struct ct_audit_event *audit)
+{
+    struct apikey_args a = {.access_key = access_key, .audit = audit};
+    return ct_sq_submit(be, op_apikey_delete, &a);
+}
+
+struct apikey_get_ctx {
+    const uint8_t *hash;
+    struct ct_apikey key;
+    bool found;
+};
+
+static int apikey_hash_param(sqlite3_stmt *s, void *ctx)
+{
+    struct apikey_get_ctx *x = ctx;
+    return sqlite3_bind_blob(s, 1, x->hash, CT_HASH_LEN, SQLITE_STATIC);
+}
+
+static int apikey_get_row(sqlite3_stmt *s, void *ctx)
+{
+    struct apikey_get_ctx *x = ctx;
+    ct_sq_read_apikey(s, &x->key);
+    x->found = true;
+    return 0;
+}
+
+static ct_status sq_apikey_by_hash(struct ct_store_backend *be, const uint8_t hash[CT_HASH_LEN],
+                                   struct ct_apikey *ret_key)
+{
+    struct apikey_get_ctx x = {.hash = hash};
+    ct_status rc = scan(be, SQ_SLOT_APIKEY_BY_HASH, apikey_hash_param, apikey_get_row, &x);
+    if (rc == CT_OK && !x.found)
+        return CT_E_NOT_FOUND;
+    if (rc == CT_OK)
+        *ret_key = x.key;
+    return rc;
+}
+
+struct apikey_scan_ctx {
+    ct_store_apikey_fn fn;
+    void *ud;
+};
+
+static int apikey_row(sqlite3_stmt *s, void *ctx)
+{
+    struct apikey_scan_ctx *x = ctx;
+    struct ct_apikey k;
+    ct_sq_read_apikey(s, &k);
+    return x->fn(x->ud, &k);
+}
+
+static ct_status sq_apikey_scan(struct ct_store_backend *be, ct_store_apikey_fn fn, void *ud)
+{
+    struct apikey_scan_ctx x = {fn, ud};
+    return scan(be, SQ_SLOT_APIKEY_SCAN, NULL, apikey_row, &x);
+}
+
+/* ---- audit ---------------------------------------------------------------------------------- */
+
+static ct_status op_audit_append(struct ct_sq_conn *c, void *arg)
+{
+    return insert_audit(c, arg);
+}
+
+static ct_status sq_audit_append(struct ct_store_backend *be, const struct ct_audit_event *ev)
+{
+    return ct_sq_submit(be, op_audit_append, (void *)ev);
+}
+
+struct audit_scan_ctx {
+    const char *project_id;
+    int64_t since_us;
+    ct_store_audit_fn fn;
+    void *ud;
+};
+
+static int audit_params(sqlite3_stmt *s, void *ctx)
+{
+    struct audit_scan_ctx *x = ctx;
+    if (!x->project_id)
+        return sqlite3_bind_int64(s, 1, x->since_us);
+    return ct_sq_bind_text(s, 1, x->project_id) | sqlite3_bind_int64(s, 2, x->since_us);
+}
+
+static int audit_row(sqlite3_stmt *s, void *ctx)
+{
+    struct audit_scan_ctx *x = ctx;
+    struct ct_audit_event ev;
+    ct_sq_read_audit(s, &ev);
+    return x->fn(x->ud, &ev);
+}
+
+static ct_status sq_audit_scan(struct ct_store_backend *be, const char *project_id,
+                               int64_t since_us, ct_store_audit_fn fn, void *ud)
+{
+    struct audit_scan_ctx x = {.project_id = project_id && *project_id ? project_id : NULL,
+                               .since_us = since_us != 0 ? since_us : INT64_MIN,
+                               .fn = fn,
+                               .ud = ud};
+    return scan(be, x.project_id ? SQ_SLOT_AUDIT_SCAN_PROJECT : SQ_SLOT_AUDIT_SCAN_ALL,
+                audit_params, audit_row, &x);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+/* The driver first, then the schema, then the readers: a reader never sees a
+ * database older than this binary's schema. */
+static ct_status sq_open(const char *target, const struct ct_store_options *opts,
+                         struct ct_store_backend **ret_be)
+{
+    struct ct_store_backend *be = NULL;
+    ct_status rc = ct_sq_open(target, opts, SQ_N_SLOTS, &be);
+    if (rc == CT_OK)
+        rc = ct_sq_migrate(be);
+    if (rc == CT_OK)
+        rc = ct_sq_start(be);
+    if (rc == CT_OK)
+        rc = ct_sq_check_not_newer(be);
+    if (rc != CT_OK) {
+        ct_sq_close(be);
+        return rc;
+    }
+    *ret_be = be;
+    return CT_OK;
+}
+
+const struct ct_store_ops ct_store_sqlite_ops = {
+    .version = CT_STORE_OPS_VERSION,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = ct_sq_close,
+    .ping = ct_sq_ping,
+    .schema_version = ct_sq_schema_version,
+    .token_insert = sq_token_insert,
+    .token_delete = sq_token_delete,
+    .token_rotate = sq_token_rotate,
+    .token_touch = sq_token_touch,
+    .token_get = sq_token_get,
+    .token_list = ct_sq_token_list,
+    .token_scan = sq_token_scan,
+    .token_insert_bulk = sq_token_insert_bulk,
+    .apikey_insert = sq_apikey_insert,
+    .apikey_by_hash = sq_apikey_by_hash,
+    .apikey_delete = sq_apikey_delete,
+    .apikey_scan = sq_apikey_scan,
+    .audit_append = sq_audit_append,
+    .audit_scan = sq_audit_scan,
+    .watch = NULL,
+};

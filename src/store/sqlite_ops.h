@@ -1,0 +1,69 @@
+/* Internal to the SQLite backend: what its operation files share. sqlite_ops.c
+ * owns the ops table (store_int.h) and the token, API key and audit operations;
+ * sqlite_list.c the list pages; sqlite_schema.c the migrations; sqlite_codec.c
+ * turns model structs into statement parameters and columns back. All of them
+ * run on the driver (sqlite_driver.h), which knows none of their SQL. */
+#ifndef CT_STORE_SQLITE_OPS_H
+#define CT_STORE_SQLITE_OPS_H
+
+#include "store/sqlite_driver.h"
+
+/* List statements are cached per shape up to this many projects. */
+#define CT_SQ_LIST_PROJECTS CT_APIKEY_MAX_PROJECTS
+#define CT_SQ_N_ORDERS 4
+#define CT_SQ_N_FILTERS 6 /* scope filter or not, x expired any / only / not */
+/* Cache slots of the list shapes: pages by OFFSET and after a cursor
+ * [order][n_projects][filters], counter sums and expired counts
+ * [n_projects][has scope filter]. */
+#define CT_SQ_LIST_PAGE_SLOTS (CT_SQ_N_ORDERS * (CT_SQ_LIST_PROJECTS + 1) * CT_SQ_N_FILTERS)
+#define CT_SQ_LIST_COUNT_SLOTS ((CT_SQ_LIST_PROJECTS + 1) * 2)
+#define CT_SQ_LIST_SLOTS (2 * CT_SQ_LIST_PAGE_SLOTS + 2 * CT_SQ_LIST_COUNT_SLOTS)
+
+/* The statement cache slots of the operations (sqlite_ops.c); the list shapes
+ * take CT_SQ_LIST_SLOTS from SQ_SLOT_LIST on. */
+enum ct_sq_slot {
+    SQ_SLOT_TOKEN_COUNT_PROJECT,
+    SQ_SLOT_TOKEN_INSERT,
+    SQ_SLOT_TOKEN_DELETE,
+    SQ_SLOT_TOKEN_GET,
+    SQ_SLOT_TOKEN_TOUCH,
+    SQ_SLOT_TOKEN_CAP_EXPIRY,
+    SQ_SLOT_TOKEN_SCAN,
+    SQ_SLOT_APIKEY_INSERT,
+    SQ_SLOT_APIKEY_BY_HASH,
+    SQ_SLOT_APIKEY_DELETE,
+    SQ_SLOT_APIKEY_SCAN,
+    SQ_SLOT_AUDIT_INSERT,
+    SQ_SLOT_AUDIT_SCAN_ALL,
+    SQ_SLOT_AUDIT_SCAN_PROJECT,
+    SQ_SLOT_LIST,
+    SQ_N_SLOTS = SQ_SLOT_LIST + CT_SQ_LIST_SLOTS
+};
+
+/* ---- row codecs (sqlite_codec.c); column order is the shared column lists' ---------------- */
+
+/* Binds a token as parameters 1..9 of an insert; returns the OR of the bind results. */
+int ct_sq_bind_token(sqlite3_stmt *s, const struct ct_token *t);
+/* Binds an API key as parameters 1..6; csv holds its projects (ct_store_projects_join). */
+int ct_sq_bind_apikey(sqlite3_stmt *s, const struct ct_apikey *k, const char *csv);
+/* Binds an audit event as parameters 1..9 of an insert. */
+int ct_sq_bind_audit(sqlite3_stmt *s, const struct ct_audit_event *ev);
+void ct_sq_read_token(sqlite3_stmt *s, struct ct_token *t);
+void ct_sq_read_apikey(sqlite3_stmt *s, struct ct_apikey *k);
+/* Reads an audit event (its id first). */
+void ct_sq_read_audit(sqlite3_stmt *s, struct ct_audit_event *ev);
+
+/* ---- lists (sqlite_list.c) ------------------------------------------------------------------ */
+
+ct_status ct_sq_token_list(struct ct_store_backend *be, const struct ct_token_query *q,
+                           struct ct_token_page *ret_page);
+
+/* ---- schema (sqlite_schema.c) --------------------------------------------------------------- */
+
+/* Applies the migrations not applied yet, each in its own write transaction. */
+ct_status ct_sq_migrate(struct ct_store_backend *be);
+/* CT_E_SCHEMA_NEWER (logged, saying what to do) when a newer binary migrated the file. */
+ct_status ct_sq_check_not_newer(struct ct_store_backend *be);
+ct_status ct_sq_schema_version(struct ct_store_backend *be, int *ret_version);
+
+#endif

@@ -1,0 +1,157 @@
+/* The SQLite schema: numbered migrations, applied once each under the write
+ * lock, and the check that refuses a database a newer binary migrated. */
+#include "store/sqlite_ops.h"
+
+#include "util/log.h"
+#include "util/time.h"
+
+/* Migration N is migrations[N - 1]; append only, never edit a released one. */
+static const char *const migrations[] = {
+    "CREATE TABLE tokens (id TEXT PRIMARY KEY, region TEXT NOT NULL, project_id TEXT NOT NULL,"
+    " name TEXT NOT NULL, scopes INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+    /* No index on secret_hash: lookups by hash are served from memory, and two
+     * 256-bit hashes of CSPRNG secrets do not collide; the in-memory index still
+     * refuses a duplicate. One fewer random page per insert. */
+    " secret_hash BLOB NOT NULL) WITHOUT ROWID;"
+    /* One index per list shape, so a page costs the matching rows, not the table. */
+    /* scopes is carried after id so that a scope filter and OFFSET skipping read the
+     * index alone; rows are fetched only for the page (see list_sql). */
+    "CREATE INDEX tokens_project_created ON tokens(region, project_id, created_at, id, scopes);"
+    "CREATE INDEX tokens_project_name ON tokens(region, project_id, name, id, scopes);"
+    "CREATE INDEX tokens_region_created ON tokens(region, created_at, id, scopes);"
+    "CREATE INDEX tokens_region_name ON tokens(region, name, id, scopes);"
+    "CREATE TABLE apikeys (access_key TEXT PRIMARY KEY, secret_hash BLOB NOT NULL UNIQUE,"
+    " description TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL DEFAULT 0, projects TEXT NOT NULL);"
+    /* A plain rowid (no AUTOINCREMENT): audit rows are never deleted, so ids only
+     * grow, without a sqlite_sequence update per insert. */
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+    " actor TEXT, action TEXT, resource_id TEXT, project_id TEXT, region TEXT, client TEXT,"
+    " outcome TEXT);"
+    "CREATE INDEX audit_project_at ON audit(project_id, at);",
+    /* 2: token counts per project and scope set, kept by triggers, so the quota
+     * check and every list's total_count (scope filter included: a sum over the
+     * few distinct scope sets) cost O(projects x scope sets), not O(tokens). */
+    "CREATE TABLE project_counts (region TEXT NOT NULL, project_id TEXT NOT NULL,"
+    " scopes INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (region, project_id, scopes))"
+    " WITHOUT ROWID;"
+    "INSERT INTO project_counts SELECT region, project_id, scopes, COUNT(*) FROM tokens"
+    " GROUP BY region, project_id, scopes;"
+    "CREATE TRIGGER tokens_count_insert AFTER INSERT ON tokens BEGIN"
+    " INSERT INTO project_counts VALUES (NEW.region, NEW.project_id, NEW.scopes, 1)"
+    " ON CONFLICT (region, project_id, scopes) DO UPDATE SET n = n + 1; END;"
+    "CREATE TRIGGER tokens_count_delete AFTER DELETE ON tokens BEGIN"
+    " UPDATE project_counts SET n = n - 1 WHERE region = OLD.region"
+    " AND project_id = OLD.project_id AND scopes = OLD.scopes; END;",
+    /* 3: token lifecycle. Expiry and last use are columns (0 = none); the list
+     * indexes are rebuilt to carry expires_at, so an `expired=` filter reads the
+     * index alone, and a partial index counts the expired tokens of a region by
+     * range (expired=false is the counters' total minus that). A rotation's audit
+     * row names both tokens (related_id). */
+    "ALTER TABLE tokens ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tokens ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit ADD COLUMN related_id TEXT NOT NULL DEFAULT '';"
+    "DROP INDEX tokens_project_created; DROP INDEX tokens_project_name;"
+    "DROP INDEX tokens_region_created; DROP INDEX tokens_region_name;"
+    "CREATE INDEX tokens_project_created"
+    " ON tokens(region, project_id, created_at, id, scopes, expires_at);"
+    "CREATE INDEX tokens_project_name ON tokens(region, project_id, name, id, scopes, expires_at);"
+    "CREATE INDEX tokens_region_created ON tokens(region, created_at, id, scopes, expires_at);"
+    "CREATE INDEX tokens_region_name ON tokens(region, name, id, scopes, expires_at);"
+    "CREATE INDEX tokens_expiry ON tokens(region, expires_at, project_id, scopes)"
+    " WHERE expires_at != 0;",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+_Static_assert(sizeof migrations / sizeof migrations[0] == CT_STORE_SCHEMA_VERSION,
+               "a new migration raises CT_STORE_SCHEMA_VERSION (store.h)");
+
+static const char create_table[] = "CREATE TABLE IF NOT EXISTS schema_migrations"
+                                   " (version INTEGER PRIMARY KEY, applied_at INTEGER)";
+static const char version_sql[] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+static const char applied_sql[] = "SELECT 1 FROM schema_migrations WHERE version = ?";
+static const char record_sql[] = "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)";
+
+struct migration {
+    int version;
+    bool applied;
+};
+
+static int migration_param(sqlite3_stmt *s, void *ctx)
+{
+    return sqlite3_bind_int(s, 1, ((struct migration *)ctx)->version);
+}
+
+static int migration_row(sqlite3_stmt *s, void *ctx)
+{
+    (void)s;
+    ((struct migration *)ctx)->applied = true;
+    return 0;
+}
+
+static int record_params(sqlite3_stmt *s, void *ctx)
+{
+    return migration_param(s, ctx) | sqlite3_bind_int64(s, 2, ct_now_us());
+}
+
+/* Applies migration *arg unless recorded. Checking inside the IMMEDIATE transaction
+ * makes concurrent openers of one file apply it exactly once. These statements run
+ * once per open: they are not cached. */
+static ct_status op_migrate(struct ct_sq_conn *c, void *arg)
+{
+    struct migration m = {.version = *(int *)arg};
+    ct_status rc = ct_sq_query(c, CT_SQ_ONCE, applied_sql, migration_param, migration_row, &m);
+    if (rc != CT_OK || m.applied)
+        return rc;
+    rc = ct_sq_exec_script(c, migrations[m.version - 1], "schema migration");
+    if (rc == CT_OK)
+        rc = ct_sq_query(c, CT_SQ_ONCE, record_sql, record_params, NULL, &m);
+    if (rc == CT_OK)
+        ct_notice("sqlite: applied schema migration %d", m.version);
+    return rc;
+}
+
+static ct_status op_create_table(struct ct_sq_conn *c, void *arg)
+{
+    (void)arg;
+    return ct_sq_exec_script(c, create_table, create_table);
+}
+
+ct_status ct_sq_migrate(struct ct_store_backend *be)
+{
+    ct_status rc = ct_sq_write_tx(be, op_create_table, NULL);
+    for (int v = 1; rc == CT_OK && v <= N_MIGRATIONS; v++)
+        rc = ct_sq_write_tx(be, op_migrate, &v);
+    return rc;
+}
+
+static int version_row(sqlite3_stmt *s, void *ctx)
+{
+    *(int *)ctx = sqlite3_column_int(s, 0);
+    return 0;
+}
+
+ct_status ct_sq_schema_version(struct ct_store_backend *be, int *ret_version)
+{
+    int v = 0;
+    ct_status rc = ct_sq_scan(be, CT_SQ_ONCE, version_sql, NULL, version_row, &v);
+    if (rc == CT_OK)
+        *ret_version = v;
+    return rc;
+}
+
+/* A newer binary migrated this database: running an older one on it could
+ * misread what it does not know. Refuse instead. */
+ct_status ct_sq_check_not_newer(struct ct_store_backend *be)
+{
+    int version = 0;
+    ct_status rc = ct_sq_schema_version(be, &version);
+    if (rc == CT_OK && version > N_MIGRATIONS) {
+        ct_err("sqlite: this binary is older than the database: its schema is version %d, this "
+               "binary knows versions up to %d; install a cockpit-tokens whose schema version is "
+               ">= %d (`cockpit-tokens version` shows it), or restore the backup taken before the "
+               "upgrade",
+               version, N_MIGRATIONS, version);
+        rc = CT_E_SCHEMA_NEWER;
+    }
+    return rc;
+}
