@@ -11,6 +11,7 @@
 
 #include "crypto/crypto.h"
 #include "json/json.h"
+#include "util/text.h"
 #include "util/time.h"
 
 #define EXIT_USAGE 2
@@ -43,17 +44,17 @@ struct apikey_args {
 /* "90d", "12h", "30m", "3600s" -> microseconds; -1 when malformed or not positive. */
 static int64_t parse_duration(const char *v)
 {
-    char *end = NULL;
-    long long n = strtoll(v, &end, 10);
     static const struct {
         char unit;
         int64_t us;
     } units[] = {{'s', 1000000LL}, {'m', 60000000LL}, {'h', 3600000000LL}, {'d', 86400000000LL}};
-    if (!end || end == v || v[0] == '-' || n <= 0 || n > 36500LL * 86400 || !end[0] || end[1])
+    uint64_t n = 0;
+    const char *end = NULL;
+    if (!ct_parse_uint(v, 36500ULL * 86400, &n, &end) || n == 0 || !end[0] || end[1])
         return -1;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (*end == units[i].unit && n <= INT64_MAX / units[i].us)
-            return n * units[i].us;
+        if (*end == units[i].unit && n <= (uint64_t)(INT64_MAX / units[i].us))
+            return (int64_t)n * units[i].us;
     }
     return -1;
 }
@@ -295,6 +296,16 @@ struct bulk_args {
     uint32_t scopes;
 };
 
+/* A count option: a decimal up to a billion (more would not fit in memory anyway). */
+static bool parse_count(const char *v, unsigned long *ret)
+{
+    uint64_t x = 0;
+    if (!ct_parse_uint(v, 1000000000, &x, NULL))
+        return false;
+    *ret = (unsigned long)x;
+    return true;
+}
+
 static int parse_bulk_args(int n, char **rest, struct bulk_args *a)
 {
     for (int i = 0; i < n; i++) {
@@ -308,12 +319,13 @@ static int parse_bulk_args(int n, char **rest, struct bulk_args *a)
             return EXIT_USAGE;
         }
         i++;
+        bool ok = true;
         if (strcmp(s, "--count") == 0)
-            a->count = strtoul(v, NULL, 10);
+            ok = parse_count(v, &a->count);
         else if (strcmp(s, "--projects") == 0)
-            a->projects = strtoul(v, NULL, 10);
+            ok = parse_count(v, &a->projects);
         else if (strcmp(s, "--secrets-sample") == 0)
-            a->sample = strtoul(v, NULL, 10);
+            ok = parse_count(v, &a->sample);
         else if (strcmp(s, "--project") == 0 && ct_uuid_valid(v, strlen(v)))
             a->project = v;
         else if (strcmp(s, "--secrets-out") == 0)
@@ -322,7 +334,9 @@ static int parse_bulk_args(int n, char **rest, struct bulk_args *a)
             a->scopes |= CT_SCOPE_BIT(ct_scope_parse(v, strlen(v)));
         else if (strcmp(s, "--region") == 0)
             a->region = v;
-        else {
+        else
+            ok = false;
+        if (!ok) {
             fprintf(stderr, "cockpit-tokens bulk-load: bad argument \"%s %s\" (see --help)\n", s,
                     v);
             return EXIT_USAGE;

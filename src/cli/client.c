@@ -15,6 +15,8 @@
 
 #include "crypto/crypto.h"
 #include "json/json_client.h"
+#include "util/buf.h"
+#include "util/text.h"
 #include "util/time.h"
 
 #define EXIT_FAIL 1
@@ -50,9 +52,7 @@ struct client {
 /* One HTTP answer. body is ours: wiped (it may hold a token secret) and freed. */
 struct reply {
     long status;
-    char *body;
-    size_t len, cap;
-    bool too_large;
+    struct ct_buf body; /* capped at MAX_RESPONSE, wiped: a Create answer holds a secret */
 };
 
 /* ---- usage ------------------------------------------------------------------- */
@@ -311,40 +311,15 @@ static void client_close(struct client *c)
 
 static void reply_done(struct reply *r)
 {
-    if (r->body) {
-        ct_wipe(r->body, r->cap);
-        free(r->body);
-    }
-    memset(r, 0, sizeof *r);
+    ct_buf_done(&r->body);
+    r->status = 0;
 }
 
 static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 {
     struct reply *r = ud;
     size_t n = size * nmemb;
-    if (r->len + n + 1 > MAX_RESPONSE) {
-        r->too_large = true;
-        return 0;
-    }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *b = malloc(cap); /* not realloc: the old block is wiped, not abandoned */
-        if (!b)
-            return 0;
-        if (r->body) {
-            memcpy(b, r->body, r->len);
-            ct_wipe(r->body, r->cap);
-            free(r->body);
-        }
-        r->body = b;
-        r->cap = cap;
-    }
-    memcpy(r->body + r->len, data, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
+    return ct_buf_append(&r->body, data, n) ? n : 0; /* 0: curl stops, http_do says why */
 }
 
 static struct curl_slist *request_headers(const struct client *c, bool has_body)
@@ -383,6 +358,8 @@ static int http_do(struct client *c, const char *method, const char *url, const 
 {
     CURL *h = c->curl;
     char errbuf[CURL_ERROR_SIZE] = "";
+    rep->status = 0;
+    ct_buf_init(&rep->body, MAX_RESPONSE - 1, true);
     curl_easy_reset(h);
     set_transport(h);
     struct curl_slist *hdrs = request_headers(c, body != NULL);
@@ -402,9 +379,9 @@ static int http_do(struct client *c, const char *method, const char *url, const 
         ct_wipe(s->data, strlen(s->data));
     curl_slist_free_all(hdrs);
     if (rc != CURLE_OK) {
-        const char *why = rep->too_large ? "the answer is larger than 64 MiB"
-                          : errbuf[0]    ? errbuf
-                                         : curl_easy_strerror(rc);
+        const char *why = rep->body.failed ? "the answer is larger than 64 MiB"
+                          : errbuf[0]      ? errbuf
+                                           : curl_easy_strerror(rc);
         char text[URL_MAX + CURL_ERROR_SIZE + 32];
         snprintf(text, sizeof text, "cannot reach %s: %s", url, why);
         say_error("unreachable", text, 0, NULL, 0);
@@ -470,10 +447,9 @@ static bool parse_duration(const char *s, uint64_t *ret_s)
         char unit;
         uint64_t secs;
     } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *s == '-' || *s == '+' || errno || end == s || v > 100000000ull)
+    uint64_t v = 0;
+    const char *end = NULL;
+    if (!ct_parse_uint(s, 100000000, &v, &end))
         return false;
     uint64_t mul = *end ? 0 : 1;
     for (size_t i = 0; *end && i < sizeof units / sizeof units[0]; i++) {
@@ -491,8 +467,8 @@ static bool parse_duration(const char *s, uint64_t *ret_s)
 static int report_error(const struct reply *rep)
 {
     char line[1024];
-    ct_jc_error_line(rep->status, rep->body, rep->len, line, sizeof line);
-    say_error("http_error", line, rep->status, rep->body, rep->len);
+    ct_jc_error_line(rep->status, rep->body.data, rep->body.len, line, sizeof line);
+    say_error("http_error", line, rep->status, rep->body.data, rep->body.len);
     return EXIT_FAIL;
 }
 
@@ -515,13 +491,14 @@ static int show_token(const struct reply *rep, const char *url, bool json, bool 
     if (!success(rep))
         return report_error(rep);
     if (json) {
-        fwrite(rep->body, 1, rep->len, stdout);
+        fwrite(rep->body.data, 1, rep->body.len, stdout);
         fputc('\n', stdout);
         return 0;
     }
     struct ct_jc_token t;
     char secret[SECRET_MAX];
-    if (ct_jc_parse_token(rep->body ? rep->body : "", rep->len, &t, secret, sizeof secret) != CT_OK)
+    if (ct_jc_parse_token(rep->body.data ? rep->body.data : "", rep->body.len, &t, secret,
+                          sizeof secret) != CT_OK)
         return bad_answer(url, "not a Token object");
     printf("id            %s\nname          %s\nproject_id    %s\nregion        %s\n"
            "scopes        %s\ncreated_at    %s\nexpires_at    %s\nlast_used_at  %s\n",
@@ -607,6 +584,21 @@ static int print_list_json(const struct ct_jc_list *l)
 
 /* ---- commands ----------------------------------------------------------------------- */
 
+/* POSTs body (steals it; NULL = out of memory) to url and shows the token the
+ * answer carries, secret included (Create, Rotate). */
+static int post_for_token(struct client *c, const char *url, char *body, bool json)
+{
+    if (!body)
+        return bad_answer(url, "out of memory");
+    struct reply rep;
+    int rc = http_do(c, "POST", url, body, &rep);
+    free(body);
+    if (rc == 0)
+        rc = show_token(&rep, url, json, true);
+    reply_done(&rep);
+    return rc;
+}
+
 static int cmd_create(struct client *c, const struct opts *o, const char *region,
                       const char *project)
 {
@@ -631,15 +623,7 @@ static int cmd_create(struct client *c, const struct opts *o, const char *region
         return usage_error(o, "the request URL is too long", NULL);
     char *body = ct_jc_create_body(project, o->name, o->scopes, o->n_scopes,
                                    o->expires_in ? expires : o->expires_at);
-    if (!body)
-        return bad_answer(url, "out of memory");
-    struct reply rep = {0};
-    int rc = http_do(c, "POST", url, body, &rep);
-    free(body);
-    if (rc == 0)
-        rc = show_token(&rep, url, o->json, true);
-    reply_done(&rep);
-    return rc;
+    return post_for_token(c, url, body, o->json);
 }
 
 static int cmd_rotate(struct client *c, const struct opts *o, const char *region)
@@ -655,15 +639,7 @@ static int cmd_rotate(struct client *c, const struct opts *o, const char *region
         return usage_error(o, "the request URL is too long", NULL);
     memcpy(url + n, "/rotate", 8);
     char *body = ct_jc_rotate_body(grace_s);
-    if (!body)
-        return bad_answer(url, "out of memory");
-    struct reply rep = {0};
-    int rc = http_do(c, "POST", url, body, &rep);
-    free(body);
-    if (rc == 0)
-        rc = show_token(&rep, url, o->json, true);
-    reply_done(&rep);
-    return rc;
+    return post_for_token(c, url, body, o->json);
 }
 
 /* GET or DELETE one token by id. */
@@ -695,11 +671,11 @@ static int list_page(struct client *c, const char *url, bool skip_unknown, struc
     struct reply rep = {0};
     int rc = http_do(c, "GET", url, NULL, &rep);
     if (rc == 0 && !success(&rep)) {
-        bool unknown = rep.status == 400 && rep.body &&
-                       ct_jc_error_names_argument(rep.body, rep.len, "region");
+        bool unknown = rep.status == 400 && rep.body.data &&
+                       ct_jc_error_names_argument(rep.body.data, rep.body.len, "region");
         rc = skip_unknown && unknown ? -1 : report_error(&rep);
-    } else if (rc == 0 && ct_jc_list_add_page(l, rep.body ? rep.body : "", rep.len, ret_n,
-                                              ret_total) != CT_OK) {
+    } else if (rc == 0 && ct_jc_list_add_page(l, rep.body.data ? rep.body.data : "", rep.body.len,
+                                              ret_n, ret_total) != CT_OK) {
         rc = bad_answer(url, "not a token list");
     }
     reply_done(&rep);
@@ -748,8 +724,8 @@ static int server_regions(struct client *c, char (*ret)[CT_REGION_MAX + 1], size
         *ret_n = n;
     } else if (rc == 0 && !success(&rep)) {
         rc = report_error(&rep);
-    } else if (rc == 0 && ct_jc_parse_regions(rep.body ? rep.body : "", rep.len, ret, MAX_REGIONS,
-                                              ret_n) != CT_OK) {
+    } else if (rc == 0 && ct_jc_parse_regions(rep.body.data ? rep.body.data : "", rep.body.len, ret,
+                                              MAX_REGIONS, ret_n) != CT_OK) {
         rc = bad_answer(url, "not a region list");
     }
     reply_done(&rep);

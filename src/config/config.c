@@ -10,6 +10,7 @@
 
 #include "model/model.h"
 #include "util/cidr.h"
+#include "util/text.h"
 
 enum key_type { T_STR, T_UINT };
 
@@ -115,10 +116,8 @@ static ct_status set_value(struct ct_config *cfg, const struct key_def *k, const
         memcpy(field, value, strlen(value) + 1);
         return CT_OK;
     }
-    char *end = NULL;
-    errno = 0;
-    unsigned long v = strtoul(value, &end, 10);
-    if (!*value || *end || errno || value[0] == '-' || v < k->min || v > k->max) {
+    uint64_t v = 0;
+    if (!ct_parse_uint(value, k->max, &v, NULL) || v < k->min) {
         snprintf(err, errlen, "%s: \"%s\" is not a whole number from %u to %u", k->info.key, value,
                  k->min, k->max);
         return CT_E_INVALID;
@@ -321,9 +320,8 @@ static ct_status finish_listen(struct ct_config *cfg, char *err, size_t errlen)
         h++;
         hn -= 2;
     }
-    char *end = NULL;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (hn == 0 || hn >= sizeof cfg->listen_host || !colon[1] || *end || port > 65535) {
+    uint64_t port = 0;
+    if (hn == 0 || hn >= sizeof cfg->listen_host || !ct_parse_uint(colon + 1, 65535, &port, NULL)) {
         snprintf(err, errlen, "listen: \"%s\" is not HOST:PORT with a port from 0 to 65535",
                  cfg->listen);
         return CT_E_INVALID;

@@ -24,6 +24,7 @@
 #include "util/cidr.h"
 #include "util/metrics.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/time.h"
 
 enum req_state { REQ_NEW, REQ_QUEUED, REQ_DONE };
@@ -64,8 +65,7 @@ struct request {
     uint64_t body_expected;
     size_t body_seen;      /* bytes of body received, kept or not */
     struct ct_conn *track; /* the connection's deadline (conns.h); may be NULL */
-    char *body;
-    size_t body_len, body_cap;
+    struct ct_buf body;    /* capped at max_body; wiped when freed */
     int64_t start_us;
     char request_id[40];
     const char *method_str;
@@ -385,8 +385,8 @@ static void *worker_main(void *arg)
         h->in_flight++;
         pthread_mutex_unlock(&h->qlock);
 
-        r->in.body = r->body;
-        r->in.body_len = r->body_len;
+        r->in.body = r->body.data;
+        r->in.body_len = r->body.len;
         ct_handle(h->svc, &r->in, &r->out);
         r->state = REQ_DONE;
         MHD_resume_connection(r->conn);
@@ -518,9 +518,7 @@ static struct MHD_Response *allowed_response(struct ct_http *h, const struct ct_
     struct allowed_cache *c = allowed_cache(h);
     if (!c)
         return NULL;
-    uint64_t k = 14695981039346656037ull;
-    for (const char *p = res->token_id; *p; p++)
-        k = (k ^ (unsigned char)*p) * 1099511628211ull;
+    uint64_t k = ct_fnv1a(CT_FNV1A_SEED, res->token_id, strlen(res->token_id));
     struct allowed_slot *s = &c->slot[k & (ALLOWED_CACHE - 1)];
     if (s->resp && strcmp(s->token_id, res->token_id) == 0)
         return s->resp;
@@ -658,19 +656,24 @@ static void render_service_metrics(struct ct_http *h, struct ct_buf *b)
                   (double)h->started_us / 1e6);
 }
 
+/* Far above what the gauges and histograms render (tens of KiB). */
+#define METRICS_MAX_BYTES (4u << 20)
+
 static enum MHD_Result metrics(struct ct_http *h, struct request *r)
 {
-    struct ct_buf b = {0};
+    struct ct_buf b;
+    ct_buf_init(&b, METRICS_MAX_BYTES, false);
     ct_metrics_render(&b);
     render_service_metrics(h, &b);
     if (b.failed) {
-        free(b.data);
+        ct_buf_done(&b);
         return send_status(h, r, CT_E_NOMEM);
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+    size_t len = 0;
+    char *text = ct_buf_steal(&b, &len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
-        free(b.data);
+        free(text);
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
@@ -716,27 +719,12 @@ static enum MHD_Result console(struct ct_http *h, struct request *r, const char 
  * past it, the 413 goes out at once and the connection closes. */
 #define DRAIN_LIMIT (8 * 1024 * 1024)
 
-static bool accumulate(struct ct_http *h, struct request *r, const char *data, size_t n)
+static bool accumulate(struct request *r, const char *data, size_t n)
 {
-    if (r->too_large || r->body_len + n > h->cfg.max_body) {
-        r->too_large = true;
+    if (r->too_large || !ct_buf_append(&r->body, data, n)) {
+        r->too_large = true; /* out of memory included: the client gets its 413 */
         return false;
     }
-    if (r->body_len + n + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 1024;
-        while (cap < r->body_len + n + 1)
-            cap *= 2;
-        char *b = realloc(r->body, cap);
-        if (!b) {
-            r->too_large = true;
-            return false;
-        }
-        r->body = b;
-        r->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, data, n);
-    r->body_len += n;
-    r->body[r->body_len] = '\0';
     return true;
 }
 
@@ -747,6 +735,7 @@ static struct request *request_new(struct ct_http *h, struct MHD_Connection *con
     if (!r)
         return NULL;
     r->h = h;
+    ct_buf_init(&r->body, h->cfg.max_body, true);
     atomic_fetch_add_explicit(&h->active, 1, memory_order_relaxed);
     r->conn = conn;
     r->start_us = ct_mono_us();
@@ -844,12 +833,10 @@ static bool content_length_over(struct ct_http *h, struct request *r, struct MHD
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (!cl)
         return false;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(cl, &end, 10);
-    r->body_known = errno == 0;
+    uint64_t v = 0;
+    r->body_known = ct_parse_uint(cl, UINT64_MAX, &v, NULL);
     r->body_expected = v;
-    return errno != 0 || v > h->cfg.max_body;
+    return !r->body_known || v > h->cfg.max_body;
 }
 
 static int connection_fd(struct MHD_Connection *conn)
@@ -912,7 +899,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Only Create and Rotate read their body; every other route drops it (bounded above). */
         if (!r->too_large && r->in.method == CT_POST &&
             (r->in.route == CT_ROUTE_TOKENS || r->in.route == CT_ROUTE_ROTATE))
-            accumulate(h, r, upload, n);
+            accumulate(r, upload, n);
         if (body_abandoned(r)) {
             ct_conns_note_abandoned(h->conns);
             return MHD_NO; /* it can never complete: free the connection now */
@@ -1025,10 +1012,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->out.body && r->out.wipe)
         ct_wipe(r->out.body, r->out.body_len);
     free(r->out.body);
-    if (r->body) {
-        ct_wipe(r->body, r->body_cap);
-        free(r->body);
-    }
+    ct_buf_done(&r->body);
     ct_wipe(r->in.auth_token, sizeof r->in.auth_token);
     free(r->in.args);
     free(r);

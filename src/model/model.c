@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/text.h"
+
 static const char *const scope_names[] = {NULL,
 #define CT_SCOPE_NAME(e, s) s,
                                           CT_SCOPE_TABLE(CT_SCOPE_NAME)
@@ -45,19 +47,6 @@ void ct_token_page_done(struct ct_token_page *page)
     free(page->items);
     page->items = NULL;
     page->n_items = 0;
-}
-
-/* Hex digit value + 1 (0 = not a hex digit); a table because UUID parsing runs
- * once per token when the index loads. */
-static const unsigned char hex_table[256] = {
-    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
-    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
-    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
-};
-
-int ct_hex_value(char c)
-{
-    return (int)hex_table[(unsigned char)c] - 1;
 }
 
 static bool is_hex(char c)

@@ -135,8 +135,6 @@ struct ct_audit_event {
 bool ct_uuid_valid(const char *s, size_t len);
 /* Copies a UUID lowercased into dst (CT_UUID_LEN + 1). Caller checked validity. */
 void ct_uuid_lower(char *dst, const char *src);
-/* Value of a hex digit, -1 for any other character. */
-int ct_hex_value(char c);
 /* Formats 16 bytes as a lowercase canonical UUID (out: CT_UUID_LEN + 1). */
 void ct_uuid_format(const uint8_t bytes[16], char out[CT_UUID_LEN + 1]);
 /* Parses a canonical UUID (any case) into 16 bytes; false when s is not one. */

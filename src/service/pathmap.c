@@ -3,6 +3,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "util/text.h"
+
 /* ---- the tables ------------------------------------------------------------
  * One row per endpoint (or endpoint family), first match wins, so a narrower
  * row comes before a wider one. docs/API.md has the same rows with the reason

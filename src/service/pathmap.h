@@ -1,8 +1,8 @@
 /* The built-in path -> scope map of the data plane: which token scopes let a
  * request through, from its data source family, method and path. Pure C with no
- * I/O, no allocation and no third-party header (only libc and model/model.h, whose
- * ct_hex_value it uses), so that other front ends (an nginx module) compile this
- * very file. The decisions
+ * I/O, no allocation and no third-party header (only libc, model/model.h and
+ * util/text.h for ct_hex_value), so that other front ends (an nginx module) compile
+ * this very file. The decisions
  * and their reasons are tabled in docs/API.md ("Path -> scope map"). */
 #ifndef CT_SERVICE_PATHMAP_H
 #define CT_SERVICE_PATHMAP_H

@@ -13,6 +13,7 @@
 #include "service/shidx_write.h"
 #include "service/throttle.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/time.h"
 
 struct ct_service {
@@ -570,16 +571,7 @@ void ct_list_request_init(struct ct_list_request *req)
 static bool parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret)
 {
     uint64_t v = 0;
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-        if (v > max)
-            return false;
-    }
-    if (v < min)
+    if (!ct_parse_uint(s, max, &v, NULL) || v < min)
         return false;
     *ret = (uint32_t)v;
     return true;

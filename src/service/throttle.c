@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/text.h"
+
 #define SLOTS 4096 /* power of two */
 #define PROBE 8
 
@@ -40,18 +42,10 @@ void ct_throttle_free(struct ct_throttle *t)
     free(t);
 }
 
-static uint32_t fnv1a(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 /* The slot for addr: its own, else a free or expired one, else the stalest. */
 static struct slot *find(struct ct_throttle *t, const char *addr, int64_t now_us, bool create)
 {
-    uint32_t h = fnv1a(addr);
+    uint64_t h = ct_fnv1a(CT_FNV1A_SEED, addr, strlen(addr));
     struct slot *victim = NULL;
     bool victim_free = false;
     for (unsigned i = 0; i < PROBE; i++) {

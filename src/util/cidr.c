@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/text.h"
+
 /* Parses a numeric address of at most len characters into 4 or 16 bytes
  * (IPv4-mapped IPv6 folded to IPv4). Returns the byte length, 0 when invalid. */
 static unsigned parse_addr(const char *s, size_t len, unsigned char *out)
@@ -52,10 +54,10 @@ static ct_status parse_one(const char *s, size_t len, struct ct_cidr *ret)
             return CT_E_INVALID;
         memcpy(num, slash + 1, nl);
         num[nl] = '\0';
-        char *end = NULL;
-        prefix = strtoul(num, &end, 10);
-        if (*end || num[0] < '0' || num[0] > '9' || prefix > c.len * 8u)
+        uint64_t p = 0;
+        if (!ct_parse_uint(num, c.len * 8u, &p, NULL))
             return CT_E_INVALID;
+        prefix = (unsigned long)p;
     }
     c.prefix = (unsigned char)prefix;
     *ret = c;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
 #include "util/status.h"
 
 #define CT_METRICS_MAX_ROUTES 16
@@ -24,14 +25,6 @@ enum ct_store_op {
     CT_STORE_OP_TOKEN_TOUCH,
     CT_STORE_OP_COUNT_
 };
-
-/* A growable text buffer for rendering. */
-struct ct_buf {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-void ct_buf_printf(struct ct_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Names the routes for labels (index = route id); static strings, set once at start. */
 void ct_metrics_set_route_names(const char *const *names, unsigned n);

@@ -1,5 +1,4 @@
-/* Unit tests: the verification index (put/lookup/remove, growth, reload swap),
- * the auth throttle, and configuration parsing. */
+/* Unit tests: the verification index (put/lookup/remove, growth, reload swap). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,10 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 #include "crypto/crypto.h"
 #include "service/index.h"
-#include "service/throttle.h"
 
 static void make_token(struct ct_token *t, const char *region, uint32_t scopes, char *secret)
 {
@@ -219,88 +216,6 @@ static void replace_table(void **state)
     ct_index_free(idx);
 }
 
-static void throttle(void **state)
-{
-    (void)state;
-    struct ct_throttle *t = ct_throttle_new(3, 10 * 1000000LL);
-    unsigned retry = 0;
-    int64_t now = 1000000000;
-    for (int i = 0; i < 3; i++) {
-        assert_true(ct_throttle_check(t, "10.0.0.1", now, &retry));
-        ct_throttle_fail(t, "10.0.0.1", now);
-    }
-    assert_false(ct_throttle_check(t, "10.0.0.1", now + 1000000, &retry));
-    assert_true(retry >= 1 && retry <= 10);
-    /* Another address is not affected. */
-    assert_true(ct_throttle_check(t, "10.0.0.2", now, &retry));
-    /* The window ends. */
-    assert_true(ct_throttle_check(t, "10.0.0.1", now + 11 * 1000000LL, &retry));
-    /* Many addresses: memory stays bounded and the table keeps working. */
-    char addr[32];
-    for (int i = 0; i < 20000; i++) {
-        snprintf(addr, sizeof addr, "192.0.%d.%d", i / 256, i % 256);
-        ct_throttle_fail(t, addr, now);
-    }
-    ct_throttle_free(t);
-    struct ct_throttle *off = ct_throttle_new(0, 1);
-    ct_throttle_fail(off, "x", now);
-    assert_true(ct_throttle_check(off, "x", now, &retry));
-    ct_throttle_free(off);
-}
-
-static void config_parsing(void **state)
-{
-    (void)state;
-    struct ct_config c;
-    char err[CT_CONFIG_ERR_LEN];
-    ct_config_defaults(&c);
-    assert_int_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
-    assert_string_equal(c.listen_host, "127.0.0.1");
-    assert_int_equal(c.listen_port, 8080);
-    assert_int_equal(c.n_regions, 3);
-    assert_string_equal(c.regions[1], "nl-ams");
-    const char *text = "# comment\n\nlisten = [::1]:9000\nregions = fr-par\n"
-                       "workers=4\nlog-level = \"debug\"\n";
-    assert_int_equal(ct_config_parse(&c, text, strlen(text), "t.conf", err, sizeof err), CT_OK);
-    assert_int_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
-    assert_string_equal(c.listen_host, "::1");
-    assert_int_equal(c.listen_port, 9000);
-    assert_int_equal(c.n_regions, 1);
-    assert_int_equal(c.workers, 4);
-    assert_string_equal(c.log_level, "debug");
-    const char *bad1 = "listen = 1.2.3.4:80\nbogus = 1\n";
-    assert_int_not_equal(ct_config_parse(&c, bad1, strlen(bad1), "t.conf", err, sizeof err), CT_OK);
-    assert_non_null(strstr(err, "t.conf:2"));
-    assert_non_null(strstr(err, "bogus"));
-    const char *bad2 = "workers = many\n";
-    assert_int_not_equal(ct_config_parse(&c, bad2, strlen(bad2), "t.conf", err, sizeof err), CT_OK);
-    assert_non_null(strstr(err, "workers"));
-    const char *bad3 = "workers 4\n";
-    assert_int_not_equal(ct_config_parse(&c, bad3, strlen(bad3), "t.conf", err, sizeof err), CT_OK);
-    ct_config_defaults(&c);
-    assert_int_equal(ct_config_set(&c, "listen", "nonsense", err, sizeof err), CT_OK);
-    assert_int_not_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
-    assert_non_null(strstr(err, "listen"));
-    ct_config_defaults(&c);
-    ct_config_set(&c, "regions", "fr-par,,", err, sizeof err);
-    assert_int_not_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
-    /* Spaces around every item, the last one included (environment values are not trimmed). */
-    ct_config_set(&c, "regions", " fr-par , nl-ams ", err, sizeof err);
-    assert_int_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
-    assert_int_equal(c.n_regions, 2);
-    assert_string_equal(c.regions[1], "nl-ams");
-    ct_config_defaults(&c);
-    ct_config_set(&c, "log_format", "xml", err, sizeof err);
-    assert_int_not_equal(ct_config_finish(&c, err, sizeof err), CT_OK);
-    assert_int_equal(ct_config_set(&c, "workers", "0", err, sizeof err), CT_E_INVALID);
-    assert_int_equal(ct_config_set(&c, "workers", "-1", err, sizeof err), CT_E_INVALID);
-    assert_int_equal(ct_config_set(&c, "max-body", "70000", err, sizeof err), CT_OK);
-    assert_int_equal(c.max_body, 70000);
-    const char nul[] = "workers = 4\0\n";
-    assert_int_not_equal(ct_config_parse(&c, nul, sizeof nul - 1, "t.conf", err, sizeof err),
-                         CT_OK);
-}
-
 int main(void)
 {
     if (ct_crypto_init() != 0)
@@ -308,8 +223,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(put_lookup_remove), cmocka_unit_test(last_use_and_expiry),
         cmocka_unit_test(many_tokens),       cmocka_unit_test(duplicate_hash_refused),
-        cmocka_unit_test(replace_table),     cmocka_unit_test(throttle),
-        cmocka_unit_test(config_parsing),
+        cmocka_unit_test(replace_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
