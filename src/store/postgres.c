@@ -1,442 +1,637 @@
-/* The PostgreSQL backend's driver, and the only includer of <libpq-fe.h>.
+/* The PostgreSQL backend: the operations table (struct ct_store_ops) and every
+ * operation, each one unit of work for the driver's transaction runner
+ * (postgres_driver.h). What they say lives in postgres_stmt.c, the schema in
+ * postgres_schema.c, the change feed in postgres_feed.c. Writers NOTIFY the other
+ * nodes in the transaction of the change (payloads: postgres_codec.h).
  *
- * Several stateless nodes share one database. Each node keeps a small pool of
- * connections (one per concurrent caller); a connection prepares each statement
- * once (PQprepare), then only executes it. Every operation goes through one
- * transaction runner, which retries serialization failures and deadlocks, and
- * reconnects once when a pooled connection turns out to be dead before anything
- * was done on it (the usual case after a server restart). The SQL itself lives
- * in postgres_sql.c, the change feed in postgres_feed.c. */
-#include "store/postgres_int.h"
-
-#include <pthread.h>
+ * Arrows point one way: this file -> schema, statements, feed, codec -> driver. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <libpq-fe.h>
-
-#include "util/log.h"
-#include "util/time.h"
+#include "store/postgres_codec.h"
+#include "store/postgres_driver.h"
+#include "store/postgres_feed.h"
+#include "store/postgres_schema.h"
+#include "store/postgres_stmt.h"
+#include "store/store_int.h"
 
 #define DEFAULT_POOL_SIZE 4
 #define MAX_POOL_SIZE 64
 #define DEFAULT_STATEMENT_TIMEOUT_MS 5000
 #define DEFAULT_CONNECT_TIMEOUT_S 5
-#define MAX_TX_ATTEMPTS 6
-/* After a failed connect, callers fail fast for this long instead of each one
- * waiting for its own connect timeout. */
-#define RECONNECT_HOLDOFF_US 250000
-
-/* The driver's own statements (ids below CT_PG_FIRST_QUERY). */
-static const char *const driver_sql[CT_PG_FIRST_QUERY] = {
-    [CT_PG_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
-    [CT_PG_BEGIN_SNAPSHOT] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-    [CT_PG_COMMIT] = "COMMIT",
-    [CT_PG_ROLLBACK] = "ROLLBACK",
-    [CT_PG_PING] = "SELECT 1",
-};
-
-struct ct_pg_conn {
-    struct ct_store_backend *be;
-    PGconn *pg;                     /* NULL until connected; owned */
-    bool prepared[CT_PG_MAX_STMTS]; /* statements prepared on this session */
-    bool progress;                  /* a command succeeded in the current attempt */
-    struct ct_pg_conn *next_free;   /* pool free list */
-};
+#define BULK_CHUNK 50000
+#define PROJECTS_ARRAY_MAX (CT_APIKEY_MAX_PROJECTS * (CT_UUID_LEN + 3) + 3)
 
 struct ct_store_backend {
-    char *target; /* the libpq URI; owned */
-    int statement_timeout_ms;
-    int connect_timeout_s;
-
-    struct ct_pg_conn *conns;
-    unsigned n_conns;
-    struct ct_pg_conn *free_conns;
-    pthread_mutex_t pool_lock;
-    pthread_cond_t pool_cond;
-
-    _Atomic int64_t retry_after_us; /* fail fast until then (monotonic) */
-    atomic_bool down;               /* logged as down; only transitions are logged */
+    struct ct_pg *db;
+    struct ct_pg_feed *feed; /* NULL until watch() */
+    /* Full token scans that succeeded: bumped by whichever thread scans, read by
+     * the feed thread around the resync it asks for (the receiver scans on the
+     * feed's own thread then, so the count it reads back includes that scan). */
     _Atomic uint64_t scans_completed;
-    struct ct_pg_feed *feed;
 };
 
-/* PGresult travels through the internal API as the opaque struct ct_pg_result. */
-static const PGresult *R(const struct ct_pg_result *r)
+/* ---- the writes' companions: audit row, notification ---------------------------------------- */
+
+static ct_status insert_audit(struct ct_pg_conn *c, const struct ct_audit_event *ev)
 {
-    return (const PGresult *)r;
+    struct ct_pg_params p = {0};
+    ct_pg_audit_bind(&p, ev);
+    return ct_pg_exec(c, CT_PGS_AUDIT_INSERT, &p, NULL);
 }
 
-/* ---- errors --------------------------------------------------------------------------------- */
-
-static void one_line(const char *msg, char *buf, size_t cap)
+static ct_status notify(struct ct_pg_conn *c, const char *payload)
 {
-    snprintf(buf, cap, "%s", msg ? msg : "");
-    buf[strcspn(buf, "\r\n")] = '\0';
+    struct ct_pg_params p = {0};
+    ct_pg_param_text(&p, payload);
+    return ct_pg_exec(c, CT_PGS_NOTIFY, &p, NULL);
 }
 
-static void note_down(struct ct_store_backend *be, const char *why)
-{
-    if (!atomic_exchange(&be->down, true)) {
-        char line[200];
-        one_line(why, line, sizeof line);
-        ct_warn("postgresql: server unreachable: %s", line);
-    }
-}
+/* ---- tokens: writes ------------------------------------------------------------------------- */
 
-static void note_up(struct ct_store_backend *be)
-{
-    if (atomic_exchange(&be->down, false))
-        ct_notice("postgresql: connection restored");
-}
+struct token_insert_args {
+    const struct ct_token *tok;
+    uint64_t max_per_project;
+    const struct ct_audit_event *audit;
+    uint64_t current; /* set with CT_E_QUOTA */
+};
 
-static bool conn_lost(const struct ct_pg_conn *c)
+/* The project's advisory lock (held to the end of the transaction) serialises
+ * count-then-insert across every node; the counter row alone could not, as a
+ * project's first token has no row to lock yet. */
+static ct_status quota_check(struct ct_pg_conn *c, struct token_insert_args *a)
 {
-    return !c->pg || PQstatus(c->pg) == CONNECTION_BAD;
-}
-
-/* The one place PostgreSQL errors become ct_status. CT_E_RETRY (serialization
- * failure, deadlock) stays inside this file: the transaction runner consumes it.
- * Only the primary message is logged: DETAIL may quote key values (hashes). */
-static ct_status map_error(struct ct_pg_conn *c, const PGresult *res, const char *what)
-{
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (conn_lost(c) || (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
-                                   strncmp(state, "53", 2) == 0))) {
-        note_down(c->be, c->pg ? PQerrorMessage(c->pg) : "not connected");
-        return CT_E_UNAVAILABLE;
-    }
-    if (!res) {
-        ct_err("postgresql: %.80s: out of memory", what);
-        return CT_E_NOMEM;
-    }
-    if (!state) {
-        ct_err("postgresql: %.80s: unexpected answer (%s)", what, PQresStatus(PQresultStatus(res)));
-        return CT_E_STORE;
-    }
-    if (strcmp(state, "23505") == 0)
-        return CT_E_CONFLICT; /* the caller's outcome to report, not a store fault */
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
-        return CT_E_RETRY;
-    if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) {
-        ct_warn("postgresql: %.80s: statement timeout", what);
-        return CT_E_UNAVAILABLE;
-    }
-    char line[200];
-    one_line(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), line, sizeof line);
-    ct_err("postgresql: %.80s: %s (SQLSTATE %s)", what, line, state);
-    return CT_E_STORE;
-}
-
-static ct_status check(struct ct_pg_conn *c, const PGresult *res, const char *what)
-{
-    ExecStatusType st = PQresultStatus(res);
-    if (res && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
-        c->progress = true;
-        return CT_OK;
-    }
-    return map_error(c, res, what);
-}
-
-/* ---- connections ---------------------------------------------------------------------------- */
-
-static void quiet_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message; /* e.g. "relation already exists, skipping": nothing to act on */
-}
-
-/* Opens a session. Our defaults come before the URI, so the URI may override them. */
-static PGconn *connect_raw(const struct ct_store_backend *be)
-{
-    char timeout[16];
-    snprintf(timeout, sizeof timeout, "%d", be->connect_timeout_s);
-    const char *const keys[] = {"connect_timeout",           "keepalives",       "keepalives_idle",
-                                "keepalives_interval",       "keepalives_count", "tcp_user_timeout",
-                                "fallback_application_name", "dbname",           NULL};
-    const char *const values[] = {timeout,          "1",        "10", "3", "3", "10000",
-                                  "cockpit-tokens", be->target, NULL};
-    PGconn *pg = PQconnectdbParams(keys, values, 1);
-    if (pg && PQstatus(pg) == CONNECTION_OK)
-        PQsetNoticeProcessor(pg, quiet_notice, NULL);
-    return pg;
-}
-
-/* Session settings: the statement timeout bounds every wait, locks included. */
-static ct_status session_setup(struct ct_pg_conn *c)
-{
-    char sql[160];
-    snprintf(sql, sizeof sql,
-             "SET statement_timeout = %d; SET bytea_output = 'hex';"
-             " SET client_encoding = 'UTF8'",
-             c->be->statement_timeout_ms);
-    PGresult *res = PQexec(c->pg, sql);
-    ct_status rc = check(c, res, "session setup");
-    PQclear(res);
-    return rc;
-}
-
-/* (Re)connects c; prepared statements die with the old session. */
-static ct_status conn_connect(struct ct_pg_conn *c)
-{
-    struct ct_store_backend *be = c->be;
-    PQfinish(c->pg); /* accepts NULL */
-    memset(c->prepared, 0, sizeof c->prepared);
-    c->pg = connect_raw(be);
-    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
-        note_down(be, c->pg ? PQerrorMessage(c->pg) : "out of memory");
-        PQfinish(c->pg);
-        c->pg = NULL;
-        atomic_store(&be->retry_after_us, ct_mono_us() + RECONNECT_HOLDOFF_US);
-        return CT_E_UNAVAILABLE;
-    }
-    ct_status rc = session_setup(c);
+    struct ct_pg_params p = {0};
+    struct ct_pg_result *res;
+    ct_pg_param_text(&p, a->tok->region);
+    ct_pg_param_text(&p, a->tok->project_id);
+    ct_status rc = ct_pg_exec(c, CT_PGS_QUOTA_LOCK, &p, NULL);
     if (rc == CT_OK)
-        note_up(be);
-    return rc;
-}
-
-static void pool_release(struct ct_store_backend *be, struct ct_pg_conn *c)
-{
-    pthread_mutex_lock(&be->pool_lock);
-    c->next_free = be->free_conns;
-    be->free_conns = c;
-    pthread_cond_signal(&be->pool_cond);
-    pthread_mutex_unlock(&be->pool_lock);
-}
-
-/* Takes a connection, waiting at most the statement timeout for one to be free,
- * and reconnects it when it is known to be broken. */
-static ct_status pool_acquire(struct ct_store_backend *be, struct ct_pg_conn **ret_c)
-{
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += be->statement_timeout_ms / 1000 + 1;
-    pthread_mutex_lock(&be->pool_lock);
-    int wrc = 0;
-    while (!be->free_conns && wrc == 0)
-        wrc = pthread_cond_timedwait(&be->pool_cond, &be->pool_lock, &deadline);
-    struct ct_pg_conn *c = be->free_conns;
-    if (c)
-        be->free_conns = c->next_free;
-    pthread_mutex_unlock(&be->pool_lock);
-    if (!c) {
-        ct_warn("postgresql: no pooled connection became free in time");
-        return CT_E_UNAVAILABLE;
+        rc = ct_pg_exec(c, CT_PGS_TOKEN_COUNT_PROJECT, &p, &res);
+    if (rc != CT_OK)
+        return rc;
+    uint64_t n = ct_pg_nrows(res) > 0 ? (uint64_t)ct_pg_i64(res, 0, 0) : 0;
+    ct_pg_result_free(res);
+    if (n >= a->max_per_project) {
+        a->current = n;
+        return CT_E_QUOTA;
     }
-    c->progress = false;
-    if (conn_lost(c)) {
-        ct_status rc =
-            atomic_load(&be->retry_after_us) > ct_mono_us() ? CT_E_UNAVAILABLE : conn_connect(c);
-        if (rc != CT_OK) {
-            pool_release(be, c);
-            return rc;
-        }
-    }
-    *ret_c = c;
     return CT_OK;
 }
 
-/* ---- statements ----------------------------------------------------------------------------- */
-
-static const char *sql_of(unsigned id)
+/* The NOTIFY commits with the row, so the other nodes hear of exactly the
+ * inserts that happened. */
+static ct_status op_token_insert(struct ct_pg_conn *c, void *arg)
 {
-    return id < CT_PG_FIRST_QUERY ? driver_sql[id] : ct_pg_query_sql(id);
-}
-
-static ct_status prepare(struct ct_pg_conn *c, unsigned id, char name[16])
-{
-    snprintf(name, 16, "ct%u", id);
-    if (id >= CT_PG_MAX_STMTS)
-        return CT_E_INTERNAL;
-    if (c->prepared[id])
-        return CT_OK;
-    PGresult *res = PQprepare(c->pg, name, sql_of(id), 0, NULL);
-    ct_status rc = check(c, res, sql_of(id));
-    PQclear(res);
-    if (rc == CT_OK)
-        c->prepared[id] = true;
+    struct token_insert_args *a = arg;
+    ct_status rc = a->max_per_project > 0 ? quota_check(c, a) : CT_OK;
+    if (rc == CT_OK) {
+        struct ct_pg_params p = {0};
+        ct_pg_token_bind(&p, a->tok);
+        rc = ct_pg_exec(c, CT_PGS_TOKEN_INSERT, &p, NULL);
+    }
+    if (rc == CT_OK && a->audit)
+        rc = insert_audit(c, a->audit);
+    if (rc == CT_OK) {
+        char payload[CT_PG_PAYLOAD_MAX];
+        ct_pg_codec_encode_upsert(a->tok, payload);
+        rc = notify(c, payload);
+    }
     return rc;
 }
 
-ct_status ct_pg_exec(struct ct_pg_conn *c, unsigned id, const struct ct_pg_params *p,
-                     struct ct_pg_result **ret_res)
+static ct_status pg_token_insert(struct ct_store_backend *be, const struct ct_token *tok,
+                                 uint64_t max_per_project, const struct ct_audit_event *audit,
+                                 uint64_t *ret_current)
 {
-    char name[16];
-    ct_status rc = prepare(c, id, name);
+    struct token_insert_args a = {.tok = tok, .max_per_project = max_per_project, .audit = audit};
+    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_insert, &a);
+    if (rc == CT_E_QUOTA && ret_current)
+        *ret_current = a.current;
+    return rc;
+}
+
+struct token_delete_args {
+    const char *region, *id;
+    const struct ct_audit_event *audit;
+    struct ct_token deleted;
+};
+
+static ct_status op_token_delete(struct ct_pg_conn *c, void *arg)
+{
+    struct token_delete_args *a = arg;
+    struct ct_pg_params p = {0};
+    struct ct_pg_result *res;
+    ct_pg_param_text(&p, a->region);
+    ct_pg_param_text(&p, a->id);
+    ct_status rc = ct_pg_exec(c, CT_PGS_TOKEN_DELETE, &p, &res);
     if (rc != CT_OK)
         return rc;
-    PGresult *res = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-                                   p ? p->fmt : NULL, 0);
-    rc = check(c, res, sql_of(id));
-    if (rc == CT_OK && ret_res) {
-        *ret_res = (struct ct_pg_result *)res;
-        return CT_OK;
+    bool found = ct_pg_nrows(res) > 0;
+    if (found)
+        ct_pg_token_read(res, 0, &a->deleted);
+    ct_pg_result_free(res);
+    if (!found)
+        return CT_E_NOT_FOUND;
+    if (a->audit)
+        rc = insert_audit(c, a->audit);
+    if (rc == CT_OK) {
+        char payload[CT_PG_PAYLOAD_MAX];
+        ct_pg_codec_encode_remove(&a->deleted, payload);
+        rc = notify(c, payload);
     }
-    PQclear(res);
     return rc;
 }
 
-/* Single-row mode: a large table never sits in memory. */
-ct_status ct_pg_exec_rows(struct ct_pg_conn *c, unsigned id, const struct ct_pg_params *p,
-                          ct_pg_row_fn fn, void *ctx)
+static ct_status pg_token_delete(struct ct_store_backend *be, const char *region, const char *id,
+                                 const struct ct_audit_event *audit, struct ct_token *ret_deleted)
 {
-    char name[16];
-    ct_status rc = prepare(c, id, name);
+    struct token_delete_args a = {.region = region, .id = id, .audit = audit};
+    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_delete, &a);
+    if (rc == CT_OK && ret_deleted)
+        *ret_deleted = a.deleted;
+    return rc;
+}
+
+struct token_rotate_args {
+    const char *region, *old_id;
+    int64_t old_expires_at_us;
+    struct token_insert_args insert; /* the new token */
+    struct ct_token old;
+};
+
+/* The old token's new expiry and the new token reach the other nodes as two
+ * upserts committed with the rows. */
+static ct_status op_token_rotate(struct ct_pg_conn *c, void *arg)
+{
+    struct token_rotate_args *a = arg;
+    struct ct_pg_params p = {0};
+    struct ct_pg_result *res;
+    ct_pg_param_i64(&p, a->old_expires_at_us);
+    ct_pg_param_text(&p, a->region);
+    ct_pg_param_text(&p, a->old_id);
+    ct_status rc = ct_pg_exec(c, CT_PGS_TOKEN_CAP_EXPIRY, &p, &res);
     if (rc != CT_OK)
         return rc;
-    if (!PQsendQueryPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-                             p ? p->fmt : NULL, 0))
-        return map_error(c, NULL, sql_of(id));
-    PQsetSingleRowMode(c->pg);
-    bool stopped = false;
-    PGresult *res;
-    while ((res = PQgetResult(c->pg))) { /* drained to the end even when stopped */
-        ExecStatusType st = PQresultStatus(res);
-        if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
-            c->progress = true;
-            if (st == PGRES_SINGLE_TUPLE && rc == CT_OK && !stopped)
-                stopped = fn((const struct ct_pg_result *)res, ctx) != 0;
-        } else if (rc == CT_OK) {
-            rc = map_error(c, res, sql_of(id));
-        }
-        PQclear(res);
+    bool found = ct_pg_nrows(res) > 0;
+    if (found)
+        ct_pg_token_read(res, 0, &a->old);
+    ct_pg_result_free(res);
+    if (!found)
+        return CT_E_NOT_FOUND;
+    rc = op_token_insert(c, &a->insert);
+    if (rc == CT_OK) {
+        char payload[CT_PG_PAYLOAD_MAX];
+        ct_pg_codec_encode_upsert(&a->old, payload);
+        rc = notify(c, payload);
     }
-    return rc == CT_OK && stopped ? CT_E_INTERNAL : rc;
-}
-
-ct_status ct_pg_exec_script(struct ct_pg_conn *c, const char *sql, const char *what)
-{
-    PGresult *res = PQexec(c->pg, sql);
-    ct_status rc = check(c, res, what);
-    PQclear(res);
     return rc;
 }
 
-/* ---- the transaction runner ----------------------------------------------------------------- */
-
-static void backoff_sleep(int attempt)
+static ct_status pg_token_rotate(struct ct_store_backend *be, const char *region,
+                                 const char *old_id, int64_t old_expires_at_us,
+                                 const struct ct_token *new_tok, uint64_t max_per_project,
+                                 const struct ct_audit_event *audit, struct ct_token *ret_old,
+                                 uint64_t *ret_current)
 {
-    static _Thread_local uint32_t seed;
-    if (!seed)
-        seed = (uint32_t)ct_mono_us() ^ (uint32_t)(uintptr_t)&seed;
-    seed ^= seed << 13;
-    seed ^= seed >> 17;
-    seed ^= seed << 5;
-    long base_us = 1000L << attempt; /* 2, 4, 8... ms, with +-50% jitter */
-    long us = base_us / 2 + (long)(seed % (uint32_t)base_us);
-    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
+    struct token_rotate_args a = {
+        .region = region,
+        .old_id = old_id,
+        .old_expires_at_us = old_expires_at_us,
+        .insert = {.tok = new_tok, .max_per_project = max_per_project, .audit = audit},
+    };
+    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_rotate, &a);
+    if (rc == CT_E_QUOTA && ret_current)
+        *ret_current = a.insert.current;
+    if (rc == CT_OK && ret_old)
+        *ret_old = a.old;
+    return rc;
 }
 
-static ct_status tx_once(struct ct_pg_conn *c, enum ct_pg_tx mode, ct_pg_tx_fn fn, void *arg)
+/* Uses travel as two arrays per statement, TOUCH_CHUNK rows at a time, all in
+ * one transaction; GREATEST keeps the latest of every node's reports. */
+#define TOUCH_CHUNK 4096
+#define TOUCH_IDS_MAX (TOUCH_CHUNK * (CT_UUID_LEN + 3) + 3)
+#define TOUCH_ATS_MAX (TOUCH_CHUNK * 21 + 3)
+
+struct touch_args {
+    const struct ct_token_use *uses;
+    size_t n;
+    char *ids, *ats; /* TOUCH_IDS_MAX / TOUCH_ATS_MAX bytes */
+};
+
+/* Array literals {"id",...} and {n,...} for uses[from, from + n). Ids are
+ * canonical UUIDs: nothing to escape. */
+static void touch_arrays(const struct touch_args *a, size_t from, size_t n)
+{
+    size_t oi = 0, oa = 0;
+    a->ids[oi++] = '{';
+    a->ats[oa++] = '{';
+    for (size_t i = from; i < from + n; i++) {
+        oi += (size_t)snprintf(a->ids + oi, TOUCH_IDS_MAX - oi, "%s\"%.36s\"", i > from ? "," : "",
+                               a->uses[i].id);
+        oa += (size_t)snprintf(a->ats + oa, TOUCH_ATS_MAX - oa, "%s%lld", i > from ? "," : "",
+                               (long long)a->uses[i].last_used_at_us);
+    }
+    snprintf(a->ids + oi, TOUCH_IDS_MAX - oi, "}");
+    snprintf(a->ats + oa, TOUCH_ATS_MAX - oa, "}");
+}
+
+static ct_status op_token_touch(struct ct_pg_conn *c, void *arg)
+{
+    struct touch_args *a = arg;
+    ct_status rc = CT_OK;
+    for (size_t off = 0; rc == CT_OK && off < a->n; off += TOUCH_CHUNK) {
+        touch_arrays(a, off, a->n - off < TOUCH_CHUNK ? a->n - off : TOUCH_CHUNK);
+        struct ct_pg_params p = {0};
+        ct_pg_param_text(&p, a->ids);
+        ct_pg_param_text(&p, a->ats);
+        rc = ct_pg_exec(c, CT_PGS_TOKEN_TOUCH, &p, NULL);
+    }
+    return rc;
+}
+
+static ct_status pg_token_touch(struct ct_store_backend *be, const struct ct_token_use *uses,
+                                size_t n)
+{
+    struct touch_args a = {
+        .uses = uses, .n = n, .ids = malloc(TOUCH_IDS_MAX), .ats = malloc(TOUCH_ATS_MAX)};
+    ct_status rc =
+        a.ids && a.ats ? ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_touch, &a) : CT_E_NOMEM;
+    free(a.ids);
+    free(a.ats);
+    return rc;
+}
+
+struct bulk_args {
+    const struct ct_token *toks;
+    size_t n;
+    bool last;
+};
+
+/* A bulk load sends no per-row events: the last chunk asks every node to resync
+ * (an interrupted load is caught by the feed's periodic resync). */
+static ct_status op_bulk_chunk(struct ct_pg_conn *c, void *arg)
+{
+    struct bulk_args *a = arg;
+    ct_status rc = CT_OK;
+    for (size_t i = 0; rc == CT_OK && i < a->n; i++) {
+        struct ct_pg_params p = {0};
+        ct_pg_token_bind(&p, &a->toks[i]);
+        rc = ct_pg_exec(c, CT_PGS_TOKEN_INSERT, &p, NULL);
+    }
+    if (rc == CT_OK && a->last) {
+        char payload[CT_PG_PAYLOAD_MAX];
+        ct_pg_codec_encode_resync(payload);
+        rc = notify(c, payload);
+    }
+    return rc;
+}
+
+static ct_status pg_token_insert_bulk(struct ct_store_backend *be, const struct ct_token *toks,
+                                      size_t n)
 {
     ct_status rc = CT_OK;
-    if (mode != CT_PG_TX_AUTOCOMMIT)
-        rc = ct_pg_exec(c, mode == CT_PG_TX_SNAPSHOT ? CT_PG_BEGIN_SNAPSHOT : CT_PG_BEGIN, NULL,
-                        NULL);
-    if (rc == CT_OK)
-        rc = fn(c, arg);
-    if (mode == CT_PG_TX_AUTOCOMMIT)
-        return rc;
-    if (rc == CT_OK)
-        return ct_pg_exec(c, CT_PG_COMMIT, NULL, NULL);
-    if (!conn_lost(c) && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-        (void)ct_pg_exec(c, CT_PG_ROLLBACK, NULL, NULL);
+    for (size_t off = 0; rc == CT_OK && off < n; off += BULK_CHUNK) {
+        size_t len = n - off < BULK_CHUNK ? n - off : BULK_CHUNK;
+        struct bulk_args a = {.toks = toks + off, .n = len, .last = off + len == n};
+        rc = ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_bulk_chunk, &a);
+    }
     return rc;
 }
 
-/* A connection found dead before any command succeeded on it is replaced and the
- * work redone (at most once per pooled connection: after a server restart every
- * idle one is dead). After that a lost connection is CT_E_UNAVAILABLE: a lost
- * COMMIT may or may not have happened, so it is never replayed. */
-ct_status ct_pg_run_tx(struct ct_store_backend *be, enum ct_pg_tx mode, ct_pg_tx_fn fn, void *arg)
+/* ---- tokens: reads -------------------------------------------------------------------------- */
+
+struct token_get_args {
+    const char *region, *id;
+    struct ct_token tok;
+    bool found;
+};
+
+static ct_status op_token_get(struct ct_pg_conn *c, void *arg)
 {
-    unsigned replays = 0;
-    for (int attempt = 0; attempt < MAX_TX_ATTEMPTS; attempt++) {
-        struct ct_pg_conn *c;
-        ct_status rc = pool_acquire(be, &c);
-        if (rc != CT_OK)
-            return rc;
-        rc = tx_once(c, mode, fn, arg);
-        bool stale = rc == CT_E_UNAVAILABLE && conn_lost(c) && !c->progress;
-        pool_release(be, c);
-        if (stale && replays++ < be->n_conns) {
-            attempt--;
-            continue;
+    struct token_get_args *a = arg;
+    struct ct_pg_params p = {0};
+    struct ct_pg_result *res;
+    ct_pg_param_text(&p, a->region);
+    ct_pg_param_text(&p, a->id);
+    ct_status rc = ct_pg_exec(c, CT_PGS_TOKEN_GET, &p, &res);
+    if (rc != CT_OK)
+        return rc;
+    a->found = ct_pg_nrows(res) > 0;
+    if (a->found)
+        ct_pg_token_read(res, 0, &a->tok);
+    ct_pg_result_free(res);
+    return CT_OK;
+}
+
+static ct_status pg_token_get(struct ct_store_backend *be, const char *region, const char *id,
+                              struct ct_token *ret_tok)
+{
+    struct token_get_args a = {.region = region, .id = id};
+    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_token_get, &a);
+    if (rc == CT_OK && !a.found)
+        return CT_E_NOT_FOUND;
+    if (rc == CT_OK)
+        *ret_tok = a.tok;
+    return rc;
+}
+
+/* A text[] literal: {"a","b"}; elements quoted and escaped whatever they hold. */
+static void projects_array(const struct ct_token_query *q, char buf[PROJECTS_ARRAY_MAX])
+{
+    size_t off = 0;
+    buf[off++] = '{';
+    for (unsigned i = 0; i < q->n_projects && i < CT_APIKEY_MAX_PROJECTS; i++) {
+        if (i > 0)
+            buf[off++] = ',';
+        buf[off++] = '"';
+        for (const char *s = q->projects[i]; *s && s < q->projects[i] + CT_UUID_LEN; s++) {
+            if (*s == '"' || *s == '\\')
+                buf[off++] = '\\';
+            buf[off++] = *s;
         }
-        if (rc != CT_E_RETRY)
-            return rc;
-        backoff_sleep(attempt + 1);
+        buf[off++] = '"';
     }
-    ct_warn("postgresql: transaction still conflicting after %d attempts", MAX_TX_ATTEMPTS);
-    return CT_E_UNAVAILABLE;
+    buf[off++] = '}';
+    buf[off] = '\0';
 }
 
-/* ---- results -------------------------------------------------------------------------------- */
+struct list_args {
+    const struct ct_token_query *q;
+    char projects[PROJECTS_ARRAY_MAX];
+    struct ct_token_page page;
+};
 
-int ct_pg_nrows(const struct ct_pg_result *r)
+/* expired: whether the statement takes the expiry instant. */
+static void list_params(struct list_args *a, bool expired, struct ct_pg_params *p)
 {
-    return PQntuples(R(r));
+    ct_pg_param_text(p, a->q->region);
+    if (a->q->n_projects > 0)
+        ct_pg_param_text(p, a->projects);
+    if (a->q->scopes_any != 0)
+        ct_pg_param_i64(p, a->q->scopes_any);
+    if (expired)
+        ct_pg_param_i64(p, a->q->now_us);
 }
 
-uint64_t ct_pg_affected(const struct ct_pg_result *r)
+static ct_status list_items(struct ct_pg_conn *c, struct list_args *a)
 {
-    return strtoull(PQcmdTuples((PGresult *)R(r)), NULL, 10);
+    const struct ct_token_query *q = a->q;
+    uint64_t offset = ((uint64_t)q->page - 1) * q->page_size;
+    if (offset >= a->page.total_count)
+        return CT_OK; /* past the end: no rows, no query */
+    uint64_t want = a->page.total_count - offset;
+    if (want > q->page_size)
+        want = q->page_size;
+    a->page.items = malloc((size_t)want * sizeof *a->page.items);
+    if (!a->page.items)
+        return CT_E_NOMEM;
+    struct ct_pg_params p = {0};
+    struct ct_pg_result *res;
+    list_params(a, q->expired != CT_EXPIRED_ANY, &p);
+    ct_pg_param_i64(&p, (int64_t)want);
+    ct_pg_param_i64(&p, (int64_t)offset);
+    ct_status rc = ct_pg_exec(c, ct_pg_list_stmt(q, CT_PG_LIST_PAGE), &p, &res);
+    if (rc != CT_OK)
+        return rc;
+    for (int i = 0; i < ct_pg_nrows(res) && a->page.n_items < want; i++)
+        ct_pg_token_read(res, i, &a->page.items[a->page.n_items++]);
+    ct_pg_result_free(res);
+    return CT_OK;
 }
 
-const char *ct_pg_value(const struct ct_pg_result *r, int row, int col)
+/* One count of a list. */
+static ct_status count_one(struct ct_pg_conn *c, struct list_args *a, enum ct_pg_list_part part,
+                           uint64_t *ret_n)
 {
-    return PQgetvalue(R(r), row, col);
+    struct ct_pg_params p = {0};
+    struct ct_pg_result *res;
+    list_params(a, part == CT_PG_LIST_COUNT_EXPIRED, &p);
+    ct_status rc = ct_pg_exec(c, ct_pg_list_stmt(a->q, part), &p, &res);
+    if (rc != CT_OK)
+        return rc;
+    *ret_n = ct_pg_nrows(res) > 0 ? (uint64_t)ct_pg_i64(res, 0, 0) : 0;
+    ct_pg_result_free(res);
+    return CT_OK;
 }
 
-void ct_pg_text(const struct ct_pg_result *r, int row, int col, char *dst, size_t cap)
+/* Counts and rows come from one snapshot, so total_count matches the pages. */
+static ct_status op_token_list(struct ct_pg_conn *c, void *arg)
 {
-    const char *v = PQgetvalue(R(r), row, col);
-    size_t len = (size_t)PQgetlength(R(r), row, col);
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(dst, v, len);
-    dst[len] = '\0';
+    struct list_args *a = arg;
+    free(a->page.items); /* a retried attempt starts over */
+    memset(&a->page, 0, sizeof a->page);
+    enum ct_expired_filter ex = a->q->expired;
+    uint64_t all = 0, expired = 0;
+    ct_status rc = ex == CT_EXPIRED_ONLY ? CT_OK : count_one(c, a, CT_PG_LIST_COUNT_ALL, &all);
+    if (rc == CT_OK && ex != CT_EXPIRED_ANY)
+        rc = count_one(c, a, CT_PG_LIST_COUNT_EXPIRED, &expired);
+    if (rc != CT_OK)
+        return rc;
+    a->page.total_count = ex == CT_EXPIRED_ONLY  ? expired
+                          : ex == CT_EXPIRED_NOT ? (all > expired ? all - expired : 0)
+                                                 : all;
+    return list_items(c, a);
 }
 
-int64_t ct_pg_i64(const struct ct_pg_result *r, int row, int col)
+static ct_status pg_token_list(struct ct_store_backend *be, const struct ct_token_query *q,
+                               struct ct_token_page *ret_page)
 {
-    return strtoll(PQgetvalue(R(r), row, col), NULL, 10);
+    if (!q->region || (unsigned)q->order > CT_ORDER_NAME_DESC || q->page < 1 || q->page_size < 1 ||
+        (q->n_projects > 0 && !q->projects) || q->n_projects > CT_APIKEY_MAX_PROJECTS ||
+        (unsigned)q->expired > CT_EXPIRED_NOT)
+        return CT_E_INVALID;
+    struct list_args *a = calloc(1, sizeof *a);
+    if (!a)
+        return CT_E_NOMEM;
+    a->q = q;
+    projects_array(q, a->projects);
+    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_SNAPSHOT, op_token_list, a);
+    if (rc == CT_OK)
+        *ret_page = a->page;
+    else
+        free(a->page.items);
+    free(a);
+    return rc;
 }
 
-static int hex_nibble(char ch)
+/* A streamed read: statement, its parameters, and what each row becomes. */
+struct scan_args {
+    unsigned id;
+    struct ct_pg_params p;
+    ct_pg_row_fn fn;
+    void *ctx;
+};
+
+static ct_status op_scan(struct ct_pg_conn *c, void *arg)
 {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : 0;
+    struct scan_args *a = arg;
+    return ct_pg_exec_rows(c, a->id, &a->p, a->fn, a->ctx);
 }
 
-/* bytea in hex output format (set per session): "\x" then two digits per byte. */
-void ct_pg_hash(const struct ct_pg_result *r, int row, int col, uint8_t dst[CT_HASH_LEN])
+struct token_scan_ctx {
+    ct_store_token_fn fn;
+    void *ud;
+};
+
+static int token_row(const struct ct_pg_result *res, void *ctx)
 {
-    const char *v = PQgetvalue(R(r), row, col);
-    size_t len = (size_t)PQgetlength(R(r), row, col);
-    memset(dst, 0, CT_HASH_LEN);
-    if (len < 2 || v[0] != '\\' || v[1] != 'x')
-        return;
-    for (size_t i = 0; i < CT_HASH_LEN && 2 + 2 * i + 1 < len; i++)
-        dst[i] = (uint8_t)(hex_nibble(v[2 + 2 * i]) << 4 | hex_nibble(v[3 + 2 * i]));
+    struct token_scan_ctx *x = ctx;
+    struct ct_token t;
+    ct_pg_token_read(res, 0, &t);
+    return x->fn(x->ud, &t);
 }
 
-void ct_pg_result_free(struct ct_pg_result *r)
+static ct_status pg_token_scan(struct ct_store_backend *be, ct_store_token_fn fn, void *ud)
 {
-    PQclear((PGresult *)r);
+    struct token_scan_ctx x = {fn, ud};
+    struct scan_args a = {.id = CT_PGS_TOKEN_SCAN, .fn = token_row, .ctx = &x};
+    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
+    if (rc == CT_OK)
+        atomic_fetch_add(&be->scans_completed, 1);
+    return rc;
 }
 
-void ct_pg_note_scan(struct ct_store_backend *be)
+/* ---- API keys ------------------------------------------------------------------------------- */
+
+struct apikey_args {
+    const struct ct_apikey *key;
+    const char *access_key;
+    const struct ct_audit_event *audit;
+};
+
+static ct_status op_apikey_insert(struct ct_pg_conn *c, void *arg)
 {
-    atomic_fetch_add(&be->scans_completed, 1);
+    struct apikey_args *a = arg;
+    char csv[CT_STORE_PROJECTS_CSV_MAX];
+    struct ct_pg_params p = {0};
+    ct_store_projects_join(a->key, csv);
+    ct_pg_apikey_bind(&p, a->key, csv);
+    ct_status rc = ct_pg_exec(c, CT_PGS_APIKEY_INSERT, &p, NULL);
+    if (rc == CT_OK && a->audit)
+        rc = insert_audit(c, a->audit);
+    return rc;
+}
+
+static ct_status pg_apikey_insert(struct ct_store_backend *be, const struct ct_apikey *key,
+                                  const struct ct_audit_event *audit)
+{
+    if (key->n_projects > CT_APIKEY_MAX_PROJECTS)
+        return CT_E_INVALID;
+    struct apikey_args a = {.key = key, .audit = audit};
+    return ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_apikey_insert, &a);
+}
+
+static ct_status op_apikey_delete(struct ct_pg_conn *c, void *arg)
+{
+    struct apikey_args *a = arg;
+    struct ct_pg_params p = {0};
+    struct ct_pg_result *res;
+    ct_pg_param_text(&p, a->access_key);
+    ct_status rc = ct_pg_exec(c, CT_PGS_APIKEY_DELETE, &p, &res);
+    if (rc != CT_OK)
+        return rc;
+    bool gone = ct_pg_affected(res) == 0;
+    ct_pg_result_free(res);
+    if (gone)
+        return CT_E_NOT_FOUND;
+    return a->audit ? insert_audit(c, a->audit) : CT_OK;
+}
+
+static ct_status pg_apikey_delete(struct ct_store_backend *be, const char *access_key,
+                                  const struct ct_audit_event *audit)
+{
+    struct apikey_args a = {.access_key = access_key, .audit = audit};
+    return ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_apikey_delete, &a);
+}
+
+struct apikey_get_ctx {
+    struct ct_apikey key;
+    bool found;
+};
+
+static int apikey_get_row(const struct ct_pg_result *res, void *ctx)
+{
+    struct apikey_get_ctx *x = ctx;
+    ct_pg_apikey_read(res, 0, &x->key);
+    x->found = true;
+    return 0;
+}
+
+static ct_status pg_apikey_by_hash(struct ct_store_backend *be, const uint8_t hash[CT_HASH_LEN],
+                                   struct ct_apikey *ret_key)
+{
+    struct apikey_get_ctx x = {.found = false};
+    struct scan_args a = {.id = CT_PGS_APIKEY_BY_HASH, .fn = apikey_get_row, .ctx = &x};
+    ct_pg_param_bytes(&a.p, hash, CT_HASH_LEN);
+    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
+    if (rc == CT_OK && !x.found)
+        return CT_E_NOT_FOUND;
+    if (rc == CT_OK)
+        *ret_key = x.key;
+    return rc;
+}
+
+struct apikey_scan_ctx {
+    ct_store_apikey_fn fn;
+    void *ud;
+};
+
+static int apikey_row(const struct ct_pg_result *res, void *ctx)
+{
+    struct apikey_scan_ctx *x = ctx;
+    struct ct_apikey k;
+    ct_pg_apikey_read(res, 0, &k);
+    return x->fn(x->ud, &k);
+}
+
+static ct_status pg_apikey_scan(struct ct_store_backend *be, ct_store_apikey_fn fn, void *ud)
+{
+    struct apikey_scan_ctx x = {fn, ud};
+    struct scan_args a = {.id = CT_PGS_APIKEY_SCAN, .fn = apikey_row, .ctx = &x};
+    return ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
+}
+
+/* ---- audit ---------------------------------------------------------------------------------- */
+
+static ct_status op_audit_append(struct ct_pg_conn *c, void *arg)
+{
+    return insert_audit(c, arg);
+}
+
+static ct_status pg_audit_append(struct ct_store_backend *be, const struct ct_audit_event *ev)
+{
+    return ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_audit_append, (void *)ev);
+}
+
+struct audit_scan_ctx {
+    ct_store_audit_fn fn;
+    void *ud;
+};
+
+static int audit_row(const struct ct_pg_result *res, void *ctx)
+{
+    struct audit_scan_ctx *x = ctx;
+    struct ct_audit_event ev;
+    ct_pg_audit_read(res, 0, &ev);
+    return x->fn(x->ud, &ev);
+}
+
+static ct_status pg_audit_scan(struct ct_store_backend *be, const char *project_id,
+                               int64_t since_us, ct_store_audit_fn fn, void *ud)
+{
+    struct audit_scan_ctx x = {fn, ud};
+    bool by_project = project_id && *project_id;
+    struct scan_args a = {.id = by_project ? CT_PGS_AUDIT_SCAN_PROJECT : CT_PGS_AUDIT_SCAN_ALL,
+                          .fn = audit_row,
+                          .ctx = &x};
+    if (by_project)
+        ct_pg_param_text(&a.p, project_id);
+    ct_pg_param_i64(&a.p, since_us != 0 ? since_us : INT64_MIN);
+    return ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -445,77 +640,30 @@ static void pg_close(struct ct_store_backend *be)
 {
     if (!be)
         return;
-    ct_pg_feed_stop(be->feed);
-    for (unsigned i = 0; i < be->n_conns; i++)
-        PQfinish(be->conns[i].pg);
-    free(be->conns);
-    free(be->target);
-    pthread_mutex_destroy(&be->pool_lock);
-    pthread_cond_destroy(&be->pool_cond);
+    ct_pg_feed_stop(be->feed); /* first: its thread uses the driver */
+    ct_pg_close(be->db);
     free(be);
-}
-
-/* Checks the URI's syntax up front (libpq would only say so at connect time). */
-static ct_status check_target(const char *target)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(target, &err);
-    if (!opts) {
-        char line[200];
-        one_line(err ? err : "out of memory", line, sizeof line);
-        ct_err("postgresql: invalid database URI: %s", line);
-        PQfreemem(err);
-        return CT_E_INVALID;
-    }
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0])
-            ct_warn("postgresql: the database URI carries a password; prefer PGPASSWORD or "
-                    "PGPASSFILE (argv is visible to every local user)");
-    }
-    PQconninfoFree(opts);
-    return CT_OK;
-}
-
-static ct_status init_pool(struct ct_store_backend *be, unsigned n)
-{
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&be->pool_cond, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&be->pool_lock, NULL);
-    be->conns = calloc(n, sizeof *be->conns);
-    if (!be->conns)
-        return CT_E_NOMEM;
-    for (be->n_conns = 0; be->n_conns < n; be->n_conns++) {
-        struct ct_pg_conn *c = &be->conns[be->n_conns];
-        c->be = be;
-        c->next_free = be->free_conns;
-        be->free_conns = c;
-    }
-    return CT_OK;
 }
 
 static ct_status pg_open(const char *target, const struct ct_store_options *opts,
                          struct ct_store_backend **ret_be)
 {
-    ct_status rc = check_target(target);
-    if (rc != CT_OK)
-        return rc;
+    unsigned pool = opts->pool_size > 0 ? opts->pool_size : DEFAULT_POOL_SIZE;
+    struct ct_pg_config cfg = {
+        .target = target,
+        .statement_timeout_ms =
+            opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : DEFAULT_STATEMENT_TIMEOUT_MS,
+        .connect_timeout_s =
+            opts->connect_timeout_s > 0 ? opts->connect_timeout_s : DEFAULT_CONNECT_TIMEOUT_S,
+        .pool_size = pool < MAX_POOL_SIZE ? pool : MAX_POOL_SIZE,
+        .sql_of = ct_pg_stmt_sql,
+    };
     struct ct_store_backend *be = calloc(1, sizeof *be);
     if (!be)
         return CT_E_NOMEM;
-    be->statement_timeout_ms =
-        opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : DEFAULT_STATEMENT_TIMEOUT_MS;
-    be->connect_timeout_s =
-        opts->connect_timeout_s > 0 ? opts->connect_timeout_s : DEFAULT_CONNECT_TIMEOUT_S;
-    unsigned pool = opts->pool_size > 0 ? opts->pool_size : DEFAULT_POOL_SIZE;
-    be->target = strdup(target);
-    rc = init_pool(be, pool < MAX_POOL_SIZE ? pool : MAX_POOL_SIZE);
-    if (rc == CT_OK && !be->target)
-        rc = CT_E_NOMEM;
+    ct_status rc = ct_pg_open(&cfg, &be->db);
     if (rc == CT_OK)
-        rc = ct_pg_run_tx(be, CT_PG_TX_WRITE, ct_pg_migrate, NULL);
+        rc = ct_pg_run_tx(be->db, CT_PG_TX_WRITE, ct_pg_schema_migrate, NULL);
     if (rc != CT_OK) {
         pg_close(be);
         return rc;
@@ -532,101 +680,23 @@ static ct_status op_ping(struct ct_pg_conn *c, void *arg)
 
 static ct_status pg_ping(struct ct_store_backend *be)
 {
-    return ct_pg_run_tx(be, CT_PG_TX_AUTOCOMMIT, op_ping, NULL);
+    return ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_ping, NULL);
+}
+
+static ct_status pg_schema_version(struct ct_store_backend *be, int *ret_version)
+{
+    int v = 0;
+    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, ct_pg_schema_version, &v);
+    if (rc == CT_OK)
+        *ret_version = v;
+    return rc;
 }
 
 static ct_status pg_watch(struct ct_store_backend *be, const struct ct_store_watcher *w)
 {
     if (be->feed)
         return CT_E_INVALID; /* one watcher per handle */
-    return ct_pg_feed_start(be, w, &be->feed);
-}
-
-/* ---- the listening connection (used by postgres_feed.c) ------------------------------------ */
-
-struct ct_pg_listener {
-    PGconn *pg;
-    char barrier_channel[64]; /* this connection's own: nobody else listens there */
-};
-
-ct_status ct_pg_listener_open(struct ct_store_backend *be, struct ct_pg_listener **ret_l)
-{
-    struct ct_pg_listener *l = calloc(1, sizeof *l);
-    if (!l)
-        return CT_E_NOMEM;
-    l->pg = connect_raw(be);
-    if (!l->pg || PQstatus(l->pg) != CONNECTION_OK) {
-        note_down(be, l->pg ? PQerrorMessage(l->pg) : "out of memory");
-        ct_pg_listener_close(l);
-        return CT_E_UNAVAILABLE;
-    }
-    /* Feed barriers go to a channel of this connection's own, so that other
-     * nodes (and older versions) never see them; PostgreSQL has one queue for
-     * every channel, delivered in commit order. */
-    snprintf(l->barrier_channel, sizeof l->barrier_channel, CT_PG_CHANNEL "_barrier_%d",
-             PQbackendPID(l->pg));
-    char sql[128];
-    snprintf(sql, sizeof sql, "LISTEN " CT_PG_CHANNEL "; LISTEN %s", l->barrier_channel);
-    PGresult *res = PQexec(l->pg, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    if (!ok) {
-        note_down(be, PQerrorMessage(l->pg));
-        ct_pg_listener_close(l);
-        return CT_E_UNAVAILABLE;
-    }
-    note_up(be);
-    *ret_l = l;
-    return CT_OK;
-}
-
-int ct_pg_listener_fd(const struct ct_pg_listener *l)
-{
-    return PQsocket(l->pg);
-}
-
-ct_status ct_pg_listener_drain(struct ct_pg_listener *l,
-                               void (*fn)(void *ud, bool barrier, const char *payload), void *ud)
-{
-    if (!PQconsumeInput(l->pg) || PQstatus(l->pg) == CONNECTION_BAD)
-        return CT_E_UNAVAILABLE;
-    PGnotify *n;
-    while ((n = PQnotifies(l->pg))) {
-        fn(ud, strcmp(n->relname, l->barrier_channel) == 0, n->extra);
-        PQfreemem(n);
-    }
-    return CT_OK;
-}
-
-ct_status ct_pg_listener_barrier(struct ct_pg_listener *l, const char *payload)
-{
-    const char *params[2] = {l->barrier_channel, payload};
-    /* Autocommit: the marker is committed when this returns. */
-    PGresult *res = PQexecParams(l->pg, "SELECT pg_notify($1, $2)", 2, NULL, params, NULL, NULL, 0);
-    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    PQclear(res);
-    return ok ? CT_OK : CT_E_UNAVAILABLE;
-}
-
-ct_status ct_pg_listener_ping(struct ct_pg_listener *l)
-{
-    PGresult *res = PQexec(l->pg, "SELECT 1"); /* notifications read meanwhile stay queued */
-    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    PQclear(res);
-    return ok ? CT_OK : CT_E_UNAVAILABLE;
-}
-
-void ct_pg_listener_close(struct ct_pg_listener *l)
-{
-    if (!l)
-        return;
-    PQfinish(l->pg);
-    free(l);
-}
-
-uint64_t ct_pg_scans_completed(struct ct_store_backend *be)
-{
-    return atomic_load(&be->scans_completed);
+    return ct_pg_feed_start(be->db, w, &be->scans_completed, &be->feed);
 }
 
 const struct ct_store_ops ct_store_postgres_ops = {
@@ -635,20 +705,20 @@ const struct ct_store_ops ct_store_postgres_ops = {
     .open = pg_open,
     .close = pg_close,
     .ping = pg_ping,
-    .schema_version = ct_pg_schema_version,
-    .token_insert = ct_pg_token_insert,
-    .token_delete = ct_pg_token_delete,
-    .token_rotate = ct_pg_token_rotate,
-    .token_touch = ct_pg_token_touch,
-    .token_get = ct_pg_token_get,
-    .token_list = ct_pg_token_list,
-    .token_scan = ct_pg_token_scan,
-    .token_insert_bulk = ct_pg_token_insert_bulk,
-    .apikey_insert = ct_pg_apikey_insert,
-    .apikey_by_hash = ct_pg_apikey_by_hash,
-    .apikey_delete = ct_pg_apikey_delete,
-    .apikey_scan = ct_pg_apikey_scan,
-    .audit_append = ct_pg_audit_append,
-    .audit_scan = ct_pg_audit_scan,
+    .schema_version = pg_schema_version,
+    .token_insert = pg_token_insert,
+    .token_delete = pg_token_delete,
+    .token_rotate = pg_token_rotate,
+    .token_touch = pg_token_touch,
+    .token_get = pg_token_get,
+    .token_list = pg_token_list,
+    .token_scan = pg_token_scan,
+    .token_insert_bulk = pg_token_insert_bulk,
+    .apikey_insert = pg_apikey_insert,
+    .apikey_by_hash = pg_apikey_by_hash,
+    .apikey_delete = pg_apikey_delete,
+    .apikey_scan = pg_apikey_scan,
+    .audit_append = pg_audit_append,
+    .audit_scan = pg_audit_scan,
     .watch = pg_watch,
 };

@@ -1,7 +1,8 @@
-/* The PostgreSQL change feed: one background thread per watching handle, with
- * its own LISTEN connection (postgres.c owns everything libpq). Writers NOTIFY
- * inside the transaction that changes a token, so a notification exists exactly
- * when the change committed, and arrives in commit order.
+/* The PostgreSQL change feed (postgres_feed.h): one background thread per watching
+ * handle, with its own LISTEN connection (the driver owns everything libpq, the
+ * codec the payload format). Writers NOTIFY inside the transaction that changes a
+ * token, so a notification exists exactly when the change committed, and arrives
+ * in commit order.
  *
  * Continuity: the feed LISTENs first and only then asks the receiver to resync
  * (reload every token), so no change can fall between the reload and the first
@@ -13,9 +14,8 @@
  * channel only its own connection listens on; notifications are delivered in
  * commit order across channels, so when the marker comes back every change
  * committed before it was sent has been applied, and those tombstones can go. */
-#include "store/postgres_int.h"
+#include "store/postgres_feed.h"
 
-#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +25,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "store/postgres_codec.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -36,16 +37,16 @@
 #define FEED_BACKOFF_MIN_MS 50
 #define FEED_BACKOFF_MAX_MS 1000
 
-#define PAYLOAD_VERSION "1"
-/* Upserts carry the expiry since version 2; a node that knows only version 1
- * reads a version-2 payload as doubt and resyncs, which is safe. */
-#define PAYLOAD_VERSION_UPSERT "2"
-
 struct ct_pg_feed {
-    struct ct_store_backend *be;
+    struct ct_pg *db;
+    const _Atomic uint64_t *scans_completed;
     struct ct_store_watcher w;
     pthread_t thread;
-    int wake_fd; /* eventfd: close() wakes the thread out of poll() */
+    /* Stopping: ct_pg_feed_stop() sets `stop`, then write()s to the eventfd,
+     * which wakes the thread out of poll(). Nobody reads the eventfd, so it stays
+     * readable and every later poll() returns at once: the thread sees `stop`
+     * within one loop. The fd is closed only after the join. */
+    int wake_fd;
     atomic_bool stop;
     struct ct_pg_listener *l; /* NULL while disconnected */
     bool up;                  /* last connectivity reported */
@@ -56,106 +57,6 @@ struct ct_pg_feed {
     bool barrier_sent;
     uint64_t barrier_seq, barrier_cookie;
 };
-
-/* ---- payloads ------------------------------------------------------------------------------- */
-
-/* Fields are separated by '|'; none of them can hold one (ids, regions and names
- * are validated upstream), and the name comes last so that even it could. An
- * "A" is an upsert: a new token, or a known one whose expiry changed (rotation). */
-void ct_pg_feed_encode_add(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX])
-{
-    char hex[2 * CT_HASH_LEN + 1];
-    for (size_t i = 0; i < CT_HASH_LEN; i++)
-        snprintf(hex + 2 * i, 3, "%02x", tok->secret_hash[i]);
-    snprintf(buf, CT_PG_PAYLOAD_MAX, PAYLOAD_VERSION_UPSERT "|A|%s|%s|%s|%u|%lld|%lld|%s|%s",
-             tok->region, tok->id, tok->project_id, (unsigned)tok->scopes,
-             (long long)tok->created_at_us, (long long)tok->expires_at_us, hex, tok->name);
-}
-
-void ct_pg_feed_encode_remove(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX])
-{
-    snprintf(buf, CT_PG_PAYLOAD_MAX, PAYLOAD_VERSION "|D|%s|%s|%s", tok->region, tok->id,
-             tok->project_id);
-}
-
-void ct_pg_feed_encode_resync(char buf[CT_PG_PAYLOAD_MAX])
-{
-    snprintf(buf, CT_PG_PAYLOAD_MAX, PAYLOAD_VERSION "|R");
-}
-
-/* Splits s in place at '|' into at most max fields (the last keeps the rest). */
-static int split_fields(char *s, char *fields[], int max)
-{
-    int n = 0;
-    while (n < max - 1) {
-        fields[n++] = s;
-        char *bar = strchr(s, '|');
-        if (!bar)
-            return n;
-        *bar = '\0';
-        s = bar + 1;
-    }
-    fields[n++] = s;
-    return n;
-}
-
-static bool copy_field(char *dst, size_t cap, const char *src)
-{
-    size_t len = strlen(src);
-    if (len == 0 || len >= cap)
-        return false;
-    memcpy(dst, src, len + 1);
-    return true;
-}
-
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Exactly 64 lowercase hex digits, as encode_add writes them. */
-static bool parse_hash(const char *hex, uint8_t out[CT_HASH_LEN])
-{
-    if (strlen(hex) != (size_t)2 * CT_HASH_LEN)
-        return false;
-    for (size_t i = 0; i < CT_HASH_LEN; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
-static bool parse_i64(const char *s, long long *ret)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno)
-        return false;
-    *ret = v;
-    return true;
-}
-
-/* f: the 8 fields after "A": region id project scopes created expires hash name. */
-static bool decode_add(char **f, struct ct_token *t)
-{
-    long long scopes, created, expires;
-    memset(t, 0, sizeof *t);
-    if (!copy_field(t->region, sizeof t->region, f[0]) || !copy_field(t->id, sizeof t->id, f[1]) ||
-        !copy_field(t->project_id, sizeof t->project_id, f[2]) || !parse_i64(f[3], &scopes) ||
-        scopes < 0 || scopes > UINT32_MAX || !parse_i64(f[4], &created) ||
-        !parse_i64(f[5], &expires) || expires < 0 || !parse_hash(f[6], t->secret_hash) ||
-        !copy_field(t->name, sizeof t->name, f[7]))
-        return false;
-    t->scopes = (uint32_t)scopes;
-    t->created_at_us = created;
-    t->expires_at_us = expires;
-    return true;
-}
 
 static void on_barrier(struct ct_pg_feed *f, const char *payload)
 {
@@ -171,27 +72,25 @@ static void on_barrier(struct ct_pg_feed *f, const char *payload)
 static void on_payload(void *ud, bool barrier, const char *payload)
 {
     struct ct_pg_feed *f = ud;
-    char buf[CT_PG_PAYLOAD_MAX], *fld[10];
     if (barrier) {
         on_barrier(f, payload);
         return;
     }
-    if (strlen(payload) >= sizeof buf) {
-        f->resync_wanted = true;
-        return;
-    }
-    memcpy(buf, payload, strlen(payload) + 1);
-    int n = split_fields(buf, fld, 10);
     struct ct_token t;
-    if (n == 10 && strcmp(fld[0], PAYLOAD_VERSION_UPSERT) == 0 && strcmp(fld[1], "A") == 0 &&
-        decode_add(fld + 2, &t)) {
+    switch (ct_pg_codec_decode(payload, &t)) {
+    case CT_PG_EVENT_UPSERT:
         f->w.token_added(f->w.ud, &t);
-    } else if (n == 5 && strcmp(fld[0], PAYLOAD_VERSION) == 0 && strcmp(fld[1], "D") == 0) {
-        f->w.token_removed(f->w.ud, fld[2], fld[3]);
-    } else {
-        if (n != 2 || strcmp(fld[1], "R") != 0)
-            ct_warn("change feed: unreadable notification; resynchronising");
+        break;
+    case CT_PG_EVENT_REMOVE:
+        f->w.token_removed(f->w.ud, t.region, t.id);
+        break;
+    case CT_PG_EVENT_UNREADABLE:
+        ct_warn("change feed: unreadable notification; resynchronising");
         f->resync_wanted = true;
+        break;
+    case CT_PG_EVENT_RESYNC:
+        f->resync_wanted = true;
+        break;
     }
 }
 
@@ -215,11 +114,13 @@ static void nap(struct ct_pg_feed *f, int ms)
 /* Asks the receiver to reload; false when its reload did not reach the store. */
 static bool resync(struct ct_pg_feed *f)
 {
-    uint64_t before = ct_pg_scans_completed(f->be);
+    /* The receiver scans on this thread, inside resync(): the counter it bumps is
+     * read back here after the call returns. */
+    uint64_t before = atomic_load(f->scans_completed);
     f->resync_wanted = false;
     f->last_resync_us = ct_mono_us();
     f->w.resync(f->w.ud);
-    return ct_pg_scans_completed(f->be) != before;
+    return atomic_load(f->scans_completed) != before;
 }
 
 static void drop_listener(struct ct_pg_feed *f)
@@ -251,7 +152,7 @@ static ct_status maybe_send_barrier(struct ct_pg_feed *f)
 /* LISTEN, then reload: only then is the index known to be complete. */
 static bool feed_connect(struct ct_pg_feed *f)
 {
-    if (ct_pg_listener_open(f->be, &f->l) != CT_OK) {
+    if (ct_pg_listener_open(f->db, CT_PG_CHANNEL, &f->l) != CT_OK) {
         set_up(f, false);
         return false;
     }
@@ -311,8 +212,8 @@ static void *feed_main(void *arg)
     return NULL;
 }
 
-ct_status ct_pg_feed_start(struct ct_store_backend *be, const struct ct_store_watcher *w,
-                           struct ct_pg_feed **ret_feed)
+ct_status ct_pg_feed_start(struct ct_pg *db, const struct ct_store_watcher *w,
+                           const _Atomic uint64_t *scans_completed, struct ct_pg_feed **ret_feed)
 {
     if (!w->token_added || !w->token_removed || !w->resync || !w->connectivity ||
         !w->barrier_begin || !w->barrier_passed)
@@ -320,7 +221,8 @@ ct_status ct_pg_feed_start(struct ct_store_backend *be, const struct ct_store_wa
     struct ct_pg_feed *f = calloc(1, sizeof *f);
     if (!f)
         return CT_E_NOMEM;
-    f->be = be;
+    f->db = db;
+    f->scans_completed = scans_completed;
     f->w = *w;
     f->up = true; /* the store was just opened: only a change is reported */
     f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
