@@ -1,13 +1,14 @@
 /* NOTIFY payloads of the PostgreSQL change feed (postgres_codec.h). Decoding is
  * strict: a field that does not fit its struct ct_token member, a number out of
- * range or a hash that is not 64 lowercase hex digits makes the payload
- * unreadable, and the listener resynchronises instead of guessing. */
+ * range or not in plain digits (a '-' is the only sign) or a hash that is not 64
+ * hex digits makes the payload unreadable, and the listener resynchronises
+ * instead of guessing. */
 #include "store/postgres_codec.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "util/text.h"
 
 #define PAYLOAD_VERSION "1"
 /* Upserts carry the expiry since version 2; a node that knows only version 1
@@ -63,52 +64,36 @@ static bool copy_field(char *dst, size_t cap, const char *src)
     return true;
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Exactly 64 lowercase hex digits, as the encoder writes them. */
+/* Exactly 64 hex digits, as the encoder writes them. */
 static bool parse_hash(const char *hex, uint8_t out[CT_HASH_LEN])
 {
-    if (strlen(hex) != (size_t)2 * CT_HASH_LEN)
-        return false;
-    for (size_t i = 0; i < CT_HASH_LEN; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
+    return strlen(hex) == (size_t)2 * CT_HASH_LEN && ct_hex_decode(hex, CT_HASH_LEN, out);
 }
 
-static bool parse_i64(const char *s, long long *ret)
+/* A decimal in [-2^63, 2^63 - 1]: digits, after a '-' for a negative one. */
+static bool parse_i64(const char *s, int64_t *ret)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno)
+    uint64_t mag;
+    bool neg = *s == '-';
+    if (!ct_parse_uint(s + neg, neg ? (uint64_t)INT64_MAX + 1 : INT64_MAX, &mag, NULL))
         return false;
-    *ret = v;
+    *ret = neg ? (int64_t)(0 - mag) : (int64_t)mag;
     return true;
 }
 
 /* f: the 8 fields after "A": region id project scopes created expires hash name. */
 static bool decode_upsert(char **f, struct ct_token *t)
 {
-    long long scopes, created, expires;
+    uint64_t scopes, expires;
     memset(t, 0, sizeof *t);
     if (!copy_field(t->region, sizeof t->region, f[0]) || !copy_field(t->id, sizeof t->id, f[1]) ||
-        !copy_field(t->project_id, sizeof t->project_id, f[2]) || !parse_i64(f[3], &scopes) ||
-        scopes < 0 || scopes > UINT32_MAX || !parse_i64(f[4], &created) ||
-        !parse_i64(f[5], &expires) || expires < 0 || !parse_hash(f[6], t->secret_hash) ||
+        !copy_field(t->project_id, sizeof t->project_id, f[2]) ||
+        !ct_parse_uint(f[3], UINT32_MAX, &scopes, NULL) || !parse_i64(f[4], &t->created_at_us) ||
+        !ct_parse_uint(f[5], INT64_MAX, &expires, NULL) || !parse_hash(f[6], t->secret_hash) ||
         !copy_field(t->name, sizeof t->name, f[7]))
         return false;
     t->scopes = (uint32_t)scopes;
-    t->created_at_us = created;
-    t->expires_at_us = expires;
+    t->expires_at_us = (int64_t)expires;
     return true;
 }
 

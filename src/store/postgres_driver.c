@@ -20,6 +20,7 @@
 #include <libpq-fe.h>
 
 #include "util/log.h"
+#include "util/text.h"
 #include "util/time.h"
 
 #define MAX_TX_ATTEMPTS 6
@@ -433,25 +434,13 @@ int64_t ct_pg_i64(const struct ct_pg_result *r, int row, int col)
     return strtoll(PQgetvalue(R(r), row, col), NULL, 10);
 }
 
-static int hex_nibble(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : 0;
-}
-
 /* bytea in hex output format (set per session): "\x" then two digits per byte. */
 void ct_pg_bytes(const struct ct_pg_result *r, int row, int col, uint8_t *dst, size_t n)
 {
     const char *v = PQgetvalue(R(r), row, col);
     size_t len = (size_t)PQgetlength(R(r), row, col);
-    memset(dst, 0, n);
-    if (len < 2 || v[0] != '\\' || v[1] != 'x')
-        return;
-    for (size_t i = 0; i < n && 2 + 2 * i + 1 < len; i++)
-        dst[i] = (uint8_t)(hex_nibble(v[2 + 2 * i]) << 4 | hex_nibble(v[3 + 2 * i]));
+    if (len != 2 + 2 * n || v[0] != '\\' || v[1] != 'x' || !ct_hex_decode(v + 2, n, dst))
+        memset(dst, 0, n);
 }
 
 void ct_pg_result_free(struct ct_pg_result *r)
