@@ -8,59 +8,29 @@
 
 #define BULK_CHUNK 50000
 
-#define TOKEN_COLS                                                                                 \
-    "id, region, project_id, name, scopes, created_at, secret_hash, expires_at, last_used_at"
-#define APIKEY_COLS "access_key, secret_hash, description, created_at, expires_at, projects"
-#define AUDIT_COLS "at, actor, action, resource_id, project_id, region, client, outcome, related_id"
+/* The last use is the one update whose text is SQLite's own (scalar MAX). */
+static const char touch_sql[] =
+    "UPDATE tokens SET last_used_at = MAX(last_used_at, $1) WHERE id = $2";
 
-#define STMT_TABLE(X)                                                                              \
-    X(SQ_SLOT_TOKEN_COUNT_PROJECT,                                                                 \
-      "SELECT COALESCE(SUM(n), 0) FROM project_counts WHERE region = ? AND project_id = ?")        \
-    X(SQ_SLOT_TOKEN_INSERT,                                                                        \
-      "INSERT INTO tokens(" TOKEN_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")                     \
-    X(SQ_SLOT_TOKEN_DELETE,                                                                        \
-      "DELETE FROM tokens WHERE region = ? AND id = ? RETURNING " TOKEN_COLS)                      \
-    X(SQ_SLOT_TOKEN_GET, "SELECT " TOKEN_COLS " FROM tokens WHERE region = ? AND id = ?")          \
-    X(SQ_SLOT_TOKEN_TOUCH, "UPDATE tokens SET last_used_at = MAX(last_used_at, ?1) WHERE id = ?2") \
-    X(SQ_SLOT_TOKEN_CAP_EXPIRY,                                                                    \
-      "UPDATE tokens SET expires_at = CASE WHEN expires_at = 0 OR expires_at > ?1 THEN ?1"         \
-      " ELSE expires_at END WHERE region = ?2 AND id = ?3 RETURNING " TOKEN_COLS)                  \
-    X(SQ_SLOT_TOKEN_SCAN, "SELECT " TOKEN_COLS " FROM tokens")                                     \
-    X(SQ_SLOT_APIKEY_INSERT, "INSERT INTO apikeys(" APIKEY_COLS ") VALUES (?, ?, ?, ?, ?, ?)")     \
-    X(SQ_SLOT_APIKEY_BY_HASH, "SELECT " APIKEY_COLS " FROM apikeys WHERE secret_hash = ?")         \
-    X(SQ_SLOT_APIKEY_DELETE, "DELETE FROM apikeys WHERE access_key = ?")                           \
-    X(SQ_SLOT_APIKEY_SCAN, "SELECT " APIKEY_COLS " FROM apikeys ORDER BY created_at, access_key")  \
-    X(SQ_SLOT_AUDIT_INSERT,                                                                        \
-      "INSERT INTO audit(" AUDIT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")                      \
-    X(SQ_SLOT_AUDIT_SCAN_ALL, "SELECT id, " AUDIT_COLS " FROM audit WHERE at >= ? ORDER BY id")    \
-    X(SQ_SLOT_AUDIT_SCAN_PROJECT,                                                                  \
-      "SELECT id, " AUDIT_COLS " FROM audit WHERE project_id = ? AND at >= ? ORDER BY id")
-
-static const char *const stmt_sql[SQ_SLOT_LIST] = {
-#define STMT_SQL(e, sql) [e] = sql,
-    STMT_TABLE(STMT_SQL)
-#undef STMT_SQL
-};
-
-/* The cached statement of slot id. */
-static ct_status get_stmt(struct ct_sq_conn *c, enum ct_sq_slot id, sqlite3_stmt **ret_s)
+/* The cached statement of a shared text; its slot is its id. */
+static ct_status get_stmt(struct ct_sq_conn *c, enum ct_sql_stmt id, sqlite3_stmt **ret_s)
 {
-    return ct_sq_stmt(c, id, stmt_sql[id], ret_s);
+    return ct_sq_stmt(c, id, ct_sql_text(id), ret_s);
 }
 
 /* Runs statement id on a pooled reader (ct_sq_scan). */
-static ct_status scan(struct ct_store_backend *be, enum ct_sq_slot id,
+static ct_status scan(struct ct_store_backend *be, enum ct_sql_stmt id,
                       int (*params)(sqlite3_stmt *s, void *ctx),
                       int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
 {
-    return ct_sq_scan(be, id, stmt_sql[id], params, row, ctx);
+    return ct_sq_scan(be, id, ct_sql_text(id), params, row, ctx);
 }
 
 static ct_status insert_audit(struct ct_sq_conn *c, const struct ct_audit_event *ev)
 {
     sqlite3_stmt *s = NULL;
-    ct_status rc = get_stmt(c, SQ_SLOT_AUDIT_INSERT, &s);
-    return rc == CT_OK ? ct_sq_exec_bound(c, s, SQ_SLOT_AUDIT_INSERT, ct_sq_bind_audit(s, ev)) : rc;
+    ct_status rc = get_stmt(c, CT_SQL_AUDIT_INSERT, &s);
+    return rc == CT_OK ? ct_sq_exec_bound(c, s, CT_SQL_AUDIT_INSERT, ct_sq_bind_audit(s, ev)) : rc;
 }
 
 /* ---- tokens: writes ------------------------------------------------------------------------- */
@@ -77,7 +47,7 @@ static ct_status count_project(struct ct_sq_conn *c, const char *region, const c
                                uint64_t *ret_n)
 {
     sqlite3_stmt *s = NULL;
-    ct_status rc = get_stmt(c, SQ_SLOT_TOKEN_COUNT_PROJECT, &s);
+    ct_status rc = get_stmt(c, CT_SQL_TOKEN_COUNT_PROJECT, &s);
     if (rc != CT_OK)
         return rc;
     bool row = false;
@@ -87,7 +57,7 @@ static ct_status count_project(struct ct_sq_conn *c, const char *region, const c
         rc = ct_sq_step(c, s, &row);
     if (rc == CT_OK)
         *ret_n = row ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
-    ct_sq_done(s, SQ_SLOT_TOKEN_COUNT_PROJECT);
+    ct_sq_done(s, CT_SQL_TOKEN_COUNT_PROJECT);
     return rc;
 }
 
@@ -105,9 +75,9 @@ static ct_status op_token_insert(struct ct_sq_conn *c, void *arg)
         return CT_E_QUOTA;
     }
     sqlite3_stmt *s = NULL;
-    rc = get_stmt(c, SQ_SLOT_TOKEN_INSERT, &s);
+    rc = get_stmt(c, CT_SQL_TOKEN_INSERT, &s);
     if (rc == CT_OK)
-        rc = ct_sq_exec_bound(c, s, SQ_SLOT_TOKEN_INSERT, ct_sq_bind_token(s, a->tok));
+        rc = ct_sq_exec_bound(c, s, CT_SQL_TOKEN_INSERT, ct_sq_bind_token(s, a->tok));
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
     return rc;
@@ -137,7 +107,7 @@ static ct_status op_token_delete(struct ct_sq_conn *c, void *arg)
 {
     struct token_delete_args *a = arg;
     sqlite3_stmt *s = NULL;
-    ct_status rc = get_stmt(c, SQ_SLOT_TOKEN_DELETE, &s);
+    ct_status rc = get_stmt(c, CT_SQL_TOKEN_DELETE, &s);
     if (rc != CT_OK)
         return rc;
     bool row = false, more = false;
@@ -149,7 +119,7 @@ static ct_status op_token_delete(struct ct_sq_conn *c, void *arg)
         ct_sq_read_token(s, &a->deleted);
         rc = ct_sq_step(c, s, &more); /* runs RETURNING to completion */
     }
-    ct_sq_done(s, SQ_SLOT_TOKEN_DELETE);
+    ct_sq_done(s, CT_SQL_TOKEN_DELETE);
     if (rc == CT_OK && !row)
         rc = CT_E_NOT_FOUND;
     if (rc == CT_OK && a->audit)
@@ -178,7 +148,7 @@ static ct_status op_token_rotate(struct ct_sq_conn *c, void *arg)
 {
     struct token_rotate_args *a = arg;
     sqlite3_stmt *s = NULL;
-    ct_status rc = get_stmt(c, SQ_SLOT_TOKEN_CAP_EXPIRY, &s);
+    ct_status rc = get_stmt(c, CT_SQL_TOKEN_CAP_EXPIRY, &s);
     if (rc != CT_OK)
         return rc;
     bool row = false, more = false;
@@ -192,7 +162,7 @@ static ct_status op_token_rotate(struct ct_sq_conn *c, void *arg)
         ct_sq_read_token(s, &a->old);
         rc = ct_sq_step(c, s, &more); /* runs RETURNING to completion */
     }
-    ct_sq_done(s, SQ_SLOT_TOKEN_CAP_EXPIRY);
+    ct_sq_done(s, CT_SQL_TOKEN_CAP_EXPIRY);
     if (rc == CT_OK && !row)
         rc = CT_E_NOT_FOUND;
     return rc == CT_OK ? op_token_insert(c, &a->insert) : rc;
@@ -227,7 +197,7 @@ static ct_status op_token_touch(struct ct_sq_conn *c, void *arg)
 {
     struct touch_args *a = arg;
     sqlite3_stmt *s = NULL;
-    ct_status rc = get_stmt(c, SQ_SLOT_TOKEN_TOUCH, &s);
+    ct_status rc = ct_sq_stmt(c, SQ_SLOT_TOKEN_TOUCH, touch_sql, &s);
     for (size_t i = 0; rc == CT_OK && i < a->n; i++)
         rc = ct_sq_exec_bound(c, s, SQ_SLOT_TOKEN_TOUCH,
                               sqlite3_bind_int64(s, 1, a->uses[i].last_used_at_us) |
@@ -252,9 +222,9 @@ static ct_status op_bulk_chunk(struct ct_sq_conn *c, void *arg)
 {
     struct bulk_args *a = arg;
     sqlite3_stmt *s = NULL;
-    ct_status rc = get_stmt(c, SQ_SLOT_TOKEN_INSERT, &s);
+    ct_status rc = get_stmt(c, CT_SQL_TOKEN_INSERT, &s);
     for (size_t i = 0; rc == CT_OK && i < a->n; i++)
-        rc = ct_sq_exec_bound(c, s, SQ_SLOT_TOKEN_INSERT, ct_sq_bind_token(s, &a->toks[i]));
+        rc = ct_sq_exec_bound(c, s, CT_SQL_TOKEN_INSERT, ct_sq_bind_token(s, &a->toks[i]));
     return rc;
 }
 
@@ -296,7 +266,7 @@ static ct_status sq_token_get(struct ct_store_backend *be, const char *region, c
                               struct ct_token *ret_tok)
 {
     struct token_get_ctx x = {.region = region, .id = id};
-    ct_status rc = scan(be, SQ_SLOT_TOKEN_GET, token_get_params, token_get_row, &x);
+    ct_status rc = scan(be, CT_SQL_TOKEN_GET, token_get_params, token_get_row, &x);
     if (rc == CT_OK && !x.found)
         return CT_E_NOT_FOUND;
     if (rc == CT_OK)
@@ -320,7 +290,7 @@ static int token_row(sqlite3_stmt *s, void *ctx)
 static ct_status sq_token_scan(struct ct_store_backend *be, ct_store_token_fn fn, void *ud)
 {
     struct token_scan_ctx x = {fn, ud};
-    return scan(be, SQ_SLOT_TOKEN_SCAN, NULL, token_row, &x);
+    return scan(be, CT_SQL_TOKEN_SCAN, NULL, token_row, &x);
 }
 
 /* ---- API keys ------------------------------------------------------------------------------- */
@@ -337,10 +307,10 @@ static ct_status op_apikey_insert(struct ct_sq_conn *c, void *arg)
     char csv[CT_STORE_PROJECTS_CSV_MAX];
     sqlite3_stmt *s = NULL;
     ct_store_projects_join(a->key, csv);
-    ct_status rc = get_stmt(c, SQ_SLOT_APIKEY_INSERT, &s);
+    ct_status rc = get_stmt(c, CT_SQL_APIKEY_INSERT, &s);
     if (rc != CT_OK)
         return rc;
-    rc = ct_sq_exec_bound(c, s, SQ_SLOT_APIKEY_INSERT, ct_sq_bind_apikey(s, a->key, csv));
+    rc = ct_sq_exec_bound(c, s, CT_SQL_APIKEY_INSERT, ct_sq_bind_apikey(s, a->key, csv));
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
     return rc;
@@ -359,9 +329,9 @@ static ct_status op_apikey_delete(struct ct_sq_conn *c, void *arg)
 {
     struct apikey_args *a = arg;
     sqlite3_stmt *s = NULL;
-    ct_status rc = get_stmt(c, SQ_SLOT_APIKEY_DELETE, &s);
+    ct_status rc = get_stmt(c, CT_SQL_APIKEY_DELETE, &s);
     if (rc == CT_OK)
-        rc = ct_sq_exec_bound(c, s, SQ_SLOT_APIKEY_DELETE, ct_sq_bind_text(s, 1, a->access_key));
+        rc = ct_sq_exec_bound(c, s, CT_SQL_APIKEY_DELETE, ct_sq_bind_text(s, 1, a->access_key));
     if (rc == CT_OK && ct_sq_changes(c) == 0)
         rc = CT_E_NOT_FOUND;
     if (rc == CT_OK && a->audit)
@@ -400,7 +370,7 @@ static ct_status sq_apikey_by_hash(struct ct_store_backend *be, const uint8_t ha
                                    struct ct_apikey *ret_key)
 {
     struct apikey_get_ctx x = {.hash = hash};
-    ct_status rc = scan(be, SQ_SLOT_APIKEY_BY_HASH, apikey_hash_param, apikey_get_row, &x);
+    ct_status rc = scan(be, CT_SQL_APIKEY_BY_HASH, apikey_hash_param, apikey_get_row, &x);
     if (rc == CT_OK && !x.found)
         return CT_E_NOT_FOUND;
     if (rc == CT_OK)
@@ -424,7 +394,7 @@ static int apikey_row(sqlite3_stmt *s, void *ctx)
 static ct_status sq_apikey_scan(struct ct_store_backend *be, ct_store_apikey_fn fn, void *ud)
 {
     struct apikey_scan_ctx x = {fn, ud};
-    return scan(be, SQ_SLOT_APIKEY_SCAN, NULL, apikey_row, &x);
+    return scan(be, CT_SQL_APIKEY_SCAN, NULL, apikey_row, &x);
 }
 
 /* ---- audit ---------------------------------------------------------------------------------- */
@@ -469,8 +439,8 @@ static ct_status sq_audit_scan(struct ct_store_backend *be, const char *project_
                                .since_us = since_us != 0 ? since_us : INT64_MIN,
                                .fn = fn,
                                .ud = ud};
-    return scan(be, x.project_id ? SQ_SLOT_AUDIT_SCAN_PROJECT : SQ_SLOT_AUDIT_SCAN_ALL,
-                audit_params, audit_row, &x);
+    return scan(be, x.project_id ? CT_SQL_AUDIT_SCAN_PROJECT : CT_SQL_AUDIT_SCAN_ALL, audit_params,
+                audit_row, &x);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */

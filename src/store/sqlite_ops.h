@@ -6,11 +6,12 @@
 #ifndef CT_STORE_SQLITE_OPS_H
 #define CT_STORE_SQLITE_OPS_H
 
+#include "store/sql.h"
 #include "store/sqlite_driver.h"
 
-/* List statements are cached per shape up to this many projects. */
-#define CT_SQ_LIST_PROJECTS CT_APIKEY_MAX_PROJECTS
-#define CT_SQ_N_ORDERS 4
+/* Every list shape is cached: a query names at most CT_SQL_MAX_PROJECTS projects. */
+#define CT_SQ_LIST_PROJECTS CT_SQL_MAX_PROJECTS
+#define CT_SQ_N_ORDERS CT_SQL_N_ORDERS
 #define CT_SQ_N_FILTERS 6 /* scope filter or not, x expired any / only / not */
 /* Cache slots of the list shapes: pages by OFFSET and after a cursor
  * [order][n_projects][filters], counter sums and expired counts
@@ -19,28 +20,16 @@
 #define CT_SQ_LIST_COUNT_SLOTS ((CT_SQ_LIST_PROJECTS + 1) * 2)
 #define CT_SQ_LIST_SLOTS (2 * CT_SQ_LIST_PAGE_SLOTS + 2 * CT_SQ_LIST_COUNT_SLOTS)
 
-/* The statement cache slots of the operations (sqlite_ops.c); the list shapes
- * take CT_SQ_LIST_SLOTS from SQ_SLOT_LIST on. */
+/* The statement cache slots: a shared statement's slot is its enum ct_sql_stmt
+ * (sql.h); then the SQLite-only ones; the list shapes take CT_SQ_LIST_SLOTS from
+ * SQ_SLOT_LIST on. */
 enum ct_sq_slot {
-    SQ_SLOT_TOKEN_COUNT_PROJECT,
-    SQ_SLOT_TOKEN_INSERT,
-    SQ_SLOT_TOKEN_DELETE,
-    SQ_SLOT_TOKEN_GET,
-    SQ_SLOT_TOKEN_TOUCH,
-    SQ_SLOT_TOKEN_CAP_EXPIRY,
-    SQ_SLOT_TOKEN_SCAN,
-    SQ_SLOT_APIKEY_INSERT,
-    SQ_SLOT_APIKEY_BY_HASH,
-    SQ_SLOT_APIKEY_DELETE,
-    SQ_SLOT_APIKEY_SCAN,
-    SQ_SLOT_AUDIT_INSERT,
-    SQ_SLOT_AUDIT_SCAN_ALL,
-    SQ_SLOT_AUDIT_SCAN_PROJECT,
+    SQ_SLOT_TOKEN_TOUCH = CT_SQL_N_STMTS,
     SQ_SLOT_LIST,
     SQ_N_SLOTS = SQ_SLOT_LIST + CT_SQ_LIST_SLOTS
 };
 
-/* ---- row codecs (sqlite_codec.c); column order is the shared column lists' ---------------- */
+/* ---- row codecs (sqlite_codec.c); column order is sql.h's column lists' ------------------- */
 
 /* Binds a token as parameters 1..9 of an insert; returns the OR of the bind results. */
 int ct_sq_bind_token(sqlite3_stmt *s, const struct ct_token *t);

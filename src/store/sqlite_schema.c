@@ -67,9 +67,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == CT_STORE_SCHEMA_VERSI
 
 static const char create_table[] = "CREATE TABLE IF NOT EXISTS schema_migrations"
                                    " (version INTEGER PRIMARY KEY, applied_at INTEGER)";
-static const char version_sql[] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
-static const char applied_sql[] = "SELECT 1 FROM schema_migrations WHERE version = ?";
-static const char record_sql[] = "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)";
+static const char applied_sql[] = "SELECT 1 FROM schema_migrations WHERE version = $1";
 
 struct migration {
     int version;
@@ -104,7 +102,8 @@ static ct_status op_migrate(struct ct_sq_conn *c, void *arg)
         return rc;
     rc = ct_sq_exec_script(c, migrations[m.version - 1], "schema migration");
     if (rc == CT_OK)
-        rc = ct_sq_query(c, CT_SQ_ONCE, record_sql, record_params, NULL, &m);
+        rc = ct_sq_query(c, CT_SQ_ONCE, ct_sql_text(CT_SQL_MIGRATION_RECORD), record_params, NULL,
+                         &m);
     if (rc == CT_OK)
         ct_notice("sqlite: applied schema migration %d", m.version);
     return rc;
@@ -133,7 +132,8 @@ static int version_row(sqlite3_stmt *s, void *ctx)
 ct_status ct_sq_schema_version(struct ct_store_backend *be, int *ret_version)
 {
     int v = 0;
-    ct_status rc = ct_sq_scan(be, CT_SQ_ONCE, version_sql, NULL, version_row, &v);
+    ct_status rc =
+        ct_sq_scan(be, CT_SQ_ONCE, ct_sql_text(CT_SQL_SCHEMA_VERSION), NULL, version_row, &v);
     if (rc == CT_OK)
         *ret_version = v;
     return rc;

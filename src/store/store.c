@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sql.h"
 #include "store/store_int.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -131,10 +132,18 @@ ct_status ct_store_token_get(struct ct_store *st, const char *region, const char
     TIMED(CT_STORE_OP_TOKEN_GET, st->ops->token_get(st->be, region, id, ret_tok));
 }
 
+/* The one validation of a list query, for every backend (sql.h). */
+static ct_status token_list(struct ct_store *st, const struct ct_token_query *q,
+                            struct ct_token_page *ret_page)
+{
+    ct_status rc = ct_sql_list_check(q);
+    return rc == CT_OK ? st->ops->token_list(st->be, q, ret_page) : rc;
+}
+
 ct_status ct_store_token_list(struct ct_store *st, const struct ct_token_query *q,
                               struct ct_token_page *ret_page)
 {
-    TIMED(CT_STORE_OP_TOKEN_LIST, st->ops->token_list(st->be, q, ret_page));
+    TIMED(CT_STORE_OP_TOKEN_LIST, token_list(st, q, ret_page));
 }
 
 ct_status ct_store_token_scan(struct ct_store *st, ct_store_token_fn fn, void *ud)

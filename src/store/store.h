@@ -68,7 +68,9 @@ ct_status ct_store_token_touch(struct ct_store *st, const struct ct_token_use *u
 /* Fetches a token of a region by id. */
 ct_status ct_store_token_get(struct ct_store *st, const char *region, const char *id,
                              struct ct_token *ret_tok);
-/* One page of a filtered, ordered list with the exact total count. Ties break by id. */
+/* One page of a filtered, ordered list with the exact total count. Ties break by id.
+ * CT_E_INVALID when q is malformed or names more than CT_APIKEY_MAX_PROJECTS
+ * projects (on every backend). */
 ct_status ct_store_token_list(struct ct_store *st, const struct ct_token_query *q,
                               struct ct_token_page *ret_page);
 

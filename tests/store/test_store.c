@@ -937,6 +937,31 @@ static void test_ping(void **state)
         assert_int_equal(ct_store_watch(fx->st, &w), CT_OK);
 }
 
+/* One limit on every backend: a list names at most an API key's projects. */
+static void test_list_project_limit(void **state)
+{
+    struct fixture *fx = *state;
+    char ps[CT_APIKEY_MAX_PROJECTS + 1][CT_UUID_LEN + 1];
+    for (unsigned i = 0; i <= CT_APIKEY_MAX_PROJECTS; i++)
+        project(ps[i], 100 + i);
+    struct ct_token t;
+    make_token(&t, REGION_A, ps[CT_APIKEY_MAX_PROJECTS - 1], "last", 1, 1);
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 0, NULL, NULL), CT_OK);
+    struct ct_token_query q = {.region = REGION_A,
+                               .projects = ps,
+                               .n_projects = CT_APIKEY_MAX_PROJECTS,
+                               .page = 1,
+                               .page_size = 10};
+    struct ct_token_page page = {0};
+    assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_OK);
+    assert_int_equal(page.total_count, 1);
+    assert_int_equal(page.n_items, 1);
+    assert_string_equal(page.items[0].id, t.id);
+    ct_token_page_done(&page);
+    q.n_projects = CT_APIKEY_MAX_PROJECTS + 1;
+    assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_E_INVALID);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -953,6 +978,7 @@ int main(void)
         T(test_list_paging_across_writes),
         T(test_list_filters),
         T(test_list_expired),
+        T(test_list_project_limit),
         T(test_concurrent_inserts),
         T(test_concurrent_conflict),
         T(test_bulk_and_scan),
