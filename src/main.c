@@ -302,7 +302,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "routes") == 0) {
         for (size_t i = 0; ct_http_route_at(i); i++)
-            printf("%s %s\n", ct_http_route_at(i)->methods, ct_http_route_at(i)->pattern);
+            printf("%s %s\n", ct_http_route_methods(ct_http_route_at(i)->id),
+                   ct_http_route_at(i)->pattern);
         return 0;
     }
     if (strcmp(cmd, "apikey") == 0)

@@ -13,19 +13,24 @@
 #define CT_HTTP_MAX_ARGS 64
 #define CT_HTTP_ARG_MAX 256
 
-enum ct_route_id {
-    CT_ROUTE_TOKENS,  /* /cockpit/v1/regions/{region}/tokens */
-    CT_ROUTE_TOKEN,   /* /cockpit/v1/regions/{region}/tokens/{token_id} */
-    CT_ROUTE_ROTATE,  /* /cockpit/v1/regions/{region}/tokens/{token_id}/rotate (ours) */
-    CT_ROUTE_VERIFY,  /* /auth/verify */
-    CT_ROUTE_HEALTHZ, /* /healthz */
-    CT_ROUTE_METRICS, /* /metrics */
-    CT_ROUTE_CONSOLE, /* /console, /console/, /console/{asset} */
-    CT_ROUTE_SESSION, /* /console/api/session */
-    CT_ROUTE_REGIONS, /* /cockpit/v1/regions */
-    CT_ROUTE_NONE,    /* unknown path */
-    CT_ROUTE_COUNT_
-};
+/* Every route once: X(ID, name in metrics and logs, the methods it serves as
+ * its Allow header says them, "*" = any). The enum, the names and the method
+ * check all come from this list; the URL patterns (server.c) name these ids. */
+#define CT_HTTP_ROUTES(X)                                                                          \
+    X(TOKENS, "tokens", "GET, POST")   /* /cockpit/v1/regions/{region}/tokens */                   \
+    X(TOKEN, "token", "GET, DELETE")   /* .../tokens/{token_id} */                                 \
+    X(ROTATE, "rotate", "POST")        /* .../tokens/{token_id}/rotate (ours) */                   \
+    X(VERIFY, "verify", "*")           /* /auth/verify: proxies forward the original method */     \
+    X(HEALTHZ, "healthz", "GET, HEAD") /* /healthz */                                              \
+    X(METRICS, "metrics", "GET, HEAD") /* /metrics */                                              \
+    X(CONSOLE, "console", "GET, HEAD") /* /console, /console/, /console/{asset} */                 \
+    X(SESSION, "session", "GET")       /* /console/api/session */                                  \
+    X(REGIONS, "regions", "GET")       /* /cockpit/v1/regions */                                   \
+    X(NONE, "none", "")                /* unknown path */
+
+#define CT_ROUTE_ENUM_(id, name, allow) CT_ROUTE_##id,
+enum ct_route_id { CT_HTTP_ROUTES(CT_ROUTE_ENUM_) CT_ROUTE_COUNT_ };
+#undef CT_ROUTE_ENUM_
 
 enum ct_method { CT_GET, CT_POST, CT_DELETE, CT_HEAD, CT_PUT, CT_PATCH, CT_OTHER };
 

@@ -2,6 +2,7 @@
  * pool for store-touching requests, and the inline data plane. */
 #include "http/server.h"
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -84,10 +85,10 @@ struct ct_http {
     struct request *q_head, *q_tail;
     unsigned q_len, in_flight;
     bool stopping;
-    /* The data plane's fixed denials, by outcome (several 401 outcomes share one
-     * answer on purpose); built at start, immutable, freed at stop. */
-    struct MHD_Response *resp_401, *resp_401_expired, *resp_503,
-        *resp_403[CT_VERIFY_OUTCOME_COUNT_];
+    /* The data plane's fixed denials, by outcome (NULL for ALLOW; the 401s of
+     * unknown and malformed credentials have equal bodies on purpose); built at
+     * start, immutable, freed at stop. */
+    struct MHD_Response *resp_denied[CT_VERIFY_OUTCOME_COUNT_];
     struct ct_cidr trusted[CT_CIDR_MAX]; /* proxies whose forwarded address we believe */
     size_t n_trusted;
     struct ct_conns *conns; /* request deadlines and missed closes (conns.h) */
@@ -98,9 +99,12 @@ struct ct_http {
     struct allowed_cache *allowed;
 };
 
-static const char *const route_names[] = {"tokens",  "token",   "rotate",  "verify",  "healthz",
-                                          "metrics", "console", "session", "regions", "none"};
-_Static_assert(sizeof route_names / sizeof route_names[0] == CT_ROUTE_COUNT_, "one name per route");
+#define ROUTE_NAME_(id, name, allow) name,
+#define ROUTE_ALLOW_(id, name, allow) allow,
+static const char *const route_names[] = {CT_HTTP_ROUTES(ROUTE_NAME_)};
+static const char *const route_allow[] = {CT_HTTP_ROUTES(ROUTE_ALLOW_)};
+#undef ROUTE_NAME_
+#undef ROUTE_ALLOW_
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -137,20 +141,20 @@ static enum ct_method parse_method(const char *m)
     return CT_OTHER;
 }
 
-/* The route table. Patterns are matched segment by segment; "{region}",
- * "{token_id}" and "{asset}" capture one segment. `methods` is also the Allow header. */
+/* The URL patterns, matched in order segment by segment; "{region}", "{token_id}"
+ * and "{asset}" capture one segment. What each route serves: CT_HTTP_ROUTES. */
 static const struct ct_http_route routes[] = {
-    {"/cockpit/v1/regions/{region}/tokens", CT_ROUTE_TOKENS, "GET, POST"},
-    {"/cockpit/v1/regions/{region}/tokens/{token_id}", CT_ROUTE_TOKEN, "GET, DELETE"},
-    {"/cockpit/v1/regions/{region}/tokens/{token_id}/rotate", CT_ROUTE_ROTATE, "POST"},
-    {"/auth/verify", CT_ROUTE_VERIFY, "*"},
-    {"/healthz", CT_ROUTE_HEALTHZ, "GET, HEAD"},
-    {"/metrics", CT_ROUTE_METRICS, "GET, HEAD"},
-    {"/console", CT_ROUTE_CONSOLE, "GET, HEAD"}, /* redirects to /console/ */
-    {"/console/", CT_ROUTE_CONSOLE, "GET, HEAD"},
-    {"/console/{asset}", CT_ROUTE_CONSOLE, "GET, HEAD"},
-    {"/console/api/session", CT_ROUTE_SESSION, "GET"},
-    {"/cockpit/v1/regions", CT_ROUTE_REGIONS, "GET"},
+    {"/cockpit/v1/regions/{region}/tokens", CT_ROUTE_TOKENS},
+    {"/cockpit/v1/regions/{region}/tokens/{token_id}", CT_ROUTE_TOKEN},
+    {"/cockpit/v1/regions/{region}/tokens/{token_id}/rotate", CT_ROUTE_ROTATE},
+    {"/auth/verify", CT_ROUTE_VERIFY},
+    {"/healthz", CT_ROUTE_HEALTHZ},
+    {"/metrics", CT_ROUTE_METRICS},
+    {"/console", CT_ROUTE_CONSOLE}, /* redirects to /console/ */
+    {"/console/", CT_ROUTE_CONSOLE},
+    {"/console/{asset}", CT_ROUTE_CONSOLE},
+    {"/console/api/session", CT_ROUTE_SESSION},
+    {"/cockpit/v1/regions", CT_ROUTE_REGIONS},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -216,36 +220,34 @@ int ct_http_route_match(const char *url, struct ct_http_request *in)
     return rt ? rt->id : CT_ROUTE_NONE;
 }
 
-static const char *allowed_methods(enum ct_route_id r)
+const char *ct_http_route_methods(int id)
 {
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        if (routes[i].id == (int)r)
-            return routes[i].methods;
+    return id >= 0 && id < CT_ROUTE_COUNT_ ? route_allow[id] : "";
+}
+
+/* Which methods each route serves, as a mask of 1 << enum ct_method: read from
+ * route_allow once in ct_http_start, before any thread reads it. */
+static unsigned route_mask[CT_ROUTE_COUNT_];
+
+static void route_masks_init(void)
+{
+    for (unsigned r = 0; r < CT_ROUTE_COUNT_; r++) {
+        const char *p = route_allow[r];
+        route_mask[r] = strcmp(p, "*") == 0 ? ~0u : 0;
+        while (route_mask[r] != ~0u && *p) {
+            char name[16];
+            size_t n = strcspn(p, ", ");
+            snprintf(name, sizeof name, "%.*s", (int)n, p);
+            route_mask[r] |= 1u << parse_method(name);
+            p += n;
+            p += strspn(p, ", ");
+        }
     }
-    return NULL;
 }
 
 static bool method_allowed(enum ct_route_id r, enum ct_method m)
 {
-    switch (r) {
-    case CT_ROUTE_TOKENS:
-        return m == CT_GET || m == CT_POST;
-    case CT_ROUTE_TOKEN:
-        return m == CT_GET || m == CT_DELETE;
-    case CT_ROUTE_ROTATE:
-        return m == CT_POST;
-    case CT_ROUTE_HEALTHZ:
-    case CT_ROUTE_METRICS:
-    case CT_ROUTE_CONSOLE:
-        return m == CT_GET || m == CT_HEAD;
-    case CT_ROUTE_SESSION:
-    case CT_ROUTE_REGIONS:
-        return m == CT_GET;
-    case CT_ROUTE_VERIFY:
-        return true; /* proxies forward the original method */
-    default:
-        return false;
-    }
+    return (unsigned)r < CT_ROUTE_COUNT_ && (route_mask[r] >> m & 1u);
 }
 
 static _Atomic uint64_t request_counter;
@@ -345,8 +347,8 @@ static enum MHD_Result send_reply(struct ct_http *h, struct request *r)
         return MHD_NO;
     add_common_headers(resp, r);
     if (o->status == 405) {
-        const char *allow = allowed_methods(r->in.route);
-        if (allow)
+        const char *allow = route_allow[r->in.route];
+        if (allow[0])
             MHD_add_response_header(resp, "Allow", allow);
     }
     if (o->status == 429) {
@@ -579,23 +581,9 @@ static enum MHD_Result verify(struct ct_http *h, struct request *r)
     struct ct_verify_result res;
     ct_service_verify(h->svc, &in, ct_now_us(), &res);
     r->verify_outcome = res.outcome;
-    switch (res.outcome) {
-    case CT_VERIFY_ALLOW:
-        break;
-    case CT_VERIFY_NO_TOKEN:
-    case CT_VERIFY_MALFORMED:
-    case CT_VERIFY_UNKNOWN:
-        r->out.status = 401;
-        return MHD_queue_response(c, 401, h->resp_401);
-    case CT_VERIFY_EXPIRED: /* only the holder of the secret learns that it expired */
-        r->out.status = 401;
-        return MHD_queue_response(c, 401, h->resp_401_expired);
-    case CT_VERIFY_STALE:
-        r->out.status = 503;
-        return MHD_queue_response(c, 503, h->resp_503);
-    default:
-        r->out.status = 403;
-        return MHD_queue_response(c, 403, h->resp_403[res.outcome]);
+    if (res.outcome != CT_VERIFY_ALLOW) {
+        r->out.status = ct_verify_outcome_info(res.outcome)->http;
+        return MHD_queue_response(c, r->out.status, h->resp_denied[res.outcome]);
     }
     struct MHD_Response *resp = allowed_response(h, &res);
     if (!resp)
@@ -1041,12 +1029,10 @@ void ct_http_config_defaults(struct ct_http_config *cfg)
     cfg->console_gateway_url = "";
 }
 
-/* The data plane's fixed answers, built once. One 401 body for every reason, so
- * unknown, deleted and wrong tokens are indistinguishable (an expired token has
- * its own, which only the holder of its secret can obtain); a 403 says why (the
- * token's own scopes and region are its holder's to know). The body is also in
- * X-Cockpit-Error: nginx's auth_request drops a subrequest's body, and the
- * templates answer the client with this header instead of an HTML page. */
+/* The data plane's fixed answers, built once, one per denied outcome (what each
+ * says, and why: CT_VERIFY_OUTCOMES). The body is also in X-Cockpit-Error:
+ * nginx's auth_request drops a subrequest's body, and the templates answer the
+ * client with this header instead of an HTML page. */
 static struct MHD_Response *fixed_json(ct_status st, const char *reason, const char *help)
 {
     struct ct_http_reply rep = {0};
@@ -1070,27 +1056,19 @@ static struct MHD_Response *fixed_json(ct_status st, const char *reason, const c
     return resp;
 }
 
-static const struct {
-    enum ct_verify_outcome outcome;
-    const char *reason, *help;
-} denials[] = {
-    {CT_VERIFY_NO_SCOPE, "missing_scope", "the token lacks the scope this path needs"},
-    {CT_VERIFY_UNDETERMINED, "path_unknown",
-     "the path is not in the gateway's path map: no token may use it"},
-    {CT_VERIFY_WRONG_REGION, "wrong_region", "the token belongs to another region"},
-    {CT_VERIFY_NO_REGION, "no_region", "the gateway names no region and several are served"},
-};
-
 static bool build_fixed(struct ct_http *h)
 {
-    h->resp_401 = fixed_json(CT_E_UNAUTHENTICATED, "invalid_token", "");
-    h->resp_401_expired = fixed_json(CT_E_UNAUTHENTICATED, "expired", "the token has expired");
-    h->resp_503 = fixed_json(CT_E_UNAVAILABLE, NULL, "token index is stale");
-    bool ok = h->resp_401 && h->resp_401_expired && h->resp_503;
-    for (size_t i = 0; i < sizeof denials / sizeof denials[0]; i++) {
-        h->resp_403[denials[i].outcome] =
-            fixed_json(CT_E_FORBIDDEN, denials[i].reason, denials[i].help);
-        ok = ok && h->resp_403[denials[i].outcome];
+    bool ok = true;
+    for (unsigned o = 0; o < CT_VERIFY_OUTCOME_COUNT_; o++) {
+        const struct ct_verify_outcome_info *info = ct_verify_outcome_info(o);
+        if (o == CT_VERIFY_ALLOW)
+            continue;
+        ct_status st = info->http == 401   ? CT_E_UNAUTHENTICATED
+                       : info->http == 403 ? CT_E_FORBIDDEN
+                                           : CT_E_UNAVAILABLE;
+        assert(ct_status_http(st) == info->http);
+        h->resp_denied[o] = fixed_json(st, info->reason, info->help);
+        ok = ok && h->resp_denied[o];
     }
     return ok;
 }
@@ -1173,6 +1151,7 @@ ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc
     h->started_us = ct_now_us();
     request_prefix = ct_random_u64();
     ct_metrics_set_route_names(route_names, CT_ROUTE_COUNT_);
+    route_masks_init();
     pthread_mutex_init(&h->qlock, NULL);
     pthread_mutex_init(&h->allowed_lock, NULL);
     pthread_cond_init(&h->qcond, NULL);
@@ -1271,15 +1250,9 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
     ct_conns_stop(h->conns); /* after the daemon: no more notifications */
-    if (h->resp_401)
-        MHD_destroy_response(h->resp_401);
-    if (h->resp_401_expired)
-        MHD_destroy_response(h->resp_401_expired);
-    if (h->resp_503)
-        MHD_destroy_response(h->resp_503);
     for (size_t i = 0; i < CT_VERIFY_OUTCOME_COUNT_; i++) {
-        if (h->resp_403[i])
-            MHD_destroy_response(h->resp_403[i]);
+        if (h->resp_denied[i])
+            MHD_destroy_response(h->resp_denied[i]);
     }
     for (struct allowed_cache *c = h->allowed, *next; c; c = next) {
         next = c->next;

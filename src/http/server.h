@@ -18,10 +18,11 @@ struct ct_http;
 struct ct_http_route {
     const char *pattern; /* e.g. "/cockpit/v1/regions/{region}/tokens" */
     int id;              /* internal route id */
-    const char *methods; /* "GET, POST"; "*" = any method */
 };
 /* The i-th route, NULL past the end (for `cockpit-tokens routes` and docs tests). */
 const struct ct_http_route *ct_http_route_at(size_t i);
+/* The methods route id serves, as its Allow header says them ("GET, POST"; "*" = any). */
+const char *ct_http_route_methods(int id);
 
 struct ct_http_config {
     const char *host;                /* numeric IPv4/IPv6 address to bind */

@@ -266,15 +266,12 @@ static const char *ct_pstr(ngx_http_request_t *r, const ngx_str_t *v)
 
 static ngx_int_t ct_status_of(enum ct_verify_outcome o)
 {
-    switch (o) {
-    case CT_VERIFY_ALLOW:
+    switch (ct_verify_outcome_info(o)->http) { /* the answer /auth/verify gives */
+    case 204:
         return NGX_OK;
-    case CT_VERIFY_NO_TOKEN:
-    case CT_VERIFY_MALFORMED:
-    case CT_VERIFY_UNKNOWN:
-    case CT_VERIFY_EXPIRED:
+    case 401:
         return NGX_HTTP_UNAUTHORIZED;
-    case CT_VERIFY_STALE:
+    case 503:
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     default:
         return NGX_HTTP_FORBIDDEN;

@@ -1,5 +1,6 @@
 #include "service/verify.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -84,16 +85,19 @@ uint32_t ct_verify_required_scopes(const struct ct_verify_input *in)
 
 /* ---- the decision -------------------------------------------------------- */
 
-static const char *const outcome_names[] = {
-    "allowed",       "no_token",     "malformed",          "unknown_token", "expired",
-    "missing_scope", "wrong_region", "undetermined_scope", "no_region",     "stale_index",
-};
-_Static_assert(sizeof outcome_names / sizeof outcome_names[0] == CT_VERIFY_OUTCOME_COUNT_,
-               "one name per outcome");
+#define OUTCOME_ROW_(id, name, http, reason, help) {name, http, reason, help},
+static const struct ct_verify_outcome_info outcomes[] = {CT_VERIFY_OUTCOMES(OUTCOME_ROW_)};
+#undef OUTCOME_ROW_
+
+const struct ct_verify_outcome_info *ct_verify_outcome_info(enum ct_verify_outcome o)
+{
+    assert((unsigned)o < CT_VERIFY_OUTCOME_COUNT_);
+    return &outcomes[o];
+}
 
 const char *ct_verify_outcome_name(enum ct_verify_outcome o)
 {
-    return (unsigned)o < CT_VERIFY_OUTCOME_COUNT_ ? outcome_names[o] : "unknown";
+    return (unsigned)o < CT_VERIFY_OUTCOME_COUNT_ ? outcomes[o].name : "unknown";
 }
 
 enum ct_verify_outcome ct_verify_decide(const struct ct_verify_input *in, const char *sole_region,

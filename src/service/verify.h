@@ -40,20 +40,39 @@ enum ct_extract ct_verify_extract(const struct ct_verify_input *in, char out[CT_
  * + URI. 0 means "cannot be determined": the caller denies. */
 uint32_t ct_verify_required_scopes(const struct ct_verify_input *in);
 
-/* Data-plane decision. */
-enum ct_verify_outcome {
-    CT_VERIFY_ALLOW,
-    CT_VERIFY_NO_TOKEN,     /* 401 */
-    CT_VERIFY_MALFORMED,    /* 401 */
-    CT_VERIFY_UNKNOWN,      /* 401: unknown or deleted */
-    CT_VERIFY_EXPIRED,      /* 401: past its expires_at (reason "expired") */
-    CT_VERIFY_NO_SCOPE,     /* 403: lacks the scope */
-    CT_VERIFY_WRONG_REGION, /* 403 */
-    CT_VERIFY_UNDETERMINED, /* 403: the required scope cannot be determined */
-    CT_VERIFY_NO_REGION,    /* 403: no region given and several served */
-    CT_VERIFY_STALE,        /* 503: index too stale to vouch for (shared store offline) */
-    CT_VERIFY_OUTCOME_COUNT_
+/* Every data-plane outcome once: X(ID, name in metrics and logs, HTTP status,
+ * the error body's reason, its help message). One 401 body for unknown, deleted
+ * and malformed credentials alike, so they are indistinguishable; an expired
+ * token has its own (only the holder of its secret can obtain it); a 403 says
+ * why (the token's scopes and region are its holder's to know). */
+#define CT_VERIFY_OUTCOMES(X)                                                                      \
+    X(ALLOW, "allowed", 204, NULL, NULL)                                                           \
+    X(NO_TOKEN, "no_token", 401, "invalid_token", "")                                              \
+    X(MALFORMED, "malformed", 401, "invalid_token", "")                                            \
+    X(UNKNOWN, "unknown_token", 401, "invalid_token", "") /* unknown or deleted */                 \
+    X(EXPIRED, "expired", 401, "expired", "the token has expired")                                 \
+    X(NO_SCOPE, "missing_scope", 403, "missing_scope",                                             \
+      "the token lacks the scope this path needs")                                                 \
+    X(WRONG_REGION, "wrong_region", 403, "wrong_region", "the token belongs to another region")    \
+    X(UNDETERMINED, "undetermined_scope", 403, "path_unknown",                                     \
+      "the path is not in the gateway's path map: no token may use it")                            \
+    X(NO_REGION, "no_region", 403, "no_region",                                                    \
+      "the gateway names no region and several are served")                                        \
+    X(STALE, "stale_index", 503, NULL, "token index is stale") /* shared store offline too long */
+
+#define CT_VERIFY_ENUM_(id, name, http, reason, help) CT_VERIFY_##id,
+enum ct_verify_outcome { CT_VERIFY_OUTCOMES(CT_VERIFY_ENUM_) CT_VERIFY_OUTCOME_COUNT_ };
+#undef CT_VERIFY_ENUM_
+
+/* What an outcome answers: a row of CT_VERIFY_OUTCOMES. */
+struct ct_verify_outcome_info {
+    const char *name;   /* "allowed", "no_token", ...: metrics and logs */
+    unsigned http;      /* 204, 401, 403 or 503 */
+    const char *reason; /* the error body's reason (NULL: none) */
+    const char *help;   /* the error body's help message */
 };
+/* The row of o; an out-of-range o is a programmer error (asserted). */
+const struct ct_verify_outcome_info *ct_verify_outcome_info(enum ct_verify_outcome o);
 struct ct_verify_result {
     enum ct_verify_outcome outcome;
     char token_id[CT_UUID_LEN + 1];

@@ -539,6 +539,27 @@ static void test_decide(void **state)
     assert_int_equal(f.calls, calls);
 }
 
+/* The outcome table: every outcome answers one of the four statuses, ALLOW alone
+ * passes, every denial has an error body, and names are unique (metric labels). */
+static void test_outcome_table(void **state)
+{
+    (void)state;
+    assert_int_equal(ct_verify_outcome_info(CT_VERIFY_ALLOW)->http, 204);
+    for (unsigned o = 0; o < CT_VERIFY_OUTCOME_COUNT_; o++) {
+        const struct ct_verify_outcome_info *a = ct_verify_outcome_info(o);
+        assert_string_equal(a->name, ct_verify_outcome_name(o));
+        assert_true(a->http == 204 || a->http == 401 || a->http == 403 || a->http == 503);
+        assert_true((a->http == 204) == (o == CT_VERIFY_ALLOW));
+        if (o != CT_VERIFY_ALLOW)
+            assert_non_null(a->help);
+        for (unsigned p = 0; p < o; p++)
+            assert_string_not_equal(a->name, ct_verify_outcome_info(p)->name);
+    }
+    assert_int_equal(ct_verify_outcome_info(CT_VERIFY_STALE)->http, 503);
+    assert_int_equal(ct_verify_outcome_info(CT_VERIFY_EXPIRED)->http, 401);
+    assert_int_equal(ct_verify_outcome_info(CT_VERIFY_NO_SCOPE)->http, 403);
+}
+
 int main(void)
 {
     if (ct_crypto_init() != 0) {
@@ -564,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_explicit_scope_wins),
         cmocka_unit_test(test_explicit_scope_unknown),
         cmocka_unit_test(test_decide),
+        cmocka_unit_test(test_outcome_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
