@@ -1,5 +1,6 @@
 #include "service/service.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,6 +31,12 @@ struct ct_service {
     struct ct_lastuse *lastuse;
     /* Failed logins per client address; owns its lock (throttle.h). */
     struct ct_throttle *throttle;
+    /* Set when a committed change could not be applied to the index (out of
+     * memory) or a resync failed: the index misses changes until a reload.
+     * Written and read on the store's feed thread only (the one source of
+     * post-commit changes that can fail); atomic only so that no future reader
+     * elsewhere can race on it. */
+    _Atomic bool reload_pending;
     _Atomic int64_t stale_since_us;
     _Atomic uint64_t verify_counts[CT_VERIFY_OUTCOME_COUNT_];
 };
@@ -89,6 +96,7 @@ ct_status ct_service_reload_index(struct ct_service *svc)
 ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cfg,
                          struct ct_service **ret_svc)
 {
+    assert(st && cfg && ret_svc);
     struct ct_service *svc = calloc(1, sizeof *svc);
     if (!svc)
         return CT_E_NOMEM;
@@ -251,6 +259,7 @@ static ct_status auth_denied(struct ct_error *err, const char *reason)
 ct_status ct_service_auth_admit(struct ct_service *svc, const char *client, int64_t now_us,
                                 struct ct_error *err)
 {
+    assert(svc && client && err);
     unsigned retry_s = 0;
     if (ct_throttle_check(svc->throttle, client, now_us, &retry_s))
         return CT_OK;
@@ -399,6 +408,7 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
                                   int64_t now_us, struct ct_token *ret_tok,
                                   char ret_secret[CT_SECRET_LEN + 1], struct ct_error *err)
 {
+    assert(svc && caller && region && in && ret_tok && ret_secret);
     ct_status rc = check_region(svc, region, err);
     if (rc != CT_OK)
         return rc;
@@ -465,6 +475,7 @@ ct_status ct_service_token_get(struct ct_service *svc, const struct ct_caller *c
                                const char *region, const char *token_id, struct ct_token *ret_tok,
                                struct ct_error *err)
 {
+    assert(svc && caller && region && token_id && ret_tok);
     ct_status rc = check_region(svc, region, err);
     if (rc == CT_OK)
         rc = check_token_id(token_id, err);
@@ -499,6 +510,7 @@ ct_status ct_service_token_rotate(struct ct_service *svc, const struct ct_caller
                                   int64_t now_us, struct ct_token *ret_tok,
                                   char ret_secret[CT_SECRET_LEN + 1], struct ct_error *err)
 {
+    assert(svc && caller && region && token_id && ret_tok && ret_secret);
     if (grace_us < 0 || grace_us > svc->cfg.max_rotation_grace_us) {
         ct_status bad = ct_error_invalid(err, "grace_period", "constraint", NULL);
         if (err)
@@ -544,6 +556,7 @@ ct_status ct_service_token_delete(struct ct_service *svc, const struct ct_caller
                                   const char *region, const char *token_id, int64_t now_us,
                                   struct ct_error *err)
 {
+    assert(svc && caller && region && token_id);
     struct ct_token tok;
     ct_status rc = ct_service_token_get(svc, caller, region, token_id, &tok, err);
     if (rc != CT_OK)
@@ -619,6 +632,7 @@ ct_status ct_service_token_list(struct ct_service *svc, const struct ct_caller *
                                 int64_t now_us, struct ct_token_page *ret_page,
                                 struct ct_error *err)
 {
+    assert(svc && caller && region && req && ret_page);
     ct_status rc = check_region(svc, region, err);
     if (rc != CT_OK)
         return rc;
@@ -772,11 +786,33 @@ void ct_service_verify(struct ct_service *svc, const struct ct_verify_input *in,
 
 /* ---- change feed (shared stores) ------------------------------------------ */
 
+/* A reload owed since a committed change could not reach the index: tried now,
+ * and at every later feed event until one succeeds. Feed thread only. */
+static void reload_if_pending(struct ct_service *svc)
+{
+    if (!atomic_load_explicit(&svc->reload_pending, memory_order_relaxed))
+        return;
+    ct_status rc = ct_service_reload_index(svc);
+    if (rc == CT_OK) {
+        atomic_store_explicit(&svc->reload_pending, false, memory_order_relaxed);
+        ct_notice("verification index reloaded after a change it had missed");
+    } else {
+        ct_warn("verification index reload failed (%s): retried at the next change",
+                ct_status_message(rc));
+    }
+}
+
 static void feed_added(void *ud, const struct ct_token *tok)
 {
     struct ct_service *svc = ud;
-    if (ct_index_put(svc->index, tok) != CT_OK)
-        ct_err("could not add token %s to the verification index", tok->id);
+    ct_status rc = ct_index_put(svc->index, tok);
+    if (rc != CT_OK) {
+        /* Committed, but not in the index: it would be refused until a reload. */
+        ct_err("could not add token %s to the verification index (%s): reloading it", tok->id,
+               ct_status_message(rc));
+        atomic_store_explicit(&svc->reload_pending, true, memory_order_relaxed);
+    }
+    reload_if_pending(svc);
 }
 
 static void feed_removed(void *ud, const char *region, const char *id)
@@ -785,6 +821,7 @@ static void feed_removed(void *ud, const char *region, const char *id)
     (void)region;
     /* The feed is in commit order: the creation it delivered came first. */
     ct_index_remove(svc->index, id, false);
+    reload_if_pending(svc);
 }
 
 static bool feed_barrier_begin(void *ud, uint64_t *ret_cookie)
@@ -804,11 +841,14 @@ static void feed_resync(void *ud)
     struct ct_service *svc = ud;
     int64_t t0 = ct_now_us();
     ct_status rc = ct_service_reload_index(svc);
+    /* A failed resync leaves the index behind the store: owed, like a lost change. */
+    atomic_store_explicit(&svc->reload_pending, rc != CT_OK, memory_order_relaxed);
     if (rc == CT_OK)
         ct_info("verification index resynchronised: %zu tokens in %lld ms",
                 ct_index_count(svc->index, NULL), (long long)((ct_now_us() - t0) / 1000));
     else
-        ct_warn("verification index resync failed: %s", ct_status_message(rc));
+        ct_warn("verification index resync failed (%s): retried at the next change",
+                ct_status_message(rc));
 }
 
 static void feed_connectivity(void *ud, bool up)
