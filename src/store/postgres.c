@@ -5,6 +5,7 @@
  * nodes in the transaction of the change (payloads: postgres_codec.h).
  *
  * Arrows point one way: this file -> schema, statements, feed, codec -> driver. */
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "store/postgres_feed.h"
 #include "store/postgres_schema.h"
 #include "store/postgres_stmt.h"
+#include "store/sql.h"
 #include "store/store_int.h"
 
 #define DEFAULT_POOL_SIZE 4
@@ -22,7 +24,7 @@
 #define DEFAULT_STATEMENT_TIMEOUT_MS 5000
 #define DEFAULT_CONNECT_TIMEOUT_S 5
 #define BULK_CHUNK 50000
-#define PROJECTS_ARRAY_MAX (CT_APIKEY_MAX_PROJECTS * (CT_UUID_LEN + 3) + 3)
+#define PROJECTS_ARRAY_MAX (CT_SQL_MAX_PROJECTS * (2 * CT_UUID_LEN + 3) + 3)
 
 struct ct_store_backend {
     struct ct_pg *db;
@@ -39,7 +41,7 @@ static ct_status insert_audit(struct ct_pg_conn *c, const struct ct_audit_event 
 {
     struct ct_pg_params p = {0};
     ct_pg_audit_bind(&p, ev);
-    return ct_pg_exec(c, CT_PGS_AUDIT_INSERT, &p, NULL);
+    return ct_pg_exec(c, CT_PGS(CT_SQL_AUDIT_INSERT), &p, NULL);
 }
 
 static ct_status notify(struct ct_pg_conn *c, const char *payload)
@@ -69,7 +71,7 @@ static ct_status quota_check(struct ct_pg_conn *c, struct token_insert_args *a)
     ct_pg_param_text(&p, a->tok->project_id);
     ct_status rc = ct_pg_exec(c, CT_PGS_QUOTA_LOCK, &p, NULL);
     if (rc == CT_OK)
-        rc = ct_pg_exec(c, CT_PGS_TOKEN_COUNT_PROJECT, &p, &res);
+        rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_COUNT_PROJECT), &p, &res);
     if (rc != CT_OK)
         return rc;
     uint64_t n = ct_pg_nrows(res) > 0 ? (uint64_t)ct_pg_i64(res, 0, 0) : 0;
@@ -90,7 +92,7 @@ static ct_status op_token_insert(struct ct_pg_conn *c, void *arg)
     if (rc == CT_OK) {
         struct ct_pg_params p = {0};
         ct_pg_token_bind(&p, a->tok);
-        rc = ct_pg_exec(c, CT_PGS_TOKEN_INSERT, &p, NULL);
+        rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_INSERT), &p, NULL);
     }
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
@@ -126,7 +128,7 @@ static ct_status op_token_delete(struct ct_pg_conn *c, void *arg)
     struct ct_pg_result *res;
     ct_pg_param_text(&p, a->region);
     ct_pg_param_text(&p, a->id);
-    ct_status rc = ct_pg_exec(c, CT_PGS_TOKEN_DELETE, &p, &res);
+    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_DELETE), &p, &res);
     if (rc != CT_OK)
         return rc;
     bool found = ct_pg_nrows(res) > 0;
@@ -172,7 +174,7 @@ static ct_status op_token_rotate(struct ct_pg_conn *c, void *arg)
     ct_pg_param_i64(&p, a->old_expires_at_us);
     ct_pg_param_text(&p, a->region);
     ct_pg_param_text(&p, a->old_id);
-    ct_status rc = ct_pg_exec(c, CT_PGS_TOKEN_CAP_EXPIRY, &p, &res);
+    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_CAP_EXPIRY), &p, &res);
     if (rc != CT_OK)
         return rc;
     bool found = ct_pg_nrows(res) > 0;
@@ -280,7 +282,7 @@ static ct_status op_bulk_chunk(struct ct_pg_conn *c, void *arg)
     for (size_t i = 0; rc == CT_OK && i < a->n; i++) {
         struct ct_pg_params p = {0};
         ct_pg_token_bind(&p, &a->toks[i]);
-        rc = ct_pg_exec(c, CT_PGS_TOKEN_INSERT, &p, NULL);
+        rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_INSERT), &p, NULL);
     }
     if (rc == CT_OK && a->last) {
         char payload[CT_PG_PAYLOAD_MAX];
@@ -317,7 +319,7 @@ static ct_status op_token_get(struct ct_pg_conn *c, void *arg)
     struct ct_pg_result *res;
     ct_pg_param_text(&p, a->region);
     ct_pg_param_text(&p, a->id);
-    ct_status rc = ct_pg_exec(c, CT_PGS_TOKEN_GET, &p, &res);
+    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_GET), &p, &res);
     if (rc != CT_OK)
         return rc;
     a->found = ct_pg_nrows(res) > 0;
@@ -342,9 +344,10 @@ static ct_status pg_token_get(struct ct_store_backend *be, const char *region, c
 /* A text[] literal: {"a","b"}; elements quoted and escaped whatever they hold. */
 static void projects_array(const struct ct_token_query *q, char buf[PROJECTS_ARRAY_MAX])
 {
+    assert(q->n_projects <= CT_SQL_MAX_PROJECTS); /* ct_store_token_list checked */
     size_t off = 0;
     buf[off++] = '{';
-    for (unsigned i = 0; i < q->n_projects && i < CT_APIKEY_MAX_PROJECTS; i++) {
+    for (unsigned i = 0; i < q->n_projects; i++) {
         if (i > 0)
             buf[off++] = ',';
         buf[off++] = '"';
@@ -362,55 +365,58 @@ static void projects_array(const struct ct_token_query *q, char buf[PROJECTS_ARR
 struct list_args {
     const struct ct_token_query *q;
     char projects[PROJECTS_ARRAY_MAX];
+    struct ct_pg_conn *c; /* of the current attempt, for the counts */
     struct ct_token_page page;
 };
 
-/* expired: whether the statement takes the expiry instant. */
-static void list_params(struct list_args *a, bool expired, struct ct_pg_params *p)
+/* Binds what the shape's statement takes, in the shared builder's order (region,
+ * projects, scopes, expiry instant, then LIMIT and OFFSET for a page). */
+static void list_params(const struct list_args *a, const struct ct_sql_list_shape *sh,
+                        struct ct_pg_params *p)
 {
+    struct ct_sql_list_params at = ct_sql_list_params(sh);
     ct_pg_param_text(p, a->q->region);
-    if (a->q->n_projects > 0)
+    if (at.projects)
         ct_pg_param_text(p, a->projects);
-    if (a->q->scopes_any != 0)
+    if (at.scopes)
         ct_pg_param_i64(p, a->q->scopes_any);
-    if (expired)
+    if (at.now)
         ct_pg_param_i64(p, a->q->now_us);
+    assert(p->n == (at.limit ? at.limit - 1 : at.n));
 }
 
-static ct_status list_items(struct ct_pg_conn *c, struct list_args *a)
+static ct_status list_items(struct list_args *a)
 {
-    const struct ct_token_query *q = a->q;
-    uint64_t offset = ((uint64_t)q->page - 1) * q->page_size;
-    if (offset >= a->page.total_count)
+    uint64_t offset, limit;
+    if (!ct_sql_page_window(a->q, a->page.total_count, &offset, &limit))
         return CT_OK; /* past the end: no rows, no query */
-    uint64_t want = a->page.total_count - offset;
-    if (want > q->page_size)
-        want = q->page_size;
-    a->page.items = malloc((size_t)want * sizeof *a->page.items);
+    a->page.items = malloc((size_t)limit * sizeof *a->page.items);
     if (!a->page.items)
         return CT_E_NOMEM;
+    struct ct_sql_list_shape sh = ct_sql_list_shape(a->q, CT_SQL_LIST_PAGE, CT_PG_PROJECTS_ARRAY);
     struct ct_pg_params p = {0};
     struct ct_pg_result *res;
-    list_params(a, q->expired != CT_EXPIRED_ANY, &p);
-    ct_pg_param_i64(&p, (int64_t)want);
+    list_params(a, &sh, &p);
+    ct_pg_param_i64(&p, (int64_t)limit);
     ct_pg_param_i64(&p, (int64_t)offset);
-    ct_status rc = ct_pg_exec(c, ct_pg_list_stmt(q, CT_PG_LIST_PAGE), &p, &res);
+    ct_status rc = ct_pg_exec(a->c, ct_pg_list_stmt(&sh), &p, &res);
     if (rc != CT_OK)
         return rc;
-    for (int i = 0; i < ct_pg_nrows(res) && a->page.n_items < want; i++)
+    for (int i = 0; i < ct_pg_nrows(res) && a->page.n_items < limit; i++)
         ct_pg_token_read(res, i, &a->page.items[a->page.n_items++]);
     ct_pg_result_free(res);
     return CT_OK;
 }
 
-/* One count of a list. */
-static ct_status count_one(struct ct_pg_conn *c, struct list_args *a, enum ct_pg_list_part part,
-                           uint64_t *ret_n)
+/* One count of a list (a ct_sql_count_fn). */
+static ct_status count_one(void *ctx, enum ct_sql_list_kind kind, uint64_t *ret_n)
 {
+    struct list_args *a = ctx;
+    struct ct_sql_list_shape sh = ct_sql_list_shape(a->q, kind, CT_PG_PROJECTS_ARRAY);
     struct ct_pg_params p = {0};
     struct ct_pg_result *res;
-    list_params(a, part == CT_PG_LIST_COUNT_EXPIRED, &p);
-    ct_status rc = ct_pg_exec(c, ct_pg_list_stmt(a->q, part), &p, &res);
+    list_params(a, &sh, &p);
+    ct_status rc = ct_pg_exec(a->c, ct_pg_list_stmt(&sh), &p, &res);
     if (rc != CT_OK)
         return rc;
     *ret_n = ct_pg_nrows(res) > 0 ? (uint64_t)ct_pg_i64(res, 0, 0) : 0;
@@ -424,26 +430,15 @@ static ct_status op_token_list(struct ct_pg_conn *c, void *arg)
     struct list_args *a = arg;
     free(a->page.items); /* a retried attempt starts over */
     memset(&a->page, 0, sizeof a->page);
-    enum ct_expired_filter ex = a->q->expired;
-    uint64_t all = 0, expired = 0;
-    ct_status rc = ex == CT_EXPIRED_ONLY ? CT_OK : count_one(c, a, CT_PG_LIST_COUNT_ALL, &all);
-    if (rc == CT_OK && ex != CT_EXPIRED_ANY)
-        rc = count_one(c, a, CT_PG_LIST_COUNT_EXPIRED, &expired);
-    if (rc != CT_OK)
-        return rc;
-    a->page.total_count = ex == CT_EXPIRED_ONLY  ? expired
-                          : ex == CT_EXPIRED_NOT ? (all > expired ? all - expired : 0)
-                                                 : all;
-    return list_items(c, a);
+    a->c = c;
+    ct_status rc = ct_sql_list_total(a->q, count_one, a, &a->page.total_count);
+    return rc == CT_OK ? list_items(a) : rc;
 }
 
+/* q was validated by ct_store_token_list (ct_sql_list_check), as for every backend. */
 static ct_status pg_token_list(struct ct_store_backend *be, const struct ct_token_query *q,
                                struct ct_token_page *ret_page)
 {
-    if (!q->region || (unsigned)q->order > CT_ORDER_NAME_DESC || q->page < 1 || q->page_size < 1 ||
-        (q->n_projects > 0 && !q->projects) || q->n_projects > CT_APIKEY_MAX_PROJECTS ||
-        (unsigned)q->expired > CT_EXPIRED_NOT)
-        return CT_E_INVALID;
     struct list_args *a = calloc(1, sizeof *a);
     if (!a)
         return CT_E_NOMEM;
@@ -488,7 +483,7 @@ static int token_row(const struct ct_pg_result *res, void *ctx)
 static ct_status pg_token_scan(struct ct_store_backend *be, ct_store_token_fn fn, void *ud)
 {
     struct token_scan_ctx x = {fn, ud};
-    struct scan_args a = {.id = CT_PGS_TOKEN_SCAN, .fn = token_row, .ctx = &x};
+    struct scan_args a = {.id = CT_PGS(CT_SQL_TOKEN_SCAN), .fn = token_row, .ctx = &x};
     ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
     if (rc == CT_OK)
         atomic_fetch_add(&be->scans_completed, 1);
@@ -510,7 +505,7 @@ static ct_status op_apikey_insert(struct ct_pg_conn *c, void *arg)
     struct ct_pg_params p = {0};
     ct_store_projects_join(a->key, csv);
     ct_pg_apikey_bind(&p, a->key, csv);
-    ct_status rc = ct_pg_exec(c, CT_PGS_APIKEY_INSERT, &p, NULL);
+    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_APIKEY_INSERT), &p, NULL);
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
     return rc;
@@ -531,7 +526,7 @@ static ct_status op_apikey_delete(struct ct_pg_conn *c, void *arg)
     struct ct_pg_params p = {0};
     struct ct_pg_result *res;
     ct_pg_param_text(&p, a->access_key);
-    ct_status rc = ct_pg_exec(c, CT_PGS_APIKEY_DELETE, &p, &res);
+    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_APIKEY_DELETE), &p, &res);
     if (rc != CT_OK)
         return rc;
     bool gone = ct_pg_affected(res) == 0;
@@ -565,7 +560,7 @@ static ct_status pg_apikey_by_hash(struct ct_store_backend *be, const uint8_t ha
                                    struct ct_apikey *ret_key)
 {
     struct apikey_get_ctx x = {.found = false};
-    struct scan_args a = {.id = CT_PGS_APIKEY_BY_HASH, .fn = apikey_get_row, .ctx = &x};
+    struct scan_args a = {.id = CT_PGS(CT_SQL_APIKEY_BY_HASH), .fn = apikey_get_row, .ctx = &x};
     ct_pg_param_bytes(&a.p, hash, CT_HASH_LEN);
     ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
     if (rc == CT_OK && !x.found)
@@ -591,7 +586,7 @@ static int apikey_row(const struct ct_pg_result *res, void *ctx)
 static ct_status pg_apikey_scan(struct ct_store_backend *be, ct_store_apikey_fn fn, void *ud)
 {
     struct apikey_scan_ctx x = {fn, ud};
-    struct scan_args a = {.id = CT_PGS_APIKEY_SCAN, .fn = apikey_row, .ctx = &x};
+    struct scan_args a = {.id = CT_PGS(CT_SQL_APIKEY_SCAN), .fn = apikey_row, .ctx = &x};
     return ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
 }
 
@@ -625,7 +620,8 @@ static ct_status pg_audit_scan(struct ct_store_backend *be, const char *project_
 {
     struct audit_scan_ctx x = {fn, ud};
     bool by_project = project_id && *project_id;
-    struct scan_args a = {.id = by_project ? CT_PGS_AUDIT_SCAN_PROJECT : CT_PGS_AUDIT_SCAN_ALL,
+    struct scan_args a = {.id = by_project ? CT_PGS(CT_SQL_AUDIT_SCAN_PROJECT)
+                                           : CT_PGS(CT_SQL_AUDIT_SCAN_ALL),
                           .fn = audit_row,
                           .ctx = &x};
     if (by_project)

@@ -77,7 +77,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == CT_STORE_SCHEMA_VERSI
 static ct_status read_version(struct ct_pg_conn *c, int *ret_version)
 {
     struct ct_pg_result *res;
-    ct_status rc = ct_pg_exec(c, CT_PGS_SCHEMA_VERSION, NULL, &res);
+    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_SCHEMA_VERSION), NULL, &res);
     if (rc != CT_OK)
         return rc;
     *ret_version = ct_pg_nrows(res) > 0 ? (int)ct_pg_i64(res, 0, 0) : 0;
@@ -93,7 +93,7 @@ static ct_status apply_migration(struct ct_pg_conn *c, int version)
     struct ct_pg_params p = {0};
     ct_pg_param_i64(&p, version);
     ct_pg_param_i64(&p, ct_now_us());
-    rc = ct_pg_exec(c, CT_PGS_MIGRATION_RECORD, &p, NULL);
+    rc = ct_pg_exec(c, CT_PGS(CT_SQL_MIGRATION_RECORD), &p, NULL);
     if (rc == CT_OK)
         ct_notice("postgresql: applied schema migration %d", version);
     return rc;
