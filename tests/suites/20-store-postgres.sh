@@ -14,6 +14,11 @@ trap 'exit 143' TERM INT
 
 pg_start
 echo "postgresql cluster on 127.0.0.1:$PG_PORT ($PG_DIR)"
+# Nothing here checks that a commit survives an OS crash (no test stops PostgreSQL):
+# commits need not wait for the WAL flush. The contract suite's set-up deletes every
+# token one commit at a time (10,000 after the bulk test); this halves the suite's
+# time (plain 39 -> 18 s, ASan 98 -> 57 s on a loaded machine). As 76-race does.
+pg__psql "ALTER DATABASE $PG_DB SET synchronous_commit = off"
 ran=0
 for build in build build-asan; do
     exe=$ROOT/$build/tests/store/test_store
