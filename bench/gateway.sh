@@ -11,11 +11,22 @@
 # Besides req/s and latency, each round counts the CPU time nginx and cockpit-tokens
 # used (/proc/PID/stat): requests per CPU-second is the cost figure that stays
 # meaningful when other work shares the machine.
+# Each round runs the three once, in an order rotated from round to round (none,
+# auth_request, module; then auth_request, module, none; ...), so neither a slow drift
+# of the machine nor the position in a round favours one contender; the figures are
+# medians over the rounds, and the ratios to none are printed with the goals.
 # Goal: module >= 0.90 x none in req/s, p99 <= 1.2 x none.
-# usage: bench/gateway.sh [TOKENS=100000] [ROUNDS=5] [SECONDS_PER_ROUND=6] [CONNS=50]
+# usage: bench/gateway.sh [TOKENS=100000] [ROUNDS=3] [SECONDS_PER_ROUND=6] [CONNS=50]
 #   CT_NGINX_MODULE=... (default build-nginx/ngx_http_cockpit_tokens_module.so)
+# Bounded: it stops itself (and everything it started) after 60 s of set-up plus
+# the time its rounds need (174 s with the defaults).
+if [ -z "${CT_BENCH_BOUNDED:-}" ]; then
+    bound=$((60 + 2 * ${2:-3} * 3 * ${3:-6} + 6))
+    CT_BENCH_BOUNDED=1 exec timeout -k $((${3:-6} + 15)) "$bound" "$0" "$@"
+fi
 source "$(dirname "$0")/lib.sh"
-TOKENS=${1:-100000} ROUNDS=${2:-5} DUR=${3:-6} CONNS=${4:-50}
+trap 'exit 143' TERM INT # lib.sh's cleanup (EXIT) stops nginx and the server
+TOKENS=${1:-100000} ROUNDS=${2:-3} DUR=${3:-6} CONNS=${4:-50}
 MODULE=${CT_NGINX_MODULE:-$BENCH_ROOT/build-nginx/ngx_http_cockpit_tokens_module.so}
 [ -f "$MODULE" ] || { echo "build the module first: make nginx-module" >&2; exit 1; }
 DB=sqlite:$WORK/gateway.db
@@ -116,11 +127,12 @@ cpu_ticks() { # utime + stime of nginx's worker and cockpit-tokens (all its thre
 names=(none auth_request module)
 declare -A port=([none]=$P_NONE [auth_request]=$P_AR [module]=$P_MOD)
 rounds() { # rounds LABEL N: interleaved rounds, results appended to rps/p50/p99[LABEL:name]
-    local label=$1 n=$2 r name line
+    local label=$1 n=$2 r i name line
     for name in "${names[@]}"; do run_wrk "http://127.0.0.1:${port[$name]}/api/v1/query" 1 "$CONNS" "${H[@]}" >/dev/null; done
     for r in $(seq 1 "$n"); do
         line="$label round $r:"
-        for name in "${names[@]}"; do
+        for i in 0 1 2; do
+            name=${names[$(((r - 1 + i) % 3))]}
             t0=$(cpu_ticks)
             read -r a b c bad < <(run_wrk "http://127.0.0.1:${port[$name]}/api/v1/query" "$DUR" "$CONNS" "${H[@]}")
             t1=$(cpu_ticks)
@@ -135,7 +147,7 @@ rounds() { # rounds LABEL N: interleaved rounds, results appended to rps/p50/p99
 rounds capped "$ROUNDS"
 # Latency without the quota (its throttling pauses dominate a capped p99).
 uncap_pid "$SPID"; uncap_pid "$NPID"; for c in $(pgrep -P "$NPID"); do uncap_pid "$c"; done
-rounds pinned 3
+rounds pinned "$ROUNDS"
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo
@@ -156,5 +168,9 @@ for label in capped pinned; do
                 "$(ratio "$(median ${p99[$label:$name]})" "$n_p99")" \
                 "$(ratio "$(median ${eff[$label:$name]})" "$n_eff")"
         done
+        goal=$(python3 -c "r = $(median ${rps[$label:module]}) / $n_rps; l = $(median ${p99[$label:module]}) / $n_p99
+print(f'req/s {r:.2f} (goal >= 0.90: {\"met\" if r >= 0.90 else \"not met\"}), '
+      f'p99 {l:.2f} (goal <= 1.20: {\"met\" if l <= 1.20 else \"not met\"})')")
+        echo "GOAL   $label module / none: $goal"
     }
 done
