@@ -16,17 +16,18 @@
 # of the machine nor the position in a round favours one contender; the figures are
 # medians over the rounds, and the ratios to none are printed with the goals.
 # Goal: module >= 0.90 x none in req/s, p99 <= 1.2 x none.
-# usage: bench/gateway.sh [TOKENS=100000] [ROUNDS=3] [SECONDS_PER_ROUND=6] [CONNS=50]
+# usage: bench/gateway.sh [TOKENS=100000] [ROUNDS=3] [SECONDS_PER_ROUND=5] [CONNS=50]
 #   CT_NGINX_MODULE=... (default build-nginx/ngx_http_cockpit_tokens_module.so)
-# Bounded: it stops itself (and everything it started) after 60 s of set-up plus
-# the time its rounds need (174 s with the defaults).
+# About 2 minutes with the defaults (2 x 3 rounds x 3 contenders x 5 s, and set-up).
+# Bounded: it stops itself (and everything it started) after 75 s of set-up plus the
+# time its rounds need (171 s with the defaults).
 if [ -z "${CT_BENCH_BOUNDED:-}" ]; then
-    bound=$((60 + 2 * ${2:-3} * 3 * ${3:-6} + 6))
-    CT_BENCH_BOUNDED=1 exec timeout -k $((${3:-6} + 15)) "$bound" "$0" "$@"
+    bound=$((75 + 2 * (${2:-3} * 3 * ${3:-5} + 3)))
+    CT_BENCH_BOUNDED=1 exec timeout -k $((${3:-5} + 15)) "$bound" bash "$0" "$@"
 fi
 source "$(dirname "$0")/lib.sh"
 trap 'exit 143' TERM INT # lib.sh's cleanup (EXIT) stops nginx and the server
-TOKENS=${1:-100000} ROUNDS=${2:-3} DUR=${3:-6} CONNS=${4:-50}
+TOKENS=${1:-100000} ROUNDS=${2:-3} DUR=${3:-5} CONNS=${4:-50}
 MODULE=${CT_NGINX_MODULE:-$BENCH_ROOT/build-nginx/ngx_http_cockpit_tokens_module.so}
 [ -f "$MODULE" ] || { echo "build the module first: make nginx-module" >&2; exit 1; }
 DB=sqlite:$WORK/gateway.db
@@ -137,7 +138,8 @@ rounds() { # rounds LABEL N: interleaved rounds, results appended to rps/p50/p99
             read -r a b c bad < <(run_wrk "http://127.0.0.1:${port[$name]}/api/v1/query" "$DUR" "$CONNS" "${H[@]}")
             t1=$(cpu_ticks)
             [ "$bad" = 0 ] || echo "warning: $bad non-2xx answers from $name"
-            e=$(python3 -c "print(f'{$a * $DUR * $CLK_TCK / max($t1 - $t0, 1):.0f}')")
+            e=$(awk -v a="$a" -v d="$DUR" -v hz="$CLK_TCK" -v t="$((t1 - t0))" \
+                'BEGIN { printf "%.0f", a * d * hz / (t > 1 ? t : 1) }')
             rps[$label:$name]+="$a " p50[$label:$name]+="$b " p99[$label:$name]+="$c " eff[$label:$name]+="$e "
             line+=" $name $a req/s p99 ${c}ms $e req/cpu-s |"
         done
@@ -149,7 +151,7 @@ rounds capped "$ROUNDS"
 uncap_pid "$SPID"; uncap_pid "$NPID"; for c in $(pgrep -P "$NPID"); do uncap_pid "$c"; done
 rounds pinned "$ROUNDS"
 
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 for label in capped pinned; do
     for name in "${names[@]}"; do
@@ -168,9 +170,10 @@ for label in capped pinned; do
                 "$(ratio "$(median ${p99[$label:$name]})" "$n_p99")" \
                 "$(ratio "$(median ${eff[$label:$name]})" "$n_eff")"
         done
-        goal=$(python3 -c "r = $(median ${rps[$label:module]}) / $n_rps; l = $(median ${p99[$label:module]}) / $n_p99
-print(f'req/s {r:.2f} (goal >= 0.90: {\"met\" if r >= 0.90 else \"not met\"}), '
-      f'p99 {l:.2f} (goal <= 1.20: {\"met\" if l <= 1.20 else \"not met\"})')")
+        goal=$(awk -v r="$(ratio "$(median ${rps[$label:module]})" "$n_rps")" \
+            -v l="$(ratio "$(median ${p99[$label:module]})" "$n_p99")" 'BEGIN {
+                printf "req/s %.2f (goal >= 0.90: %s), p99 %.2f (goal <= 1.20: %s)", r,
+                    (r >= 0.90 ? "met" : "not met"), l, (l <= 1.20 ? "met" : "not met") }')
         echo "GOAL   $label module / none: $goal"
     }
 done

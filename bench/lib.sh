@@ -57,26 +57,31 @@ cap_pid() { # cap_pid PID: pin to core 0 and put into the cgroup
     return 0
 }
 
-# run_wrk URL SECONDS CONNS [wrk args...] -> prints "rps p50_ms p99_ms"
+# run_wrk URL SECONDS CONNS [wrk args...] -> prints "rps p50_ms p99_ms non2xx"
+# (awk, not python: a python behind a version-manager shim takes seconds to start on
+# a loaded machine, and a benchmark calls this dozens of times).
 run_wrk() {
     local url=$1 dur=$2 conns=$3; shift 3
     taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" --latency "$@" "$url" > "$WORK/wrk.out" 2>&1 || true
-    python3 - "$WORK/wrk.out" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-def ms(v):
-    m = re.match(r'([\d.]+)(us|ms|s)', v)
-    x = float(m.group(1)); u = m.group(2)
-    return x / 1000 if u == 'us' else x * 1000 if u == 's' else x
-rps = float(re.search(r'Requests/sec:\s+([\d.]+)', t).group(1))
-p50 = ms(re.search(r'\n\s+50%\s+(\S+)', t).group(1))
-p99 = ms(re.search(r'\n\s+99%\s+(\S+)', t).group(1))
-non2xx = re.search(r'Non-2xx or 3xx responses:\s+(\d+)', t)
-print(f"{rps:.0f} {p50:.3f} {p99:.3f} {non2xx.group(1) if non2xx else 0}")
-PY
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return v / 1000
+            if (v ~ /ms$/) return v + 0
+            if (v ~ /m$/) return v * 60000
+            if (v ~ /s$/) return v * 1000
+            return v + 0
+        }
+        /^Requests\/sec:/ { rps = $2 }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        /Non-2xx or 3xx responses:/ { bad = $NF }
+        END {
+            if (rps == "") { print "run_wrk: no result in wrk output" > "/dev/stderr"; exit 1 }
+            printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad
+        }' "$WORK/wrk.out"
 }
 
-median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):.3f}")' "$@"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
 
 start_nginx_204() { # start_nginx_204 PORT -> nginx answering `return 204` (1 worker)
