@@ -26,7 +26,7 @@ for r in $(seq 1 "$ROUNDS"); do
     n=$("$WORK/naive" "$DATA/naive-$r.db" "$DUR" | awk '{print $2}')
     # The same durable work as one API create (server schema and triggers, token +
     # audit row), one create per transaction: a database the server itself created.
-    "$BIN" apikey list --db sqlite:"$DATA/naive-full-$r.db" >/dev/null 2>&1
+    schema_copy "$DATA/create.db" "$DATA/naive-full-$r.db"
     nf=$("$WORK/naive" "$DATA/naive-full-$r.db" "$DUR" create | awk '{print $2}')
     naive_full+=("$nf")
     read -r rps p50 p99 bad < <(run_wrk "http://127.0.0.1:$PORT/cockpit/v1/regions/fr-par/tokens" \

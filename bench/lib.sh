@@ -81,6 +81,13 @@ run_wrk() {
         }' "$WORK/wrk.out"
 }
 
+# schema_copy SRC DST: DST becomes an online copy (SQLite backup API) of the
+# server database SRC, for the naive loops that need the server's schema (admin
+# commands no longer create a database, and copying a live WAL file is unsafe).
+schema_copy() {
+    sqlite3 "$1" ".backup '$2'"
+}
+
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
 

@@ -6,10 +6,12 @@
  *   naive_sqlite DBFILE SECONDS create   the server's whole create: token row
  *                                        (server schema, its triggers) + audit row,
  *                                        in a database the server created
- * prints "inserts_per_s N" */
+ * prints "inserts_per_s N cpu_us_per_insert C" (C: this process's user + system
+ * CPU, bench/cpu.sh's reference) */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static double now_s(void)
@@ -80,7 +82,12 @@ int main(int argc, char **argv)
         }
         n++;
     }
-    printf("inserts_per_s %.0f\n", (double)n / (now_s() - t0));
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_us = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    printf("inserts_per_s %.0f cpu_us_per_insert %.1f\n", (double)n / (now_s() - t0),
+           n ? cpu_us / (double)n : 0.0);
     sqlite3_finalize(st);
     sqlite3_finalize(au);
     sqlite3_close(db);

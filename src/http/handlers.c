@@ -190,6 +190,28 @@ static void healthz(struct ct_service *svc, struct ct_http_reply *rep)
     reply_json(rep, hl.store_ok ? 200 : 503, body, len);
 }
 
+bool ct_handle_inline(struct ct_service *svc, struct ct_http_request *req,
+                      struct ct_http_reply *rep)
+{
+    if (!ct_service_reads_local(svc))
+        return false;
+    if (req->route == CT_ROUTE_HEALTHZ) {
+        healthz(svc, rep);
+        return true;
+    }
+    if (req->route != CT_ROUTE_TOKEN || req->method != CT_GET || req->auth_too_long ||
+        !req->auth_present)
+        return false;
+    struct ct_caller caller;
+    if (ct_service_authenticate_peek(svc, req->auth_token, req->client, ct_now_us(), &caller) !=
+        CT_OK)
+        return false; /* the worker authenticates again, and records the denial */
+    ct_wipe(req->auth_token, sizeof req->auth_token);
+    memcpy(rep->access_key, caller.key.access_key, sizeof rep->access_key);
+    token_get(svc, &caller, req, rep);
+    return true;
+}
+
 void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep)
 {
     if (req->route == CT_ROUTE_HEALTHZ) {

@@ -77,6 +77,12 @@ struct ct_http_reply {
 int ct_http_route_match(const char *url, struct ct_http_request *in);
 /* Runs a store-touching route (management API, /healthz) on a worker thread. */
 void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep);
+/* Answers on the calling event thread what needs no blocking work: /healthz and
+ * Get when the store's reads are local (SQLite) and, for Get, the key
+ * authenticates (a denial writes an audit row: not here). false: nothing was
+ * done, req is untouched (its token not wiped); hand it to ct_handle. */
+bool ct_handle_inline(struct ct_service *svc, struct ct_http_request *req,
+                      struct ct_http_reply *rep);
 /* Fills rep with the JSON error for err. */
 void ct_reply_error(struct ct_http_reply *rep, const struct ct_error *err);
 /* Fills rep with the JSON error for a bare status. */

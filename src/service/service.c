@@ -287,36 +287,76 @@ ct_status ct_service_authenticate(struct ct_service *svc, const char *x_auth_tok
     return rc;
 }
 
-static ct_status authenticate(struct ct_service *svc, const char *x_auth_token, const char *client,
-                              int64_t now_us, struct ct_caller *ret_caller, struct ct_error *err)
+/* The key behind an X-Auth-Token value, with no side effect: on a denial,
+ * *ret_outcome is the audit outcome and *ret_reason the 401 reason; a store
+ * failure returns its status with both NULL. */
+static ct_status key_lookup(struct ct_service *svc, const char *x_auth_token, int64_t now_us,
+                            struct ct_apikey *ret_key, const char **ret_outcome,
+                            const char **ret_reason)
 {
-    if (!x_auth_token || !x_auth_token[0]) {
-        audit_denied(svc, NULL, client, "auth", "", "", "denied:missing");
-        return auth_denied(err, "not_found");
-    }
-    size_t len = strlen(x_auth_token);
-    if (!ct_uuid_valid(x_auth_token, len)) {
-        audit_denied(svc, NULL, client, "auth", "", "", "denied:invalid_argument");
-        return auth_denied(err, "invalid_argument");
+    *ret_outcome = *ret_reason = NULL;
+    size_t len = x_auth_token ? strlen(x_auth_token) : 0;
+    if (len == 0 || !ct_uuid_valid(x_auth_token, len)) {
+        *ret_outcome = len == 0 ? "denied:missing" : "denied:invalid_argument";
+        *ret_reason = len == 0 ? "not_found" : "invalid_argument";
+        return CT_E_UNAUTHENTICATED;
     }
     uint8_t hash[CT_HASH_LEN];
     ct_apikey_hash(x_auth_token, len, hash);
+    struct ct_apikey key;
+    ct_status rc = ct_store_apikey_by_hash(svc->store, hash, &key);
+    if (rc == CT_E_NOT_FOUND) {
+        *ret_outcome = "denied:not_found";
+        *ret_reason = "not_found";
+        return CT_E_UNAUTHENTICATED;
+    }
+    if (rc != CT_OK)
+        return rc;
+    if (key.expires_at_us != 0 && key.expires_at_us <= now_us) {
+        *ret_outcome = "denied:expired";
+        *ret_reason = "expired";
+        return CT_E_UNAUTHENTICATED;
+    }
+    *ret_key = key;
+    return CT_OK;
+}
+
+static ct_status authenticate(struct ct_service *svc, const char *x_auth_token, const char *client,
+                              int64_t now_us, struct ct_caller *ret_caller, struct ct_error *err)
+{
     struct ct_caller c;
     memset(&c, 0, sizeof c);
-    ct_status rc = ct_store_apikey_by_hash(svc->store, hash, &c.key);
-    if (rc == CT_E_NOT_FOUND) {
-        audit_denied(svc, NULL, client, "auth", "", "", "denied:not_found");
-        return auth_denied(err, "not_found");
+    const char *outcome, *reason;
+    ct_status rc = key_lookup(svc, x_auth_token, now_us, &c.key, &outcome, &reason);
+    if (rc == CT_E_UNAUTHENTICATED) {
+        audit_denied(svc, NULL, client, "auth", "", "", outcome);
+        return auth_denied(err, reason);
     }
     if (rc != CT_OK)
         return ct_error_status(err, rc);
-    if (c.key.expires_at_us != 0 && c.key.expires_at_us <= now_us) {
-        audit_denied(svc, NULL, client, "auth", "", "", "denied:expired");
-        return auth_denied(err, "expired");
-    }
     snprintf(c.client, sizeof c.client, "%s", client ? client : "");
     *ret_caller = c;
     return CT_OK;
+}
+
+ct_status ct_service_authenticate_peek(struct ct_service *svc, const char *x_auth_token,
+                                       const char *client, int64_t now_us,
+                                       struct ct_caller *ret_caller)
+{
+    struct ct_caller c;
+    memset(&c, 0, sizeof c);
+    const char *outcome, *reason;
+    ct_status rc = key_lookup(svc, x_auth_token, now_us, &c.key, &outcome, &reason);
+    if (rc != CT_OK)
+        return rc;
+    snprintf(c.client, sizeof c.client, "%s", client ? client : "");
+    *ret_caller = c;
+    return CT_OK;
+}
+
+bool ct_service_reads_local(const struct ct_service *svc)
+{
+    return strcmp(ct_store_backend(svc->store), "sqlite") == 0;
 }
 
 bool ct_caller_may(const struct ct_caller *c, const char *project_id)

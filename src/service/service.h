@@ -60,7 +60,9 @@ struct ct_service_health {
     bool store_ok;
     const char *backend; /* borrowed, static: "sqlite" or "postgres" */
 };
-/* Pings the store (one round trip; runs on a worker, never on the event thread). */
+/* Pings the store: a round trip on PostgreSQL (on a worker, never on an event
+ * thread); on SQLite local checks and a statement on a pooled reader (see
+ * ct_service_reads_local). */
 void ct_service_health(struct ct_service *svc, struct ct_service_health *ret);
 
 #define CT_SERVICE_MAX_REGIONS 64 /* the index keeps at most this many */
@@ -96,6 +98,15 @@ ct_status ct_service_auth_admit(struct ct_service *svc, const char *client, int6
 ct_status ct_service_authenticate(struct ct_service *svc, const char *x_auth_token,
                                   const char *client, int64_t now_us, struct ct_caller *ret_caller,
                                   struct ct_error *err);
+/* ct_service_authenticate without side effects: a failure writes no audit row
+ * and counts no failed attempt, so a caller that gets anything but CT_OK must
+ * take the full path (ct_service_authenticate), which does. For the event thread. */
+ct_status ct_service_authenticate_peek(struct ct_service *svc, const char *x_auth_token,
+                                       const char *client, int64_t now_us,
+                                       struct ct_caller *ret_caller);
+/* True when the store's reads stay in this process (SQLite: a statement on a
+ * pooled reader, no network round trip), so a read may run on an event thread. */
+bool ct_service_reads_local(const struct ct_service *svc);
 /* True when the caller's key may act on project_id. */
 bool ct_caller_may(const struct ct_caller *c, const char *project_id);
 
