@@ -77,6 +77,17 @@ def run(db):
     # The token's secret offered as an API key: denied, and it must not be logged.
     st, _, _ = request(port, "GET", TOKENS, {"X-Auth-Token": tok["secret_key"]}, src=src)
     T.eq(st, 401, "a token secret used as X-Auth-Token -> 401")
+    # Get of a token: answered on the event thread when the key authenticates (SQLite),
+    # so the denials take the worker's path, which must still record them.
+    src_get = "127.0.0.3"
+    st, _, _ = request(port, "GET", TOKENS + "/" + tok["id"], {"X-Auth-Token": str(uuid.uuid4())},
+                       src=src_get)
+    T.eq(st, 401, "Get with an unknown key -> 401")
+    st, _, _ = request(port, "GET", TOKENS + "/" + tok["id"], src=src_get)
+    T.eq(st, 401, "Get without a key -> 401")
+    st, _, _ = request(port, "GET", TOKENS + "/" + tok["id"], {"X-Auth-Token": k1["secret_key"]},
+                       src=src_get)
+    T.eq(st, 200, "Get with the P1 key -> 200")
     st, _, data = request(port, "POST", TOKENS + "/" + tok["id"] + "/rotate",
                           {"X-Auth-Token": k1["secret_key"]}, '{"grace_period":"60s"}', src=src)
     rotated = jbody(data) or {}
@@ -114,6 +125,10 @@ def run(db):
     T.ok(n_nf >= 2, "401 unknown and deleted keys recorded", "%d rows" % n_nf)
     one(rows, "401 malformed key recorded", action="auth", client=src,
         outcome="denied:invalid_argument")
+    one(rows, "Get with an unknown key: 401 recorded", action="auth", client=src_get,
+        outcome="denied:not_found")
+    one(rows, "Get without a key: 401 recorded", action="auth", client=src_get,
+        outcome="denied:missing")
     one(rows, "token delete recorded: bootstrap access key, token id, project, region, client",
         action="token.delete", actor=boot_ak, resource_id=tok["id"], project_id=P1,
         region="fr-par", client=src, outcome="ok")
