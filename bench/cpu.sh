@@ -29,12 +29,7 @@ TOK=$(curl -sf -H "X-Auth-Token: $KEY" -H 'Content-Type: application/json' \
     "$BASE/tokens")
 ID=$(printf '%s' "$TOK" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
 SECRET=$(printf '%s' "$TOK" | sed -n 's/.*"secret_key":"\([^"]*\)".*/\1/p')
-cat > "$WORK/create.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["X-Auth-Token"] = "$KEY"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"project_id":"11111111-2222-4333-8444-555555555555","name":"bench","token_scopes":["write_only_metrics"]}'
-LUA
+create_lua "$KEY" > "$WORK/create.lua"
 
 server_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 # cpu_per_req CONNS URL [wrk args] -> server CPU us per completed request

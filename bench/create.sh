@@ -14,12 +14,7 @@ COCKPIT_TOKENS_BOOTSTRAP_SECRET_KEY=$KEY "$BIN" serve --listen 127.0.0.1:"$PORT"
     --db sqlite:"$DATA/create.db" --regions fr-par --access-log off --log-level warning \
     --max-tokens-per-project 0 --workers 32 2> "$WORK/server.log" &
 wait_http "http://127.0.0.1:$PORT/healthz"
-cat > "$WORK/create.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["X-Auth-Token"] = "$KEY"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"project_id":"11111111-2222-4333-8444-555555555555","name":"bench","token_scopes":["write_only_metrics"]}'
-LUA
+create_lua "$KEY" > "$WORK/create.lua"
 echo "== durable creates/s: $CLIENTS clients through the API vs naive SQLite loop, $ROUNDS x ${DUR}s"
 ours=() naive=() naive_full=()
 for r in $(seq 1 "$ROUNDS"); do

@@ -81,6 +81,16 @@ run_wrk() {
         }' "$WORK/wrk.out"
 }
 
+# create_lua KEY: a wrk script whose every request is one Create with API key KEY.
+create_lua() {
+    cat <<LUA
+wrk.method = "POST"
+wrk.headers["X-Auth-Token"] = "$1"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"project_id":"11111111-2222-4333-8444-555555555555","name":"bench","token_scopes":["write_only_metrics"]}'
+LUA
+}
+
 # schema_copy SRC DST: DST becomes an online copy (SQLite backup API) of the
 # server database SRC, for the naive loops that need the server's schema (admin
 # commands no longer create a database, and copying a live WAL file is unsafe).
