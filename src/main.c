@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -274,16 +272,9 @@ out:
 /* No core dump of a process that holds secrets (API keys in transit, the
  * bootstrap secret, token secrets at creation), and no ptrace or
  * /proc/PID/{environ,mem} by other processes of the same user. */
-static void no_core_dumps(void)
-{
-    struct rlimit none = {0, 0};
-    (void)setrlimit(RLIMIT_CORE, &none);
-    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
 int main(int argc, char **argv)
 {
-    no_core_dumps();
+    ct_cli_no_core_dumps();
     if (ct_crypto_init() != 0) {
         fprintf(stderr, "cockpit-tokens: libsodium failed to initialise\n");
         return 1;
@@ -309,7 +300,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "apikey") == 0)
         return ct_admin_apikey_main(argc - 2, argv + 2);
     if (strcmp(cmd, "token") == 0)
-        return ct_cli_token_main(argc - 2, argv + 2);
+        return ct_cli_exec_client(argc - 2, argv + 2);
     if (strcmp(cmd, "audit") == 0)
         return ct_admin_audit_main(argc - 2, argv + 2);
     if (strcmp(cmd, "bulk-load") == 0)

@@ -152,7 +152,7 @@ static int apikey_create(struct ct_service *svc, const struct apikey_args *a)
         printf("\n");
         fprintf(stderr, "The secret key is shown only once: store it now.\n");
     }
-    memset(secret, 0, sizeof secret);
+    ct_wipe(secret, sizeof secret);
     return 0;
 }
 

@@ -2,11 +2,15 @@
  * the service, and the admin commands that act on the database directly. */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/log.h"
 
@@ -225,4 +229,36 @@ int ct_cli_open_service(const struct ct_config *cfg, bool may_create, struct ct_
     if (ret_regions)
         *ret_regions = regions;
     return 0;
+}
+
+void ct_cli_no_core_dumps(void)
+{
+    struct rlimit none = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &none);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+#define CLIENT_NAME "cockpit-tokens-client"
+
+int ct_cli_exec_client(int argc, char **argv)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - sizeof CLIENT_NAME - 1);
+    char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+    if (!slash) {
+        fprintf(stderr, "cockpit-tokens: cannot find the directory of this program\n");
+        return 1;
+    }
+    memcpy(slash + 1, CLIENT_NAME, sizeof CLIENT_NAME);
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args)
+        return 1;
+    args[0] = self;
+    for (int i = 0; i < argc; i++)
+        args[i + 1] = argv[i];
+    execv(self, args);
+    fprintf(stderr, "cockpit-tokens: cannot run %s (installed beside cockpit-tokens): %s\n", self,
+            strerror(errno));
+    free(args);
+    return 1;
 }

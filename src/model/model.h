@@ -22,7 +22,7 @@
 #define CT_PAGE_SIZE_MAX 1000
 
 /* Scopes in canonical (Scaleway enum) order; the bit is 1 << (value - 1).
- * X(enum, wire name, data source family) */
+ * X(enum, wire name) */
 #define CT_SCOPE_TABLE(X)                                                                          \
     X(CT_SCOPE_READ_ONLY_METRICS, "read_only_metrics")                                             \
     X(CT_SCOPE_WRITE_ONLY_METRICS, "write_only_metrics")                                           \
@@ -146,10 +146,6 @@ bool ct_access_key_valid(const char *s, size_t len);
 /* True when s looks like a region name: [a-z0-9-]{2,32}. */
 bool ct_region_syntax_valid(const char *s, size_t len);
 
-#endif
-
-#ifndef CT_MODEL_ERROR_DEFINED
-#define CT_MODEL_ERROR_DEFINED
 /* What went wrong, in enough detail to render a Scaleway-shaped error body.
  * String pointers are static storage; resource_id and help are copied. */
 struct ct_error {
