@@ -341,10 +341,15 @@ static ct_status pg_token_get(struct ct_store_backend *be, const char *region, c
     return rc;
 }
 
-/* A text[] literal: {"a","b"}; elements quoted and escaped whatever they hold. */
-static void projects_array(const struct ct_token_query *q, char buf[PROJECTS_ARRAY_MAX])
+/* The projects parameter (ct_pg_list_shape): one project as is; several as a
+ * text[] literal, {"a","b"}, elements quoted and escaped whatever they hold. */
+static void projects_param(const struct ct_token_query *q, char buf[PROJECTS_ARRAY_MAX])
 {
     assert(q->n_projects <= CT_SQL_MAX_PROJECTS); /* ct_store_token_list checked */
+    if (q->n_projects <= 1) {
+        snprintf(buf, PROJECTS_ARRAY_MAX, "%.*s", CT_UUID_LEN, q->n_projects ? q->projects[0] : "");
+        return;
+    }
     size_t off = 0;
     buf[off++] = '{';
     for (unsigned i = 0; i < q->n_projects; i++) {
@@ -364,8 +369,8 @@ static void projects_array(const struct ct_token_query *q, char buf[PROJECTS_ARR
 
 struct list_args {
     const struct ct_token_query *q;
-    char projects[PROJECTS_ARRAY_MAX];
-    struct ct_pg_conn *c; /* of the current attempt, for the counts */
+    char projects[PROJECTS_ARRAY_MAX]; /* the projects parameter, if any */
+    struct ct_pg_conn *c;              /* of the current attempt, for the counts */
     struct ct_token_page page;
 };
 
@@ -393,7 +398,7 @@ static ct_status list_items(struct list_args *a)
     a->page.items = malloc((size_t)limit * sizeof *a->page.items);
     if (!a->page.items)
         return CT_E_NOMEM;
-    struct ct_sql_list_shape sh = ct_sql_list_shape(a->q, CT_SQL_LIST_PAGE, CT_PG_PROJECTS_ARRAY);
+    struct ct_sql_list_shape sh = ct_pg_list_shape(a->q, CT_SQL_LIST_PAGE);
     struct ct_pg_params p = {0};
     struct ct_pg_result *res;
     list_params(a, &sh, &p);
@@ -412,7 +417,7 @@ static ct_status list_items(struct list_args *a)
 static ct_status count_one(void *ctx, enum ct_sql_list_kind kind, uint64_t *ret_n)
 {
     struct list_args *a = ctx;
-    struct ct_sql_list_shape sh = ct_sql_list_shape(a->q, kind, CT_PG_PROJECTS_ARRAY);
+    struct ct_sql_list_shape sh = ct_pg_list_shape(a->q, kind);
     struct ct_pg_params p = {0};
     struct ct_pg_result *res;
     list_params(a, &sh, &p);
@@ -443,7 +448,7 @@ static ct_status pg_token_list(struct ct_store_backend *be, const struct ct_toke
     if (!a)
         return CT_E_NOMEM;
     a->q = q;
-    projects_array(q, a->projects);
+    projects_param(q, a->projects);
     ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_SNAPSHOT, op_token_list, a);
     if (rc == CT_OK)
         *ret_page = a->page;

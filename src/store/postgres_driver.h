@@ -29,7 +29,7 @@ enum {
     CT_PG_ROLLBACK,
     CT_PG_PING,
     CT_PG_FIRST_QUERY,
-    CT_PG_MAX_STMTS = 96,
+    CT_PG_MAX_STMTS = 128,
 };
 /* SQL text of a statement id in [CT_PG_FIRST_QUERY, CT_PG_MAX_STMTS), static
  * storage; "" for an unknown id. Called from any thread. */

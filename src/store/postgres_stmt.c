@@ -29,28 +29,40 @@ static const char *const own_sql[CT_PGS_LIST_FIRST_ - CT_PGS_MIGRATE_LOCK] = {
 };
 #undef Q
 
-/* List shapes: [expired filter][order][has projects][has scope filter] for pages,
- * then [has projects][has scope filter] for counter sums, then the same for
- * counts of expired tokens. Projects travel as one array parameter, so one
- * statement serves any number of them. */
+/* List shapes: [expired filter][order][projects][has scope filter] for pages,
+ * then [projects][has scope filter] for counter sums, then the same for counts of
+ * expired tokens. Projects: none, one (a scalar parameter: the btree then walks
+ * the project's range in the page's order), or several (one array parameter, any
+ * number: PostgreSQL reads each project's range and sorts them together). */
 #define N_EXPIRED 3
-#define N_PAGE_SHAPES (N_EXPIRED * CT_SQL_N_ORDERS * 4)
-#define N_LIST_SHAPES (N_PAGE_SHAPES + 8)
+#define N_PROJ 3 /* none, one, several */
+#define N_PF (N_PROJ * 2)
+#define N_PAGE_SHAPES (N_EXPIRED * CT_SQL_N_ORDERS * N_PF)
+#define N_LIST_SHAPES (N_PAGE_SHAPES + 2 * N_PF)
 _Static_assert(CT_PGS_LIST_FIRST_ + N_LIST_SHAPES <= CT_PG_MAX_STMTS, "raise CT_PG_MAX_STMTS");
 
 static unsigned shape_index(const struct ct_sql_list_shape *sh)
 {
-    unsigned pf = (sh->n_projects > 0) * 2u + sh->scope;
+    unsigned proj = sh->n_projects == 0 ? 0 : sh->projects_array ? 2 : 1;
+    unsigned pf = proj * 2u + sh->scope;
     if (sh->kind != CT_SQL_LIST_PAGE)
-        return N_PAGE_SHAPES + (sh->kind == CT_SQL_LIST_COUNT_EXPIRED) * 4u + pf;
-    return ((unsigned)sh->expired * CT_SQL_N_ORDERS + (unsigned)sh->order) * 4u + pf;
+        return N_PAGE_SHAPES + (sh->kind == CT_SQL_LIST_COUNT_EXPIRED) * N_PF + pf;
+    return ((unsigned)sh->expired * CT_SQL_N_ORDERS + (unsigned)sh->order) * N_PF + pf;
+}
+
+struct ct_sql_list_shape ct_pg_list_shape(const struct ct_token_query *q,
+                                          enum ct_sql_list_kind kind)
+{
+    return ct_sql_list_shape(q, kind, q->n_projects > 1 ? CT_PG_PROJECTS_ARRAY : NULL);
 }
 
 unsigned ct_pg_list_stmt(const struct ct_sql_list_shape *sh)
 {
     assert(sh->kind != CT_SQL_LIST_PAGE_AFTER && (unsigned)sh->order < CT_SQL_N_ORDERS &&
            (unsigned)sh->expired <= CT_EXPIRED_NOT);
-    assert(sh->n_projects == 0 || strcmp(sh->projects_array, CT_PG_PROJECTS_ARRAY) == 0);
+    assert(sh->projects_array
+               ? sh->n_projects > 1 && strcmp(sh->projects_array, CT_PG_PROJECTS_ARRAY) == 0
+               : sh->n_projects <= 1);
     return CT_PGS_LIST_FIRST_ + shape_index(sh);
 }
 
@@ -59,12 +71,13 @@ static char list_sql[N_LIST_SHAPES][CT_SQL_LIST_MAX];
 
 static void build_one(enum ct_sql_list_kind kind, int order, int expired, unsigned pf)
 {
+    unsigned proj = pf / 2;
     struct ct_sql_list_shape sh = {.kind = kind,
                                    .order = (enum ct_order)order,
                                    .expired = (enum ct_expired_filter)expired,
-                                   .n_projects = pf & 2 ? 1 : 0,
+                                   .n_projects = proj,
                                    .scope = pf & 1,
-                                   .projects_array = CT_PG_PROJECTS_ARRAY};
+                                   .projects_array = proj > 1 ? CT_PG_PROJECTS_ARRAY : NULL};
     size_t len = ct_sql_list_build(&sh, list_sql[shape_index(&sh)], CT_SQL_LIST_MAX);
     assert(len > 0);
     (void)len;
@@ -72,7 +85,7 @@ static void build_one(enum ct_sql_list_kind kind, int order, int expired, unsign
 
 static void build_list_sqls(void)
 {
-    for (unsigned pf = 0; pf < 4; pf++) {
+    for (unsigned pf = 0; pf < N_PF; pf++) {
         for (int e = 0; e < N_EXPIRED; e++)
             for (int o = 0; o < CT_SQL_N_ORDERS; o++)
                 build_one(CT_SQL_LIST_PAGE, o, e, pf);

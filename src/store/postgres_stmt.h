@@ -13,7 +13,8 @@
 #define CT_PG_LOCK_CLASS_MIGRATE "746101"
 #define CT_PG_LOCK_CLASS_QUOTA "746102"
 
-/* How a list's projects travel: one array parameter, whatever their number. */
+/* How a list's projects travel when there are several: one array parameter,
+ * whatever their number (a single one is a scalar: see ct_pg_list_shape). */
 #define CT_PG_PROJECTS_ARRAY "text[]"
 
 /* Statement ids, numbered after the driver's own: first the statements both
@@ -31,8 +32,12 @@ enum ct_pgs {
 
 /* The text of a statement id (a ct_pg_sql_fn for the driver). */
 const char *ct_pg_stmt_sql(unsigned id);
-/* The statement id of a list shape (sql.h) whose projects, if any, travel as
- * CT_PG_PROJECTS_ARRAY. PostgreSQL has no cursor pages: kind is a page or a count. */
+/* The shape (sql.h) of q's statement of this kind on PostgreSQL: one project
+ * travels as a scalar, several as one CT_PG_PROJECTS_ARRAY. PostgreSQL has no
+ * cursor pages: kind is a page or a count. */
+struct ct_sql_list_shape ct_pg_list_shape(const struct ct_token_query *q,
+                                          enum ct_sql_list_kind kind);
+/* The statement id of a shape made by ct_pg_list_shape. */
 unsigned ct_pg_list_stmt(const struct ct_sql_list_shape *sh);
 
 /* Row codecs, in the column order of the statements above. */
