@@ -76,19 +76,22 @@ uint64_t ct_cursor_shape(const struct ct_token_query *q)
 }
 
 bool ct_cursor_get(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
-                   struct ct_cursor *ret)
+                   struct ct_cursor *ret, uint32_t *ret_page)
 {
-    bool hit = false;
+    const struct slot *best = NULL;
     pthread_mutex_lock(&cc->lock);
-    for (unsigned i = 0; i < SLOTS && !hit; i++) {
+    for (unsigned i = 0; i < SLOTS; i++) {
         const struct slot *s = &cc->slots[i];
-        if (s->used && s->shape == shape && s->page == page && s->gen == gen) {
-            *ret = s->at;
-            hit = true;
-        }
+        if (s->used && s->shape == shape && s->gen == gen && s->page < page &&
+            (!best || s->page > best->page))
+            best = s;
+    }
+    if (best) {
+        *ret = best->at;
+        *ret_page = best->page;
     }
     pthread_mutex_unlock(&cc->lock);
-    return hit;
+    return best != NULL;
 }
 
 void ct_cursor_put(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
@@ -97,8 +100,10 @@ void ct_cursor_put(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, ui
     pthread_mutex_lock(&cc->lock);
     struct slot *s = NULL;
     for (unsigned i = 0; i < SLOTS && !s; i++) {
-        /* Reuse the pager's own slot (same shape, previous page) when there is one. */
-        if (cc->slots[i].used && cc->slots[i].shape == shape && cc->slots[i].page + 1 == page)
+        /* Reuse the pager's own slot (same shape, previous page, or this page taken
+         * again) when there is one: one sequential pager holds one slot. */
+        const struct slot *c = &cc->slots[i];
+        if (c->used && c->shape == shape && (c->page + 1 == page || c->page == page))
             s = &cc->slots[i];
     }
     if (!s) {

@@ -1,6 +1,7 @@
 /* Internal to src/store: continuation cursors for paged lists. Clients page
  * sequentially (the SDKs' .all(), the CLI); remembering where page N ended lets
- * page N+1 seek there (keyset) instead of skipping N pages (OFFSET). A cursor is
+ * page N+1 seek there (keyset) instead of skipping N pages (OFFSET); any page
+ * seeks to the end of the closest page before it that was served. A cursor is
  * valid only for the write generation it was taken in: every committed write
  * moves the generation, so a cursor never crosses a change. Thread-safe. */
 #ifndef CT_STORE_CURSOR_H
@@ -33,9 +34,12 @@ bool ct_cursor_stable(uint64_t gen_before, uint64_t gen_after);
 
 /* Identifies a query's filter, order and page size (not its page number). */
 uint64_t ct_cursor_shape(const struct ct_token_query *q);
-/* The end of page `page` of shape, taken in generation gen; false when unknown. */
+/* The nearest known page before `page` of shape, taken in generation gen: its end
+ * in *ret and its number in *ret_page (< page); false when none is known. A page
+ * then starts (page - 1 - *ret_page) pages after that cursor: a random page skips
+ * from the closest page served before it instead of from the start. */
 bool ct_cursor_get(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
-                   struct ct_cursor *ret);
+                   struct ct_cursor *ret, uint32_t *ret_page);
 /* Records that page `page` of shape ended with `last`, in generation gen. */
 void ct_cursor_put(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
                    const struct ct_token *last);

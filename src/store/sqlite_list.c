@@ -93,11 +93,12 @@ static ct_status count_one(void *ctx, enum ct_sql_list_kind k, uint64_t *ret_n)
     return rc;
 }
 
-/* Fetches one page's rows, after a cursor (where the previous page ended) when
- * there is one, else by OFFSET; the count taken in the same snapshot sizes the
- * array. */
+/* Fetches one page's rows, skipping `skip` rows after a cursor (where an earlier
+ * page ended) when there is one, else by OFFSET from the start; the count taken
+ * in the same snapshot sizes the array. */
 static ct_status list_items(struct ct_sq_conn *c, const struct ct_token_query *q,
-                            const struct ct_cursor *after, struct ct_token_page *page)
+                            const struct ct_cursor *after, uint64_t skip,
+                            struct ct_token_page *page)
 {
     uint64_t offset, want;
     if (!ct_sql_page_window(q, page->total_count, &offset, &want))
@@ -114,7 +115,7 @@ static ct_status list_items(struct ct_sq_conn *c, const struct ct_token_query *q
     if (rc != CT_OK)
         return rc;
     int brc = bind_filter(s, q, &p) | sqlite3_bind_int64(s, p.limit, (int64_t)want) |
-              sqlite3_bind_int64(s, p.limit + 1, after ? 0 : (int64_t)offset);
+              sqlite3_bind_int64(s, p.limit + 1, (int64_t)(after ? skip : offset));
     if (after) {
         bool by_name = q->order == CT_ORDER_NAME_ASC || q->order == CT_ORDER_NAME_DESC;
         brc |= by_name ? ct_sq_bind_text(s, p.after, after->name)
@@ -153,9 +154,11 @@ static ct_status op_token_list(struct ct_sq_conn *c, void *arg)
     bool stable =
         ct_cursor_stable(gen, ct_cursor_generation(a->cursors)) && q->expired == CT_EXPIRED_ANY;
     struct ct_cursor cur;
-    bool have = stable && q->page > 1 && ct_cursor_get(a->cursors, shape, q->page - 1, gen, &cur);
+    uint32_t at = 0; /* the page cur ends */
+    bool have = stable && q->page > 1 && ct_cursor_get(a->cursors, shape, q->page, gen, &cur, &at);
+    uint64_t skip = have ? (uint64_t)(q->page - 1 - at) * q->page_size : 0;
     if (rc == CT_OK)
-        rc = list_items(c, q, have ? &cur : NULL, &a->page);
+        rc = list_items(c, q, have ? &cur : NULL, skip, &a->page);
     if (rc == CT_OK && stable && a->page.n_items > 0)
         ct_cursor_put(a->cursors, shape, q->page, gen, &a->page.items[a->page.n_items - 1]);
     return rc;
