@@ -3,7 +3,8 @@
 # exact configure flags Debian's nginx-dev ships in /usr/share/nginx/src.
 #   usage: scripts/nginx-module.sh [OUT_DIR]   (default: build-nginx)
 # Writes OUT_DIR/ngx_http_cockpit_tokens_module.so. Configures once per nginx version
-# and module build description; later runs only recompile what changed.
+# and module build description; later runs only recompile what changed. Concurrent
+# runs on one OUT_DIR wait for each other.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/build-nginx}
@@ -15,6 +16,10 @@ if [ ! -f "$ngx_src/conf_flags" ]; then
 fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+# One build at a time in OUT_DIR: `make test` starts one early, in the background, and
+# 42-e2e-nginx-module's own call waits here for it, then finds the module built.
+exec 9>"$out/.lock"
+flock 9
 stamp="$(nginx -v 2>&1) $(cksum <"$root/src/nginx/config") $root"
 if [ ! -f "$out/nginx/objs/Makefile" ] || [ "$(cat "$out/configured" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$out/nginx" "$out/configured"
