@@ -4,7 +4,8 @@
 # through it (deploy/nginx-module/ unchanged, two workers, the service publishing its
 # shared index), then tests/e2e/module-stress.sh (tokens created and deleted while
 # nginx workers decide). Bounded to 270 s in parts (about 60 s on an idle machine, most of it
-# nginx's ./configure).
+# nginx's ./configure when run alone; `make test` starts that build in the background at
+# its beginning, and the module is then built already).
 set -uo pipefail
 root=$(cd "${1:?usage: $0 REPO_ROOT}" && pwd) || exit 2
 t0=$SECONDS
