@@ -17,13 +17,18 @@ suite() { # suite NAME COMMAND...
     else failed+=("$name"); echo "--- $name: FAILED ($((SECONDS - t0)) s)"; fi
 }
 
+# Warnings are errors here (both compilers), also in a build directory made
+# before: `meson configure` turns it on there, and changes nothing when it is on.
 build() {
-    [ -f build/build.ninja ] || meson setup build --buildtype=release -Doptimization=2 >/dev/null
+    [ -f build/build.ninja ] || meson setup build --buildtype=release -Doptimization=2 \
+        -Dwerror=true >/dev/null
+    meson configure build -Dwerror=true >/dev/null
     ninja -C build >/dev/null
 }
 build_asan() {
     [ -f build-asan/build.ninja ] || CC=clang meson setup build-asan --buildtype=debug \
-        -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+        -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true >/dev/null
+    meson configure build-asan -Dwerror=true >/dev/null
     ninja -C build-asan >/dev/null
 }
 suite build build || { echo "build failed"; exit 1; }

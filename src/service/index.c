@@ -1,5 +1,6 @@
 #include "service/index.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -545,6 +546,7 @@ static void journal(struct ct_index *idx, enum op_kind kind, const struct ct_tok
     struct journal_op *op = &idx->journal[idx->n_journal++];
     memset(op, 0, sizeof *op);
     op->kind = kind;
+    assert(tok || token_id);
     if (tok)
         op->tok = *tok;
     else
@@ -662,6 +664,7 @@ void ct_index_abandon(struct ct_index *idx, const char *token_id)
 
 ct_status ct_index_put(struct ct_index *idx, const struct ct_token *tok)
 {
+    assert(idx && tok);
     pthread_rwlock_wrlock(&idx->lock);
     ct_status rc = op_put(idx->tab, tok);
     journal(idx, OP_PUT, tok, NULL);
