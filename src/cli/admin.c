@@ -208,7 +208,7 @@ int ct_admin_apikey_main(int argc, char **argv)
 {
     static struct ct_cli_args ca;
     int rc;
-    if ((rc = ct_cli_parse(argc, argv, &ca)) != 0)
+    if ((rc = ct__cli_parse(argc, argv, &ca)) != 0)
         return rc;
     const struct ct_config *cfg = &ca.cfg;
     struct apikey_args a = {0};
@@ -392,7 +392,7 @@ int ct_admin_bulk_main(int argc, char **argv)
 {
     static struct ct_cli_args ca;
     int rc;
-    if ((rc = ct_cli_parse(argc, argv, &ca)) != 0)
+    if ((rc = ct__cli_parse(argc, argv, &ca)) != 0)
         return rc;
     const struct ct_config *cfg = &ca.cfg;
     struct bulk_args a = {.projects = 1000, .region = cfg->regions[0]};
@@ -402,7 +402,7 @@ int ct_admin_bulk_main(int argc, char **argv)
     if (strncmp(cfg->db, "sqlite:", 7) == 0 && stat(cfg->db + 7, &sb) != 0)
         fprintf(stderr, "bulk-load: creating a new database at %s\n", cfg->db + 7);
     struct ct_store *st = NULL;
-    if (ct_cli_open_store(cfg, "bulk-load", &st) != 0)
+    if (ct__cli_open_store(cfg, "bulk-load", &st) != 0)
         return 1;
     FILE *secrets = NULL;
     if (a.secrets_out) {
@@ -512,16 +512,16 @@ int ct_admin_audit_main(int argc, char **argv)
 {
     static struct ct_cli_args ca;
     int rc;
-    if ((rc = ct_cli_parse(argc, argv, &ca)) != 0)
+    if ((rc = ct__cli_parse(argc, argv, &ca)) != 0)
         return rc;
     const struct ct_config *cfg = &ca.cfg;
     struct audit_args a = {0};
     if ((rc = parse_audit_args(ca.nrest, ca.rest, &a)) != 0)
         return rc;
-    if ((rc = ct_cli_require_db(cfg, "audit")) != 0)
+    if ((rc = ct__cli_require_db(cfg, "audit")) != 0)
         return rc;
     struct ct_store *st = NULL;
-    if (ct_cli_open_store(cfg, "audit", &st) != 0)
+    if (ct__cli_open_store(cfg, "audit", &st) != 0)
         return 1;
     struct event_list l = {.json = a.json};
     if (a.json)

@@ -29,18 +29,18 @@ struct ct_cli_args {
     int nrest;
 };
 /* ct_cli_load_config over argv into args. Returns 0, or an exit code (2). */
-int ct_cli_parse(int argc, char **argv, struct ct_cli_args *args);
+int ct__cli_parse(int argc, char **argv, struct ct_cli_args *args);
 /* 0 when the configured database exists (or is not SQLite); else prints where it
  * looked, which configuration said so and how to fix it, and returns 2. */
-int ct_cli_require_db(const struct ct_config *cfg, const char *who);
+int ct__cli_require_db(const struct ct_config *cfg, const char *who);
 /* Opens the configured store; prints one line naming `who` and returns 1 on failure
  * (CT_EXIT_SCHEMA_NEWER for a newer schema). */
-int ct_cli_open_store(const struct ct_config *cfg, const char *who, struct ct_store **ret_st);
+int ct__cli_open_store(const struct ct_config *cfg, const char *who, struct ct_store **ret_st);
 
 /* Store options from the configuration. */
-void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts);
+void ct__cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts);
 /* Opens the store and the service (index loaded). may_create: a missing SQLite
- * database (and its folder) is created (serve); else it is ct_cli_require_db's
+ * database (and its folder) is created (serve); else it is ct__cli_require_db's
  * exit 2. Returns 0, or prints and returns 1 (2 as said). may_create also means
  * this process is the database's server: SQLite takes its exclusive lock. */
 int ct_cli_open_service(const struct ct_config *cfg, bool may_create, struct ct_store **ret_st,

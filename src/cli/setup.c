@@ -127,7 +127,7 @@ static void ensure_sqlite_dir(const char *db)
     mkdir(dir, 0750);
 }
 
-int ct_cli_require_db(const struct ct_config *cfg, const char *who)
+int ct__cli_require_db(const struct ct_config *cfg, const char *who)
 {
     struct stat sb;
     if (strncmp(cfg->db, "sqlite:", 7) != 0 || stat(cfg->db + 7, &sb) == 0)
@@ -146,7 +146,7 @@ int ct_cli_require_db(const struct ct_config *cfg, const char *who)
     return EXIT_USAGE;
 }
 
-int ct_cli_parse(int argc, char **argv, struct ct_cli_args *args)
+int ct__cli_parse(int argc, char **argv, struct ct_cli_args *args)
 {
     if (argc > CT_CLI_MAX_ARGS) {
         fprintf(stderr, "cockpit-tokens: too many arguments\n");
@@ -173,15 +173,15 @@ static int open_failed(const struct ct_config *cfg, const char *who, ct_status r
     return 1;
 }
 
-int ct_cli_open_store(const struct ct_config *cfg, const char *who, struct ct_store **ret_st)
+int ct__cli_open_store(const struct ct_config *cfg, const char *who, struct ct_store **ret_st)
 {
     struct ct_store_options so;
-    ct_cli_store_options(cfg, &so);
+    ct__cli_store_options(cfg, &so);
     ct_status s = ct_store_open(cfg->db, &so, ret_st);
     return s == CT_OK ? 0 : open_failed(cfg, who, s);
 }
 
-void ct_cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts)
+void ct__cli_store_options(const struct ct_config *cfg, struct ct_store_options *ret_opts)
 {
     memset(ret_opts, 0, sizeof *ret_opts);
     ret_opts->busy_timeout_ms = (int)cfg->db_timeout_ms;
@@ -197,11 +197,11 @@ int ct_cli_open_service(const struct ct_config *cfg, bool may_create, struct ct_
         regions[i] = cfg->regions[i];
     if (may_create)
         ensure_sqlite_dir(cfg->db);
-    else if (ct_cli_require_db(cfg, "apikey") != 0)
+    else if (ct__cli_require_db(cfg, "apikey") != 0)
         return EXIT_USAGE;
     struct ct_store *st = NULL;
     struct ct_store_options so;
-    ct_cli_store_options(cfg, &so);
+    ct__cli_store_options(cfg, &so);
     so.exclusive = may_create; /* only serve creates, and only serve is the server */
     ct_status rc = ct_store_open(cfg->db, &so, &st);
     if (rc != CT_OK)

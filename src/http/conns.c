@@ -24,7 +24,7 @@ struct ct_conn {
 };
 
 /* Ordering argument. The list, `cut` and the counters are under `lock`. A
- * connection is unlinked and freed only by ct_conns_remove(), under `lock`,
+ * connection is unlinked and freed only by ct__conns_remove(), under `lock`,
  * which MHD's CLOSED notification calls before it closes the socket: so while
  * the sweeper holds `lock`, every descriptor in the list is still the socket of
  * its connection, and shutdown() can never reach a closed or reused one.
@@ -42,7 +42,7 @@ struct ct_conns {
     pthread_t thread;
 };
 
-bool ct_conn_peer_closed(int fd)
+bool ct__conn_peer_closed(int fd)
 {
     char c;
     return fd >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
@@ -56,7 +56,7 @@ static void cut(struct ct_conns *cs, struct ct_conn *c, bool late)
     if (late)
         cs->late++;
     else
-        ct_conns_note_abandoned(cs);
+        ct__conns_note_abandoned(cs);
 }
 
 static void sweep(struct ct_conns *cs, int64_t now)
@@ -70,7 +70,7 @@ static void sweep(struct ct_conns *cs, int64_t now)
             cs->draining && DRAIN_RECEIVE_US < cs->timeout_us ? DRAIN_RECEIVE_US : cs->timeout_us;
         if (now - since > limit)
             cut(cs, c, true);
-        else if (now - since > CLOSE_CHECK_AFTER_US && ct_conn_peer_closed(c->fd))
+        else if (now - since > CLOSE_CHECK_AFTER_US && ct__conn_peer_closed(c->fd))
             cut(cs, c, false);
     }
     pthread_mutex_unlock(&cs->lock);
@@ -99,7 +99,7 @@ static void *sweeper_main(void *arg)
     return NULL;
 }
 
-ct_status ct_conns_start(int64_t request_timeout_us, struct ct_conns **ret_cs)
+ct_status ct__conns_start(int64_t request_timeout_us, struct ct_conns **ret_cs)
 {
     struct ct_conns *cs = calloc(1, sizeof *cs);
     if (!cs)
@@ -117,7 +117,7 @@ ct_status ct_conns_start(int64_t request_timeout_us, struct ct_conns **ret_cs)
     return CT_OK;
 }
 
-void ct_conns_stop(struct ct_conns *cs)
+void ct__conns_stop(struct ct_conns *cs)
 {
     if (!cs)
         return;
@@ -135,7 +135,7 @@ void ct_conns_stop(struct ct_conns *cs)
     free(cs);
 }
 
-struct ct_conn *ct_conns_add(struct ct_conns *cs, int fd, int64_t now_us)
+struct ct_conn *ct__conns_add(struct ct_conns *cs, int fd, int64_t now_us)
 {
     struct ct_conn *c = calloc(1, sizeof *c);
     if (!c)
@@ -151,7 +151,7 @@ struct ct_conn *ct_conns_add(struct ct_conns *cs, int fd, int64_t now_us)
     return c;
 }
 
-void ct_conns_remove(struct ct_conns *cs, struct ct_conn *c)
+void ct__conns_remove(struct ct_conns *cs, struct ct_conn *c)
 {
     if (!c)
         return;
@@ -166,20 +166,20 @@ void ct_conns_remove(struct ct_conns *cs, struct ct_conn *c)
     free(c);
 }
 
-void ct_conn_receiving(struct ct_conn *c, int64_t now_us)
+void ct__conn_receiving(struct ct_conn *c, int64_t now_us)
 {
     /* Only this connection's event thread writes since_us. */
     if (c && atomic_load_explicit(&c->since_us, memory_order_relaxed) == 0)
         atomic_store_explicit(&c->since_us, now_us, memory_order_relaxed);
 }
 
-void ct_conn_received(struct ct_conn *c)
+void ct__conn_received(struct ct_conn *c)
 {
     if (c)
         atomic_store_explicit(&c->since_us, 0, memory_order_relaxed);
 }
 
-void ct_conns_drain(struct ct_conns *cs)
+void ct__conns_drain(struct ct_conns *cs)
 {
     pthread_mutex_lock(&cs->lock);
     cs->draining = true;
@@ -187,12 +187,12 @@ void ct_conns_drain(struct ct_conns *cs)
     pthread_mutex_unlock(&cs->lock);
 }
 
-void ct_conns_note_abandoned(struct ct_conns *cs)
+void ct__conns_note_abandoned(struct ct_conns *cs)
 {
     atomic_fetch_add_explicit(&cs->abandoned, 1, memory_order_relaxed);
 }
 
-void ct_conns_closed(struct ct_conns *cs, uint64_t *ret_late, uint64_t *ret_abandoned)
+void ct__conns_closed(struct ct_conns *cs, uint64_t *ret_late, uint64_t *ret_abandoned)
 {
     pthread_mutex_lock(&cs->lock);
     *ret_late = cs->late;

@@ -26,31 +26,31 @@ struct ct_conns;
 struct ct_conn;
 
 /* Starts the sweeper. */
-ct_status ct_conns_start(int64_t request_timeout_us, struct ct_conns **ret_cs);
+ct_status ct__conns_start(int64_t request_timeout_us, struct ct_conns **ret_cs);
 /* Stops the sweeper and frees what is left (call after the HTTP daemon stopped). */
-void ct_conns_stop(struct ct_conns *cs);
+void ct__conns_stop(struct ct_conns *cs);
 /* A new connection on socket fd, receiving from now on. NULL when out of
  * memory (the connection then simply has no deadline). */
-struct ct_conn *ct_conns_add(struct ct_conns *cs, int fd, int64_t now_us);
+struct ct_conn *ct__conns_add(struct ct_conns *cs, int fd, int64_t now_us);
 /* The connection is closing: forget it. Must come before its socket is closed
  * (MHD's CLOSED notification does). Accepts NULL. */
-void ct_conns_remove(struct ct_conns *cs, struct ct_conn *c);
+void ct__conns_remove(struct ct_conns *cs, struct ct_conn *c);
 /* A request started arriving on c (its request line was read); the first
  * request of a connection keeps the deadline it got at accept. Accepts NULL. */
-void ct_conn_receiving(struct ct_conn *c, int64_t now_us);
+void ct__conn_receiving(struct ct_conn *c, int64_t now_us);
 /* c's request is complete: no deadline until the next one. Accepts NULL. */
-void ct_conn_received(struct ct_conn *c);
+void ct__conn_received(struct ct_conn *c);
 /* The server is stopping: connections still receiving a request after a second
  * more are closed. */
-void ct_conns_drain(struct ct_conns *cs);
+void ct__conns_drain(struct ct_conns *cs);
 /* True when the client behind fd has closed its sending side and nothing unread
  * is left before that close. */
-bool ct_conn_peer_closed(int fd);
+bool ct__conn_peer_closed(int fd);
 /* Counts a connection closed by the caller because its client closed in the
  * middle of a request. */
-void ct_conns_note_abandoned(struct ct_conns *cs);
+void ct__conns_note_abandoned(struct ct_conns *cs);
 /* Connections closed so far because their request was late / because the client
  * closed in the middle of it. */
-void ct_conns_closed(struct ct_conns *cs, uint64_t *ret_late, uint64_t *ret_abandoned);
+void ct__conns_closed(struct ct_conns *cs, uint64_t *ret_late, uint64_t *ret_abandoned);
 
 #endif

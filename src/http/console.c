@@ -13,7 +13,7 @@ static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'sel
                           "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
                           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-const struct ct_console_asset *ct_console_asset_find(const char *name)
+const struct ct_console_asset *ct__console_asset_find(const char *name)
 {
     if (name[0] == '\0')
         name = "index.html";
@@ -40,7 +40,7 @@ static bool etag_matches(const char *inm, const char *quoted)
     return false;
 }
 
-void ct_console_add_headers(struct MHD_Response *resp)
+void ct__console_add_headers(struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "Content-Security-Policy", csp);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -50,8 +50,8 @@ void ct_console_add_headers(struct MHD_Response *resp)
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
 }
 
-struct MHD_Response *ct_console_response(const struct ct_console_asset *a, const char *inm,
-                                         unsigned *ret_status)
+struct MHD_Response *ct__console_response(const struct ct_console_asset *a, const char *inm,
+                                          unsigned *ret_status)
 {
     char quoted[64];
     snprintf(quoted, sizeof quoted, "\"%s\"", a->etag);
@@ -66,7 +66,7 @@ struct MHD_Response *ct_console_response(const struct ct_console_asset *a, const
     MHD_add_response_header(resp, "ETag", quoted);
     /* Names carry no hash, so every use revalidates; a 304 costs a few bytes. */
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    ct_console_add_headers(resp);
+    ct__console_add_headers(resp);
     *ret_status = fresh ? 304 : 200;
     return resp;
 }

@@ -18,14 +18,14 @@ extern const struct ct_console_asset ct_console_assets[];
 extern const size_t ct_console_n_assets;
 
 /* The asset served at /console/<name> ("" = index.html); NULL when there is none. */
-const struct ct_console_asset *ct_console_asset_find(const char *name);
+const struct ct_console_asset *ct__console_asset_find(const char *name);
 
 struct MHD_Response;
 /* Adds the console's security headers (CSP, nosniff, no-referrer, no framing). */
-void ct_console_add_headers(struct MHD_Response *resp);
+void ct__console_add_headers(struct MHD_Response *resp);
 /* A new response for asset a: 304 with no body when If-None-Match (inm, may be
  * NULL) names its ETag, else 200 with the file. The caller queues and destroys it. */
-struct MHD_Response *ct_console_response(const struct ct_console_asset *a, const char *inm,
-                                         unsigned *ret_status);
+struct MHD_Response *ct__console_response(const struct ct_console_asset *a, const char *inm,
+                                          unsigned *ret_status);
 
 #endif

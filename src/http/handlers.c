@@ -10,24 +10,24 @@
 #include "json/json.h"
 #include "util/time.h"
 
-void ct_reply_error(struct ct_http_reply *rep, const struct ct_error *err)
+void ct__reply_error(struct ct_http_reply *rep, const struct ct_error *err)
 {
     rep->status = ct_status_http(err->status);
     rep->body = ct_json_error(err, &rep->body_len);
     rep->wipe = false;
 }
 
-void ct_reply_status(struct ct_http_reply *rep, ct_status st)
+void ct__reply_status(struct ct_http_reply *rep, ct_status st)
 {
     struct ct_error err;
     ct_error_status(&err, st);
-    ct_reply_error(rep, &err);
+    ct__reply_error(rep, &err);
 }
 
 static void reply_json(struct ct_http_reply *rep, unsigned status, char *body, size_t len)
 {
     if (!body) {
-        ct_reply_status(rep, CT_E_NOMEM);
+        ct__reply_status(rep, CT_E_NOMEM);
         return;
     }
     rep->status = status;
@@ -41,7 +41,7 @@ static void reply_new_token(struct ct_http_reply *rep, ct_status rc, const struc
                             const struct ct_token *tok, char secret[CT_SECRET_LEN + 1])
 {
     if (rc != CT_OK) {
-        ct_reply_error(rep, err);
+        ct__reply_error(rep, err);
         return;
     }
     size_t len = 0;
@@ -96,7 +96,7 @@ static void token_list(struct ct_service *svc, const struct ct_caller *c,
     if (rc == CT_OK)
         rc = ct_service_token_list(svc, c, req->region, &lr, ct_now_us(), &page, &err);
     if (rc != CT_OK) {
-        ct_reply_error(rep, &err);
+        ct__reply_error(rep, &err);
         return;
     }
     size_t len = 0;
@@ -111,7 +111,7 @@ static void token_get(struct ct_service *svc, const struct ct_caller *c,
     struct ct_error err;
     struct ct_token tok;
     if (ct_service_token_get(svc, c, req->region, req->token_id, &tok, &err) != CT_OK) {
-        ct_reply_error(rep, &err);
+        ct__reply_error(rep, &err);
         return;
     }
     size_t len = 0;
@@ -124,7 +124,7 @@ static void token_delete(struct ct_service *svc, const struct ct_caller *c,
 {
     struct ct_error err;
     if (ct_service_token_delete(svc, c, req->region, req->token_id, ct_now_us(), &err) != CT_OK) {
-        ct_reply_error(rep, &err);
+        ct__reply_error(rep, &err);
         return;
     }
     rep->status = 204;
@@ -190,8 +190,8 @@ static void healthz(struct ct_service *svc, struct ct_http_reply *rep)
     reply_json(rep, hl.store_ok ? 200 : 503, body, len);
 }
 
-bool ct_handle_inline(struct ct_service *svc, struct ct_http_request *req,
-                      struct ct_http_reply *rep)
+bool ct__handle_inline(struct ct_service *svc, struct ct_http_request *req,
+                       struct ct_http_reply *rep)
 {
     if (!ct_service_reads_local(svc))
         return false;
@@ -212,7 +212,7 @@ bool ct_handle_inline(struct ct_service *svc, struct ct_http_request *req,
     return true;
 }
 
-void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep)
+void ct__handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep)
 {
     if (req->route == CT_ROUTE_HEALTHZ) {
         healthz(svc, rep);
@@ -228,7 +228,7 @@ void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_ht
                                       ct_now_us(), &caller, &err);
     ct_wipe(req->auth_token, sizeof req->auth_token);
     if (rc != CT_OK) {
-        ct_reply_error(rep, &err);
+        ct__reply_error(rep, &err);
         return;
     }
     memcpy(rep->access_key, caller.key.access_key, sizeof rep->access_key);

@@ -74,18 +74,18 @@ struct ct_http_reply {
 
 /* Matches url against the route table, capturing {region} and {token_id} into
  * in; returns the route id (CT_ROUTE_NONE when nothing matches). For fuzzing. */
-int ct_http_route_match(const char *url, struct ct_http_request *in);
+int ct__http_route_match(const char *url, struct ct_http_request *in);
 /* Runs a store-touching route (management API, /healthz) on a worker thread. */
-void ct_handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep);
+void ct__handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep);
 /* Answers on the calling event thread what needs no blocking work: /healthz and
  * Get when the store's reads are local (SQLite) and, for Get, the key
  * authenticates (a denial writes an audit row: not here). false: nothing was
- * done, req is untouched (its token not wiped); hand it to ct_handle. */
-bool ct_handle_inline(struct ct_service *svc, struct ct_http_request *req,
-                      struct ct_http_reply *rep);
+ * done, req is untouched (its token not wiped); hand it to ct__handle. */
+bool ct__handle_inline(struct ct_service *svc, struct ct_http_request *req,
+                       struct ct_http_reply *rep);
 /* Fills rep with the JSON error for err. */
-void ct_reply_error(struct ct_http_reply *rep, const struct ct_error *err);
+void ct__reply_error(struct ct_http_reply *rep, const struct ct_error *err);
 /* Fills rep with the JSON error for a bare status. */
-void ct_reply_status(struct ct_http_reply *rep, ct_status st);
+void ct__reply_status(struct ct_http_reply *rep, ct_status st);
 
 #endif

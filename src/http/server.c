@@ -214,7 +214,7 @@ static const struct ct_http_route *route_of(const char *url, struct ct_http_requ
     return NULL;
 }
 
-int ct_http_route_match(const char *url, struct ct_http_request *in)
+int ct__http_route_match(const char *url, struct ct_http_request *in)
 {
     const struct ct_http_route *rt = route_of(url, in);
     return rt ? rt->id : CT_ROUTE_NONE;
@@ -364,7 +364,7 @@ static enum MHD_Result send_reply(struct ct_http *h, struct request *r)
 
 static enum MHD_Result send_status(struct ct_http *h, struct request *r, ct_status st)
 {
-    ct_reply_status(&r->out, st);
+    ct__reply_status(&r->out, st);
     return send_reply(h, r);
 }
 
@@ -389,7 +389,7 @@ static void *worker_main(void *arg)
 
         r->in.body = r->body.data;
         r->in.body_len = r->body.len;
-        ct_handle(h->svc, &r->in, &r->out);
+        ct__handle(h->svc, &r->in, &r->out);
         r->state = REQ_DONE;
         MHD_resume_connection(r->conn);
 
@@ -476,7 +476,7 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
     struct ct_error err;
     if (r->in.route != CT_ROUTE_HEALTHZ &&
         ct_service_auth_admit(h->svc, r->in.client, ct_now_us(), &err) != CT_OK) {
-        ct_reply_error(&r->out, &err);
+        ct__reply_error(&r->out, &err);
         r->out.retry_after_s = (unsigned)err.reset_s;
         return send_reply(h, r);
     }
@@ -487,13 +487,13 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
         MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, &r->in);
     }
     /* /healthz and Get answered here, on the event thread, when that blocks on
-     * nothing but a local read (ct_handle_inline: SQLite, the key authenticates):
+     * nothing but a local read (ct__handle_inline: SQLite, the key authenticates):
      * the hand-off (suspend, queue, a worker wake-up, resume through MHD's
      * eventfd) cost ~4 thread switches, ~70 us of CPU per request against ~10 us
      * for the work (bench/cpu.sh). What this thread may wait on: a pooled reader
      * (each is held for one statement) and the page reads of two B-tree lookups.
      * The request context stays this thread's; nothing is shared with a worker. */
-    if (ct_handle_inline(h->svc, &r->in, &r->out)) {
+    if (ct__handle_inline(h->svc, &r->in, &r->out)) {
         r->state = REQ_DONE;
         return send_reply(h, r);
     }
@@ -630,7 +630,7 @@ static void render_service_metrics(struct ct_http *h, struct ct_buf *b)
         ct_buf_printf(b, "cockpit_tokens_tokens_expiring_7d{region=\"%s\"} %zu\n", sc->regions[i],
                       st.expiring[i]);
     uint64_t late = 0, abandoned = 0;
-    ct_conns_closed(h->conns, &late, &abandoned);
+    ct__conns_closed(h->conns, &late, &abandoned);
     ct_buf_printf(b,
                   "# HELP cockpit_tokens_http_requests_cut_total Connections closed in the middle "
                   "of receiving a request: not complete within request_timeout (late), or the "
@@ -696,11 +696,11 @@ static enum MHD_Result console(struct ct_http *h, struct request *r, const char 
         if (resp)
             MHD_add_response_header(resp, "Location", "/console/");
     } else {
-        a = ct_console_asset_find(r->in.asset);
+        a = ct__console_asset_find(r->in.asset);
         if (!a)
             return send_status(h, r, CT_E_NOT_FOUND);
         const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
-        resp = ct_console_response(a, inm, &status);
+        resp = ct__console_response(a, inm, &status);
     }
     if (!resp)
         return MHD_NO;
@@ -821,8 +821,8 @@ static enum MHD_Result send_bad_request(struct ct_http *h, struct request *r, co
 {
     struct ct_error err;
     ct_error_invalid(&err, "request", "constraint", why);
-    ct_reply_error(&r->out, &err);
-    ct_conn_received(r->track);
+    ct__reply_error(&r->out, &err);
+    ct__conn_received(r->track);
     return send_reply(h, r);
 }
 
@@ -857,7 +857,7 @@ static struct ct_conn *connection_track(struct MHD_Connection *conn)
 static bool body_abandoned(struct request *r)
 {
     return r->body_known && r->body_seen < r->body_expected &&
-           ct_conn_peer_closed(connection_fd(r->conn));
+           ct__conn_peer_closed(connection_fd(r->conn));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -880,7 +880,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *expect =
             r->too_large ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect") : NULL;
         if (expect && strcasecmp(expect, "100-continue") == 0) {
-            ct_conn_received(r->track);
+            ct__conn_received(r->track);
             return send_status(h, r, CT_E_TOO_LARGE); /* before the body is sent at all */
         }
         return MHD_YES; /* answer on a later call, or MHD closes the connection */
@@ -900,12 +900,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             (r->in.route == CT_ROUTE_TOKENS || r->in.route == CT_ROUTE_ROTATE))
             accumulate(r, upload, n);
         if (body_abandoned(r)) {
-            ct_conns_note_abandoned(h->conns);
+            ct__conns_note_abandoned(h->conns);
             return MHD_NO; /* it can never complete: free the connection now */
         }
         return MHD_YES;
     }
-    ct_conn_received(r->track); /* the whole request is here */
+    ct__conn_received(r->track); /* the whole request is here */
     if (r->too_large)
         return send_status(h, r, CT_E_TOO_LARGE);
     bool console_off =
@@ -928,10 +928,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
     struct ct_http *h = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        *socket_context = ct_conns_add(h->conns, connection_fd(conn), ct_mono_us());
+        *socket_context = ct__conns_add(h->conns, connection_fd(conn), ct_mono_us());
     } else {
         /* MHD notifies before it closes the socket (conns.c's ordering argument). */
-        ct_conns_remove(h->conns, *socket_context);
+        ct__conns_remove(h->conns, *socket_context);
         *socket_context = NULL;
     }
 }
@@ -976,7 +976,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     (void)cls;
     (void)uri;
     /* A request line was read: the deadline of a later request on the connection starts. */
-    ct_conn_receiving(connection_track(conn), ct_mono_us());
+    ct__conn_receiving(connection_track(conn), ct_mono_us());
     return NULL; /* *con_cls stays NULL until on_request's first call */
 }
 
@@ -1054,7 +1054,7 @@ static struct MHD_Response *fixed_json(ct_status st, const char *reason, const c
     err.reason = reason;
     err.action = "access";
     err.resource = "data_source";
-    ct_reply_error(&rep, &err);
+    ct__reply_error(&rep, &err);
     struct MHD_Response *resp =
         rep.body ? MHD_create_response_from_buffer(rep.body_len, rep.body, MHD_RESPMEM_MUST_COPY)
                  : NULL;
@@ -1169,7 +1169,7 @@ ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc
     pthread_cond_init(&h->idle_cond, NULL);
     ct_status rc = build_fixed(h) ? start_workers(h) : CT_E_NOMEM;
     if (rc == CT_OK)
-        rc = ct_conns_start(
+        rc = ct__conns_start(
             (int64_t)(cfg->request_timeout_s ? cfg->request_timeout_s : 10) * 1000000, &h->conns);
     if (rc == CT_OK) {
         h->daemon = start_daemon(h, &ss);
@@ -1227,7 +1227,7 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
          * serving the connections that are open, telling them to close. */
         atomic_store(&h->draining, true);
         if (h->conns)
-            ct_conns_drain(h->conns);
+            ct__conns_drain(h->conns);
         MHD_socket lsock = MHD_quiesce_daemon(h->daemon);
         if (lsock != MHD_INVALID_SOCKET) {
             adopt_backlog(h->daemon, lsock);
@@ -1260,7 +1260,7 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
         pthread_join(h->workers[i], NULL);
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
-    ct_conns_stop(h->conns); /* after the daemon: no more notifications */
+    ct__conns_stop(h->conns); /* after the daemon: no more notifications */
     for (size_t i = 0; i < CT_VERIFY_OUTCOME_COUNT_; i++) {
         if (h->resp_denied[i])
             MHD_destroy_response(h->resp_denied[i]);

@@ -108,7 +108,7 @@ static ct_status write_uses(struct ct_lastuse *lu, const struct uses *u)
     return rc;
 }
 
-ct_status ct_lastuse_flush(struct ct_lastuse *lu)
+ct_status ct__lastuse_flush(struct ct_lastuse *lu)
 {
     pthread_mutex_lock(&lu->flush_lock);
     pthread_mutex_lock(&lu->lock);
@@ -156,15 +156,15 @@ static void *flusher_main(void *arg)
         if (lu->stop)
             break;
         pthread_mutex_unlock(&lu->lock);
-        (void)ct_lastuse_flush(lu); /* a failure is logged and retried next time */
+        (void)ct__lastuse_flush(lu); /* a failure is logged and retried next time */
         pthread_mutex_lock(&lu->lock);
     }
     pthread_mutex_unlock(&lu->lock);
     return NULL;
 }
 
-ct_status ct_lastuse_start(struct ct_index *idx, struct ct_store *st, unsigned interval_s,
-                           struct ct_lastuse **ret_lu)
+ct_status ct__lastuse_start(struct ct_index *idx, struct ct_store *st, unsigned interval_s,
+                            struct ct_lastuse **ret_lu)
 {
     struct ct_lastuse *lu = calloc(1, sizeof *lu);
     if (!lu)
@@ -200,13 +200,13 @@ static bool join_once(struct ct_lastuse *lu)
     return first;
 }
 
-void ct_lastuse_stop(struct ct_lastuse *lu)
+void ct__lastuse_stop(struct ct_lastuse *lu)
 {
     if (lu && join_once(lu))
-        (void)ct_lastuse_flush(lu);
+        (void)ct__lastuse_flush(lu);
 }
 
-void ct_lastuse_free(struct ct_lastuse *lu)
+void ct__lastuse_free(struct ct_lastuse *lu)
 {
     if (!lu)
         return;
@@ -219,7 +219,7 @@ void ct_lastuse_free(struct ct_lastuse *lu)
     free(lu);
 }
 
-uint64_t ct_lastuse_written(const struct ct_lastuse *lu)
+uint64_t ct__lastuse_written(const struct ct_lastuse *lu)
 {
     return atomic_load_explicit(&lu->written, memory_order_relaxed);
 }

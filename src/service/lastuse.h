@@ -16,17 +16,17 @@ struct ct_lastuse;
 /* Starts the flusher over idx and st (both borrowed; they outlive it) and takes
  * the index's retire hook: a reload hands over the replaced table's unwritten
  * uses, which go out with the next flush. */
-ct_status ct_lastuse_start(struct ct_index *idx, struct ct_store *st, unsigned interval_s,
-                           struct ct_lastuse **ret_lu);
+ct_status ct__lastuse_start(struct ct_index *idx, struct ct_store *st, unsigned interval_s,
+                            struct ct_lastuse **ret_lu);
 /* Writes what is pending now; CT_OK when nothing was (or everything is). */
-ct_status ct_lastuse_flush(struct ct_lastuse *lu);
+ct_status ct__lastuse_flush(struct ct_lastuse *lu);
 /* Stops the thread, then flushes once more (the store must still be open).
  * Accepts NULL; a second call does nothing. */
-void ct_lastuse_stop(struct ct_lastuse *lu);
+void ct__lastuse_stop(struct ct_lastuse *lu);
 /* Stops the thread if still running (without a flush), releases the index's
  * retire hook and frees. Accepts NULL. */
-void ct_lastuse_free(struct ct_lastuse *lu);
+void ct__lastuse_free(struct ct_lastuse *lu);
 /* Uses written so far (for tests and metrics). */
-uint64_t ct_lastuse_written(const struct ct_lastuse *lu);
+uint64_t ct__lastuse_written(const struct ct_lastuse *lu);
 
 #endif

@@ -153,25 +153,25 @@ ct_status ct_service_track_last_use(struct ct_service *svc, unsigned interval_s)
 {
     if (interval_s == 0 || svc->lastuse)
         return CT_OK;
-    return ct_lastuse_start(svc->index, svc->store, interval_s, &svc->lastuse);
+    return ct__lastuse_start(svc->index, svc->store, interval_s, &svc->lastuse);
 }
 
 ct_status ct_service_flush_last_use(struct ct_service *svc)
 {
-    return svc->lastuse ? ct_lastuse_flush(svc->lastuse) : CT_OK;
+    return svc->lastuse ? ct__lastuse_flush(svc->lastuse) : CT_OK;
 }
 
 void ct_service_shutdown(struct ct_service *svc)
 {
     if (svc)
-        ct_lastuse_stop(svc->lastuse);
+        ct__lastuse_stop(svc->lastuse);
 }
 
 void ct_service_free(struct ct_service *svc)
 {
     if (!svc)
         return;
-    ct_lastuse_free(svc->lastuse); /* no flush: the store may be closed by now */
+    ct__lastuse_free(svc->lastuse); /* no flush: the store may be closed by now */
     ct_shidx_writer_close(svc->shidx);
     ct_index_free(svc->index);
     ct_throttle_free(svc->throttle);

@@ -1,5 +1,5 @@
 /* Path routing: the route matcher of src/http/server.c, through
- * ct_http_route_match, on the URL as MHD passes it (path only, NUL-terminated). */
+ * ct__http_route_match, on the URL as MHD passes it (path only, NUL-terminated). */
 #include "http/http_int.h"
 
 #include <stdio.h>
@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&in, 0x5a, sizeof in); /* not zeroed: captures must terminate themselves */
     in.region[0] = in.token_id[0] = in.asset[0] = '\0';
     in.token_id_cut = false;
-    int r = ct_http_route_match(fs.f[0], &in);
+    int r = ct__http_route_match(fs.f[0], &in);
     if (r < 0 || r > CT_ROUTE_NONE)
         abort();
     if (r == CT_ROUTE_TOKENS || r == CT_ROUTE_TOKEN) {
