@@ -129,9 +129,9 @@ static bool params_numbered(sqlite3_stmt *s)
     int n = sqlite3_bind_parameter_count(s);
     for (int i = 1; i <= n; i++) {
         const char *name = sqlite3_bind_parameter_name(s, i);
-        char want[16];
-        snprintf(want, sizeof want, "%c%d", name ? name[0] : '?', i);
-        if (name && ((name[0] != '$' && name[0] != '?') || strcmp(name, want) != 0))
+        char expected[16];
+        snprintf(expected, sizeof expected, "%c%d", name ? name[0] : '?', i);
+        if (name && ((name[0] != '$' && name[0] != '?') || strcmp(name, expected) != 0))
             return false;
     }
     return true;
