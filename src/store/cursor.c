@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/text.h"
+
 #define SLOTS 256 /* a few concurrent pagers; the oldest entry is replaced */
 
 struct slot {
@@ -57,22 +59,14 @@ bool ct_cursor_stable(uint64_t gen_before, uint64_t gen_after)
     return gen_before == gen_after && gen_before % 2 == 0;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 uint64_t ct_cursor_shape(const struct ct_token_query *q)
 {
-    uint64_t h = 14695981039346656037ull;
-    h = fnv(h, q->region, strlen(q->region) + 1);
+    uint64_t h = CT_FNV1A_SEED;
+    h = ct_fnv1a(h, q->region, strlen(q->region) + 1);
     for (unsigned i = 0; i < q->n_projects; i++)
-        h = fnv(h, q->projects[i], CT_UUID_LEN);
+        h = ct_fnv1a(h, q->projects[i], CT_UUID_LEN);
     uint32_t tail[4] = {q->n_projects, q->scopes_any, (uint32_t)q->order, q->page_size};
-    return fnv(h, tail, sizeof tail);
+    return ct_fnv1a(h, tail, sizeof tail);
 }
 
 bool ct_cursor_get(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,

@@ -16,6 +16,7 @@
  * committed before it was sent has been applied, and those tombstones can go. */
 #include "store/postgres_feed.h"
 
+#include <assert.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -215,9 +216,9 @@ static void *feed_main(void *arg)
 ct_status ct_pg_feed_start(struct ct_pg *db, const struct ct_store_watcher *w,
                            const _Atomic uint64_t *scans_completed, struct ct_pg_feed **ret_feed)
 {
-    if (!w->token_added || !w->token_removed || !w->resync || !w->connectivity ||
-        !w->barrier_begin || !w->barrier_passed)
-        return CT_E_INVALID;
+    /* A watcher without its callbacks is a programmer error (STYLE rule 18). */
+    assert(w->token_added && w->token_removed && w->resync && w->connectivity &&
+           w->barrier_begin && w->barrier_passed);
     struct ct_pg_feed *f = calloc(1, sizeof *f);
     if (!f)
         return CT_E_NOMEM;
