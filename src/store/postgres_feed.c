@@ -217,8 +217,8 @@ ct_status ct_pg_feed_start(struct ct_pg *db, const struct ct_store_watcher *w,
                            const _Atomic uint64_t *scans_completed, struct ct_pg_feed **ret_feed)
 {
     /* A watcher without its callbacks is a programmer error (STYLE rule 18). */
-    assert(w->token_added && w->token_removed && w->resync && w->connectivity &&
-           w->barrier_begin && w->barrier_passed);
+    assert(w->token_added && w->token_removed && w->resync && w->connectivity && w->barrier_begin &&
+           w->barrier_passed);
     struct ct_pg_feed *f = calloc(1, sizeof *f);
     if (!f)
         return CT_E_NOMEM;
