@@ -56,7 +56,7 @@ int ct_admin_bulk_main(int argc, char **argv);
 int ct_admin_audit_main(int argc, char **argv);
 /* `token ...`: the HTTP client for a running server (src/cli/client.c, libcurl).
  * Linked into cockpit-tokens-client only, so the server binary has no libcurl. */
-int ct_cli_token_main(int argc, char **argv);
+int ct__cli_token_main(int argc, char **argv);
 /* Runs cockpit-tokens-client from the directory of the running binary with args
  * (argv[0] excluded). Returns only on failure, with an exit code (message printed). */
 int ct_cli_exec_client(int argc, char **argv);

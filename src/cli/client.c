@@ -790,7 +790,7 @@ static int run(struct client *c, const struct opts *o)
     return cmd_by_id(c, o, region, strcmp(o->verb, "delete") == 0);
 }
 
-int ct_cli_token_main(int argc, char **argv)
+int ct__cli_token_main(int argc, char **argv)
 {
     struct opts o;
     memset(&o, 0, sizeof o);

@@ -12,5 +12,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "cockpit-tokens: libsodium failed to initialise\n");
         return 1;
     }
-    return ct_cli_token_main(argc - 1, argv + 1);
+    return ct__cli_token_main(argc - 1, argv + 1);
 }

@@ -29,7 +29,7 @@ struct entry {
     uint8_t hash[CT_HASH_LEN];
     uint8_t token_id[16];
     uint8_t project_id[16];
-    int64_t expires_at_us; /* 0 = never; only ever moves earlier (ct_index_cap_expiry) */
+    int64_t expires_at_us; /* 0 = never; only ever moves earlier (ct__index_cap_expiry) */
     uint32_t scopes;
     uint16_t region; /* index into regions[] */
     uint16_t state;
@@ -265,7 +265,7 @@ int ct_index_table_each(const struct ct_index_table *t,
     return rc;
 }
 
-size_t ct_index_table_count(const struct ct_index_table *t)
+size_t ct__index_table_count(const struct ct_index_table *t)
 {
     return t->n_live;
 }
@@ -654,7 +654,7 @@ void ct_index_confirm(struct ct_index *idx, const char *token_id)
     pthread_rwlock_unlock(&idx->lock);
 }
 
-void ct_index_abandon(struct ct_index *idx, const char *token_id)
+void ct__index_abandon(struct ct_index *idx, const char *token_id)
 {
     pthread_rwlock_wrlock(&idx->lock);
     op_abandon(idx->tab, token_id);
@@ -684,7 +684,7 @@ bool ct_index_remove(struct ct_index *idx, const char *token_id, bool keep_tombs
     return r;
 }
 
-void ct_index_cap_expiry(struct ct_index *idx, const char *token_id, int64_t expires_at_us)
+void ct__index_cap_expiry(struct ct_index *idx, const char *token_id, int64_t expires_at_us)
 {
     struct ct_token tok;
     memset(&tok, 0, sizeof tok);

@@ -19,12 +19,12 @@
  *
  * The sources, and the calls each makes:
  *   local create   ct_index_reserve() BEFORE the store commits the token, then
- *                  ct_index_confirm() after the commit (ct_index_abandon() when
+ *                  ct_index_confirm() after the commit (ct__index_abandon() when
  *                  it did not commit). Confirm only turns PENDING into LIVE: if
  *                  a delete committed in between and removed the entry, the
  *                  late confirm finds nothing and does nothing.
  *   rotation       the new token as a local create; the old one's shortened
- *                  expiry with ct_index_cap_expiry() after the commit (the
+ *                  expiry with ct__index_cap_expiry() after the commit (the
  *                  minimum of the two wins, so caps commute; a removal wins).
  *   local delete   ct_index_remove() after the commit, before the reply, with
  *                  keep_tombstone when the store has a change feed (the feed
@@ -80,7 +80,7 @@ ct_status ct_index_reserve(struct ct_index *idx, const struct ct_token *tok);
 /* Local create, after its commit: PENDING -> LIVE; nothing in any other state. */
 void ct_index_confirm(struct ct_index *idx, const char *token_id);
 /* Local create that did not commit: drops a PENDING entry. */
-void ct_index_abandon(struct ct_index *idx, const char *token_id);
+void ct__index_abandon(struct ct_index *idx, const char *token_id);
 /* A committed token (change feed, tests): LIVE, replacing a PENDING or LIVE entry
  * of the same id; ignored on a TOMBSTONE. */
 ct_status ct_index_put(struct ct_index *idx, const struct ct_token *tok);
@@ -91,7 +91,7 @@ bool ct_index_remove(struct ct_index *idx, const char *token_id, bool keep_tombs
 /* A rotation committed: the token's expiry becomes min(its expiry, expires_at_us)
  * when it is PENDING or LIVE; nothing otherwise (a removal wins, and caps
  * commute, so any order of arrival converges). */
-void ct_index_cap_expiry(struct ct_index *idx, const char *token_id, int64_t expires_at_us);
+void ct__index_cap_expiry(struct ct_index *idx, const char *token_id, int64_t expires_at_us);
 
 /* Feed barriers. begin: false when no tombstone waits for one; else *ret_cookie
  * identifies the barrier the caller is about to send. passed: the barrier with
@@ -139,7 +139,7 @@ ct_status ct_index_table_put(struct ct_index_table *tab, const struct ct_token *
 int ct_index_table_each(const struct ct_index_table *tab,
                         int (*fn)(void *ud, const struct ct_token *tok), void *ud);
 /* LIVE tokens in tab. */
-size_t ct_index_table_count(const struct ct_index_table *tab);
+size_t ct__index_table_count(const struct ct_index_table *tab);
 void ct_index_table_free(struct ct_index_table *tab);
 
 /* Mirrors the LIVE set elsewhere. Every call runs under the index's exclusive

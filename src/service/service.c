@@ -204,7 +204,7 @@ const struct ct_service_config *ct_service_config(const struct ct_service *svc)
     return &svc->cfg;
 }
 
-bool ct_service_region_valid(const struct ct_service *svc, const char *region)
+bool ct__service_region_valid(const struct ct_service *svc, const char *region)
 {
     for (unsigned i = 0; i < svc->cfg.n_regions; i++) {
         if (strcmp(svc->cfg.regions[i], region) == 0)
@@ -213,7 +213,7 @@ bool ct_service_region_valid(const struct ct_service *svc, const char *region)
     return false;
 }
 
-void ct_service_set_store_up(struct ct_service *svc, bool up, int64_t now_us)
+void ct__service_set_store_up(struct ct_service *svc, bool up, int64_t now_us)
 {
     if (up)
         atomic_store(&svc->stale_since_us, 0);
@@ -359,7 +359,7 @@ bool ct_service_reads_local(const struct ct_service *svc)
     return strcmp(ct_store_backend(svc->store), "sqlite") == 0;
 }
 
-bool ct_caller_may(const struct ct_caller *c, const char *project_id)
+bool ct__caller_may(const struct ct_caller *c, const char *project_id)
 {
     if (c->key.n_projects == 0)
         return true;
@@ -383,7 +383,7 @@ static ct_status forbidden(struct ct_error *err, const char *action)
 static ct_status check_region(const struct ct_service *svc, const char *region,
                               struct ct_error *err)
 {
-    if (!ct_service_region_valid(svc, region))
+    if (!ct__service_region_valid(svc, region))
         return ct_error_invalid(err, "region", "constraint",
                                 "unknown region (see the server's configured regions)");
     return CT_OK;
@@ -452,7 +452,7 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
     ct_status rc = check_region(svc, region, err);
     if (rc != CT_OK)
         return rc;
-    if (!ct_caller_may(caller, in->project_id)) {
+    if (!ct__caller_may(caller, in->project_id)) {
         audit_denied(svc, caller, NULL, "token.create", in->project_id, region,
                      "denied:permissions");
         return forbidden(err, "write");
@@ -483,7 +483,7 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
         memcpy(ret_secret, secret, sizeof secret);
     }
     if (rc != CT_OK)
-        ct_index_abandon(svc->index, tok.id);
+        ct__index_abandon(svc->index, tok.id);
     ct_wipe(secret, sizeof secret);
     return rc;
 }
@@ -526,7 +526,7 @@ ct_status ct_service_token_get(struct ct_service *svc, const struct ct_caller *c
     struct ct_token tok;
     rc = ct_store_token_get(svc->store, region, id, &tok);
     /* A token the caller may not see does not exist for it: 404, never 403. */
-    if (rc == CT_E_NOT_FOUND || (rc == CT_OK && !ct_caller_may(caller, tok.project_id)))
+    if (rc == CT_E_NOT_FOUND || (rc == CT_OK && !ct__caller_may(caller, tok.project_id)))
         return ct_error_not_found(err, "token", token_id);
     if (rc != CT_OK)
         return ct_error_status(err, rc);
@@ -581,12 +581,12 @@ ct_status ct_service_token_rotate(struct ct_service *svc, const struct ct_caller
     else if (rc != CT_OK)
         store_error(svc, rc, current, err);
     if (rc == CT_OK) {
-        ct_index_cap_expiry(svc->index, old.id, old.expires_at_us);
+        ct__index_cap_expiry(svc->index, old.id, old.expires_at_us);
         ct_index_confirm(svc->index, tok.id);
         *ret_tok = tok;
         memcpy(ret_secret, secret, sizeof secret);
     } else {
-        ct_index_abandon(svc->index, tok.id);
+        ct__index_abandon(svc->index, tok.id);
     }
     ct_wipe(secret, sizeof secret);
     return rc;
@@ -686,7 +686,7 @@ ct_status ct_service_token_list(struct ct_service *svc, const struct ct_caller *
         .page_size = req->page_size,
     };
     if (req->project_id[0]) {
-        if (!ct_caller_may(caller, req->project_id)) {
+        if (!ct__caller_may(caller, req->project_id)) {
             audit_denied(svc, caller, NULL, "token.list", req->project_id, region,
                          "denied:permissions");
             return forbidden(err, "read");
@@ -893,7 +893,7 @@ static void feed_resync(void *ud)
 
 static void feed_connectivity(void *ud, bool up)
 {
-    ct_service_set_store_up(ud, up, ct_now_us());
+    ct__service_set_store_up(ud, up, ct_now_us());
     if (up)
         ct_notice("store connection is up");
     else

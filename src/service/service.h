@@ -79,7 +79,7 @@ struct ct_service_stats {
 void ct_service_stats(struct ct_service *svc, int64_t now_us, int64_t until_us,
                       struct ct_service_stats *ret);
 /* True when region is one the server serves. */
-bool ct_service_region_valid(const struct ct_service *svc, const char *region);
+bool ct__service_region_valid(const struct ct_service *svc, const char *region);
 const struct ct_service_config *ct_service_config(const struct ct_service *svc);
 
 /* The authenticated principal of a management request. */
@@ -108,7 +108,7 @@ ct_status ct_service_authenticate_peek(struct ct_service *svc, const char *x_aut
  * pooled reader, no network round trip), so a read may run on an event thread. */
 bool ct_service_reads_local(const struct ct_service *svc);
 /* True when the caller's key may act on project_id. */
-bool ct_caller_may(const struct ct_caller *c, const char *project_id);
+bool ct__caller_may(const struct ct_caller *c, const char *project_id);
 
 /* Creates a token. On CT_OK writes the token and its secret (the only time it
  * exists in clear: the caller wipes it after use). */
@@ -179,7 +179,7 @@ ct_status ct_service_publish_index(struct ct_service *svc, const char *path);
 /* Reloads the whole index from the store (start-up, resync). */
 ct_status ct_service_reload_index(struct ct_service *svc);
 /* Marks the shared store reachable (stale_since 0) or not (since now). */
-void ct_service_set_store_up(struct ct_service *svc, bool up, int64_t now_us);
+void ct__service_set_store_up(struct ct_service *svc, bool up, int64_t now_us);
 
 /* Subscribes the index to the store's change feed (shared stores): changes made
  * by other nodes are applied as they arrive; a resync reloads the index; the

@@ -404,7 +404,7 @@ ct_status ct_shidx_replace(struct ct_shidx_writer *w, const struct ct_index_tabl
     pthread_mutex_lock(&w->lock);
     /* Built aside and renamed into place: readers keep the old file until then,
      * so they never see a half-loaded table. */
-    ct_status rc = table_begin(w, slots_for(ct_index_table_count(tab)), &t, tmp);
+    ct_status rc = table_begin(w, slots_for(ct__index_table_count(tab)), &t, tmp);
     if (rc == CT_OK) {
         struct fill f = {.t = &t};
         if (ct_index_table_each(tab, fill_one, &f) != 0) {

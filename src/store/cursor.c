@@ -16,22 +16,22 @@ struct slot {
     struct ct_cursor at;
 };
 
-struct ct_cursor_cache {
+struct ct__cursor_cache {
     _Atomic uint64_t gen;
     pthread_mutex_t lock;
     unsigned next; /* round-robin replacement */
     struct slot slots[SLOTS];
 };
 
-struct ct_cursor_cache *ct_cursor_cache_new(void)
+struct ct__cursor_cache *ct__cursor_cache_new(void)
 {
-    struct ct_cursor_cache *cc = calloc(1, sizeof *cc);
+    struct ct__cursor_cache *cc = calloc(1, sizeof *cc);
     if (cc)
         pthread_mutex_init(&cc->lock, NULL);
     return cc;
 }
 
-void ct_cursor_cache_free(struct ct_cursor_cache *cc)
+void ct__cursor_cache_free(struct ct__cursor_cache *cc)
 {
     if (!cc)
         return;
@@ -39,27 +39,27 @@ void ct_cursor_cache_free(struct ct_cursor_cache *cc)
     free(cc);
 }
 
-void ct_cursor_write_begin(struct ct_cursor_cache *cc)
+void ct__cursor_write_begin(struct ct__cursor_cache *cc)
 {
     atomic_fetch_add(&cc->gen, 1);
 }
 
-void ct_cursor_write_end(struct ct_cursor_cache *cc)
+void ct__cursor_write_end(struct ct__cursor_cache *cc)
 {
     atomic_fetch_add(&cc->gen, 1);
 }
 
-uint64_t ct_cursor_generation(const struct ct_cursor_cache *cc)
+uint64_t ct__cursor_generation(const struct ct__cursor_cache *cc)
 {
     return atomic_load(&cc->gen);
 }
 
-bool ct_cursor_stable(uint64_t gen_before, uint64_t gen_after)
+bool ct__cursor_stable(uint64_t gen_before, uint64_t gen_after)
 {
     return gen_before == gen_after && gen_before % 2 == 0;
 }
 
-uint64_t ct_cursor_shape(const struct ct_token_query *q)
+uint64_t ct__cursor_shape(const struct ct_token_query *q)
 {
     uint64_t h = CT_FNV1A_SEED;
     h = ct_fnv1a(h, q->region, strlen(q->region) + 1);
@@ -69,8 +69,8 @@ uint64_t ct_cursor_shape(const struct ct_token_query *q)
     return ct_fnv1a(h, tail, sizeof tail);
 }
 
-bool ct_cursor_get(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
-                   struct ct_cursor *ret, uint32_t *ret_page)
+bool ct__cursor_get(struct ct__cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
+                    struct ct_cursor *ret, uint32_t *ret_page)
 {
     const struct slot *best = NULL;
     pthread_mutex_lock(&cc->lock);
@@ -88,8 +88,8 @@ bool ct_cursor_get(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, ui
     return best != NULL;
 }
 
-void ct_cursor_put(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
-                   const struct ct_token *last)
+void ct__cursor_put(struct ct__cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
+                    const struct ct_token *last)
 {
     pthread_mutex_lock(&cc->lock);
     struct slot *s = NULL;

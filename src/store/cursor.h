@@ -12,7 +12,7 @@
 
 #include "model/model.h"
 
-struct ct_cursor_cache;
+struct ct__cursor_cache;
 
 /* Where a page ended: the sort key of its last row. */
 struct ct_cursor {
@@ -21,27 +21,27 @@ struct ct_cursor {
     char id[CT_UUID_LEN + 1];
 };
 
-struct ct_cursor_cache *ct_cursor_cache_new(void);
-void ct_cursor_cache_free(struct ct_cursor_cache *cc);
+struct ct__cursor_cache *ct__cursor_cache_new(void);
+void ct__cursor_cache_free(struct ct__cursor_cache *cc);
 
 /* Writers bracket every write transaction; the generation is odd while one runs. */
-void ct_cursor_write_begin(struct ct_cursor_cache *cc);
-void ct_cursor_write_end(struct ct_cursor_cache *cc);
-uint64_t ct_cursor_generation(const struct ct_cursor_cache *cc);
+void ct__cursor_write_begin(struct ct__cursor_cache *cc);
+void ct__cursor_write_end(struct ct__cursor_cache *cc);
+uint64_t ct__cursor_generation(const struct ct__cursor_cache *cc);
 /* True when gen_before and gen_after (read around taking a read snapshot) show
  * that no write ran meanwhile, so the snapshot is generation gen_before's. */
-bool ct_cursor_stable(uint64_t gen_before, uint64_t gen_after);
+bool ct__cursor_stable(uint64_t gen_before, uint64_t gen_after);
 
 /* Identifies a query's filter, order and page size (not its page number). */
-uint64_t ct_cursor_shape(const struct ct_token_query *q);
+uint64_t ct__cursor_shape(const struct ct_token_query *q);
 /* The nearest known page before `page` of shape, taken in generation gen: its end
  * in *ret and its number in *ret_page (< page); false when none is known. A page
  * then starts (page - 1 - *ret_page) pages after that cursor: a random page skips
  * from the closest page served before it instead of from the start. */
-bool ct_cursor_get(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
-                   struct ct_cursor *ret, uint32_t *ret_page);
+bool ct__cursor_get(struct ct__cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
+                    struct ct_cursor *ret, uint32_t *ret_page);
 /* Records that page `page` of shape ended with `last`, in generation gen. */
-void ct_cursor_put(struct ct_cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
-                   const struct ct_token *last);
+void ct__cursor_put(struct ct__cursor_cache *cc, uint64_t shape, uint32_t page, uint64_t gen,
+                    const struct ct_token *last);
 
 #endif

@@ -28,7 +28,7 @@
 
 struct ct_store_backend {
     struct ct_pg *db;
-    struct ct_pg_feed *feed; /* NULL until watch() */
+    struct ct__pg_feed *feed; /* NULL until watch() */
     /* Full token scans that succeeded: bumped by whichever thread scans, read by
      * the feed thread around the resync it asks for (the receiver scans on the
      * feed's own thread then, so the count it reads back includes that scan). */
@@ -37,18 +37,18 @@ struct ct_store_backend {
 
 /* ---- the writes' companions: audit row, notification ---------------------------------------- */
 
-static ct_status insert_audit(struct ct_pg_conn *c, const struct ct_audit_event *ev)
+static ct_status insert_audit(struct ct__pg_conn *c, const struct ct_audit_event *ev)
 {
-    struct ct_pg_params p = {0};
-    ct_pg_audit_bind(&p, ev);
-    return ct_pg_exec(c, CT_PGS(CT_SQL_AUDIT_INSERT), &p, NULL);
+    struct ct__pg_params p = {0};
+    ct__pg_audit_bind(&p, ev);
+    return ct__pg_exec(c, CT_PGS(CT_SQL_AUDIT_INSERT), &p, NULL);
 }
 
-static ct_status notify(struct ct_pg_conn *c, const char *payload)
+static ct_status notify(struct ct__pg_conn *c, const char *payload)
 {
-    struct ct_pg_params p = {0};
-    ct_pg_param_text(&p, payload);
-    return ct_pg_exec(c, CT_PGS_NOTIFY, &p, NULL);
+    struct ct__pg_params p = {0};
+    ct__pg_param_text(&p, payload);
+    return ct__pg_exec(c, CT_PGS_NOTIFY, &p, NULL);
 }
 
 /* ---- tokens: writes ------------------------------------------------------------------------- */
@@ -63,19 +63,19 @@ struct token_insert_args {
 /* The project's advisory lock (held to the end of the transaction) serialises
  * count-then-insert across every node; the counter row alone could not, as a
  * project's first token has no row to lock yet. */
-static ct_status quota_check(struct ct_pg_conn *c, struct token_insert_args *a)
+static ct_status quota_check(struct ct__pg_conn *c, struct token_insert_args *a)
 {
-    struct ct_pg_params p = {0};
-    struct ct_pg_result *res;
-    ct_pg_param_text(&p, a->tok->region);
-    ct_pg_param_text(&p, a->tok->project_id);
-    ct_status rc = ct_pg_exec(c, CT_PGS_QUOTA_LOCK, &p, NULL);
+    struct ct__pg_params p = {0};
+    struct ct__pg_result *res;
+    ct__pg_param_text(&p, a->tok->region);
+    ct__pg_param_text(&p, a->tok->project_id);
+    ct_status rc = ct__pg_exec(c, CT_PGS_QUOTA_LOCK, &p, NULL);
     if (rc == CT_OK)
-        rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_COUNT_PROJECT), &p, &res);
+        rc = ct__pg_exec(c, CT_PGS(CT_SQL_TOKEN_COUNT_PROJECT), &p, &res);
     if (rc != CT_OK)
         return rc;
-    uint64_t n = ct_pg_nrows(res) > 0 ? (uint64_t)ct_pg_i64(res, 0, 0) : 0;
-    ct_pg_result_free(res);
+    uint64_t n = ct__pg_nrows(res) > 0 ? (uint64_t)ct__pg_i64(res, 0, 0) : 0;
+    ct__pg_result_free(res);
     if (n >= a->max_per_project) {
         a->current = n;
         return CT_E_QUOTA;
@@ -85,20 +85,20 @@ static ct_status quota_check(struct ct_pg_conn *c, struct token_insert_args *a)
 
 /* The NOTIFY commits with the row, so the other nodes hear of exactly the
  * inserts that happened. */
-static ct_status op_token_insert(struct ct_pg_conn *c, void *arg)
+static ct_status op_token_insert(struct ct__pg_conn *c, void *arg)
 {
     struct token_insert_args *a = arg;
     ct_status rc = a->max_per_project > 0 ? quota_check(c, a) : CT_OK;
     if (rc == CT_OK) {
-        struct ct_pg_params p = {0};
-        ct_pg_token_bind(&p, a->tok);
-        rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_INSERT), &p, NULL);
+        struct ct__pg_params p = {0};
+        ct__pg_token_bind(&p, a->tok);
+        rc = ct__pg_exec(c, CT_PGS(CT_SQL_TOKEN_INSERT), &p, NULL);
     }
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
     if (rc == CT_OK) {
         char payload[CT_PG_PAYLOAD_MAX];
-        ct_pg_codec_encode_upsert(a->tok, payload);
+        ct__pg_codec_encode_upsert(a->tok, payload);
         rc = notify(c, payload);
     }
     return rc;
@@ -109,7 +109,7 @@ static ct_status pg_token_insert(struct ct_store_backend *be, const struct ct_to
                                  uint64_t *ret_current)
 {
     struct token_insert_args a = {.tok = tok, .max_per_project = max_per_project, .audit = audit};
-    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_insert, &a);
+    ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_insert, &a);
     if (rc == CT_E_QUOTA && ret_current)
         *ret_current = a.current;
     return rc;
@@ -121,27 +121,27 @@ struct token_delete_args {
     struct ct_token deleted;
 };
 
-static ct_status op_token_delete(struct ct_pg_conn *c, void *arg)
+static ct_status op_token_delete(struct ct__pg_conn *c, void *arg)
 {
     struct token_delete_args *a = arg;
-    struct ct_pg_params p = {0};
-    struct ct_pg_result *res;
-    ct_pg_param_text(&p, a->region);
-    ct_pg_param_text(&p, a->id);
-    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_DELETE), &p, &res);
+    struct ct__pg_params p = {0};
+    struct ct__pg_result *res;
+    ct__pg_param_text(&p, a->region);
+    ct__pg_param_text(&p, a->id);
+    ct_status rc = ct__pg_exec(c, CT_PGS(CT_SQL_TOKEN_DELETE), &p, &res);
     if (rc != CT_OK)
         return rc;
-    bool found = ct_pg_nrows(res) > 0;
+    bool found = ct__pg_nrows(res) > 0;
     if (found)
-        ct_pg_token_read(res, 0, &a->deleted);
-    ct_pg_result_free(res);
+        ct__pg_token_read(res, 0, &a->deleted);
+    ct__pg_result_free(res);
     if (!found)
         return CT_E_NOT_FOUND;
     if (a->audit)
         rc = insert_audit(c, a->audit);
     if (rc == CT_OK) {
         char payload[CT_PG_PAYLOAD_MAX];
-        ct_pg_codec_encode_remove(&a->deleted, payload);
+        ct__pg_codec_encode_remove(&a->deleted, payload);
         rc = notify(c, payload);
     }
     return rc;
@@ -151,7 +151,7 @@ static ct_status pg_token_delete(struct ct_store_backend *be, const char *region
                                  const struct ct_audit_event *audit, struct ct_token *ret_deleted)
 {
     struct token_delete_args a = {.region = region, .id = id, .audit = audit};
-    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_delete, &a);
+    ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_delete, &a);
     if (rc == CT_OK && ret_deleted)
         *ret_deleted = a.deleted;
     return rc;
@@ -166,27 +166,27 @@ struct token_rotate_args {
 
 /* The old token's new expiry and the new token reach the other nodes as two
  * upserts committed with the rows. */
-static ct_status op_token_rotate(struct ct_pg_conn *c, void *arg)
+static ct_status op_token_rotate(struct ct__pg_conn *c, void *arg)
 {
     struct token_rotate_args *a = arg;
-    struct ct_pg_params p = {0};
-    struct ct_pg_result *res;
-    ct_pg_param_i64(&p, a->old_expires_at_us);
-    ct_pg_param_text(&p, a->region);
-    ct_pg_param_text(&p, a->old_id);
-    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_CAP_EXPIRY), &p, &res);
+    struct ct__pg_params p = {0};
+    struct ct__pg_result *res;
+    ct__pg_param_i64(&p, a->old_expires_at_us);
+    ct__pg_param_text(&p, a->region);
+    ct__pg_param_text(&p, a->old_id);
+    ct_status rc = ct__pg_exec(c, CT_PGS(CT_SQL_TOKEN_CAP_EXPIRY), &p, &res);
     if (rc != CT_OK)
         return rc;
-    bool found = ct_pg_nrows(res) > 0;
+    bool found = ct__pg_nrows(res) > 0;
     if (found)
-        ct_pg_token_read(res, 0, &a->old);
-    ct_pg_result_free(res);
+        ct__pg_token_read(res, 0, &a->old);
+    ct__pg_result_free(res);
     if (!found)
         return CT_E_NOT_FOUND;
     rc = op_token_insert(c, &a->insert);
     if (rc == CT_OK) {
         char payload[CT_PG_PAYLOAD_MAX];
-        ct_pg_codec_encode_upsert(&a->old, payload);
+        ct__pg_codec_encode_upsert(&a->old, payload);
         rc = notify(c, payload);
     }
     return rc;
@@ -204,7 +204,7 @@ static ct_status pg_token_rotate(struct ct_store_backend *be, const char *region
         .old_expires_at_us = old_expires_at_us,
         .insert = {.tok = new_tok, .max_per_project = max_per_project, .audit = audit},
     };
-    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_rotate, &a);
+    ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_rotate, &a);
     if (rc == CT_E_QUOTA && ret_current)
         *ret_current = a.insert.current;
     if (rc == CT_OK && ret_old)
@@ -241,16 +241,16 @@ static void touch_arrays(const struct touch_args *a, size_t from, size_t n)
     snprintf(a->ats + oa, TOUCH_ATS_MAX - oa, "}");
 }
 
-static ct_status op_token_touch(struct ct_pg_conn *c, void *arg)
+static ct_status op_token_touch(struct ct__pg_conn *c, void *arg)
 {
     struct touch_args *a = arg;
     ct_status rc = CT_OK;
     for (size_t off = 0; rc == CT_OK && off < a->n; off += TOUCH_CHUNK) {
         touch_arrays(a, off, a->n - off < TOUCH_CHUNK ? a->n - off : TOUCH_CHUNK);
-        struct ct_pg_params p = {0};
-        ct_pg_param_text(&p, a->ids);
-        ct_pg_param_text(&p, a->ats);
-        rc = ct_pg_exec(c, CT_PGS_TOKEN_TOUCH, &p, NULL);
+        struct ct__pg_params p = {0};
+        ct__pg_param_text(&p, a->ids);
+        ct__pg_param_text(&p, a->ats);
+        rc = ct__pg_exec(c, CT_PGS_TOKEN_TOUCH, &p, NULL);
     }
     return rc;
 }
@@ -261,7 +261,7 @@ static ct_status pg_token_touch(struct ct_store_backend *be, const struct ct_tok
     struct touch_args a = {
         .uses = uses, .n = n, .ids = malloc(TOUCH_IDS_MAX), .ats = malloc(TOUCH_ATS_MAX)};
     ct_status rc =
-        a.ids && a.ats ? ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_touch, &a) : CT_E_NOMEM;
+        a.ids && a.ats ? ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_touch, &a) : CT_E_NOMEM;
     free(a.ids);
     free(a.ats);
     return rc;
@@ -275,18 +275,18 @@ struct bulk_args {
 
 /* A bulk load sends no per-row events: the last chunk asks every node to resync
  * (an interrupted load is caught by the feed's periodic resync). */
-static ct_status op_bulk_chunk(struct ct_pg_conn *c, void *arg)
+static ct_status op_bulk_chunk(struct ct__pg_conn *c, void *arg)
 {
     struct bulk_args *a = arg;
     ct_status rc = CT_OK;
     for (size_t i = 0; rc == CT_OK && i < a->n; i++) {
-        struct ct_pg_params p = {0};
-        ct_pg_token_bind(&p, &a->toks[i]);
-        rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_INSERT), &p, NULL);
+        struct ct__pg_params p = {0};
+        ct__pg_token_bind(&p, &a->toks[i]);
+        rc = ct__pg_exec(c, CT_PGS(CT_SQL_TOKEN_INSERT), &p, NULL);
     }
     if (rc == CT_OK && a->last) {
         char payload[CT_PG_PAYLOAD_MAX];
-        ct_pg_codec_encode_resync(payload);
+        ct__pg_codec_encode_resync(payload);
         rc = notify(c, payload);
     }
     return rc;
@@ -299,7 +299,7 @@ static ct_status pg_token_insert_bulk(struct ct_store_backend *be, const struct 
     for (size_t off = 0; rc == CT_OK && off < n; off += BULK_CHUNK) {
         size_t len = n - off < BULK_CHUNK ? n - off : BULK_CHUNK;
         struct bulk_args a = {.toks = toks + off, .n = len, .last = off + len == n};
-        rc = ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_bulk_chunk, &a);
+        rc = ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_bulk_chunk, &a);
     }
     return rc;
 }
@@ -312,20 +312,20 @@ struct token_get_args {
     bool found;
 };
 
-static ct_status op_token_get(struct ct_pg_conn *c, void *arg)
+static ct_status op_token_get(struct ct__pg_conn *c, void *arg)
 {
     struct token_get_args *a = arg;
-    struct ct_pg_params p = {0};
-    struct ct_pg_result *res;
-    ct_pg_param_text(&p, a->region);
-    ct_pg_param_text(&p, a->id);
-    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_TOKEN_GET), &p, &res);
+    struct ct__pg_params p = {0};
+    struct ct__pg_result *res;
+    ct__pg_param_text(&p, a->region);
+    ct__pg_param_text(&p, a->id);
+    ct_status rc = ct__pg_exec(c, CT_PGS(CT_SQL_TOKEN_GET), &p, &res);
     if (rc != CT_OK)
         return rc;
-    a->found = ct_pg_nrows(res) > 0;
+    a->found = ct__pg_nrows(res) > 0;
     if (a->found)
-        ct_pg_token_read(res, 0, &a->tok);
-    ct_pg_result_free(res);
+        ct__pg_token_read(res, 0, &a->tok);
+    ct__pg_result_free(res);
     return CT_OK;
 }
 
@@ -333,7 +333,7 @@ static ct_status pg_token_get(struct ct_store_backend *be, const char *region, c
                               struct ct_token *ret_tok)
 {
     struct token_get_args a = {.region = region, .id = id};
-    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_token_get, &a);
+    ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_token_get, &a);
     if (rc == CT_OK && !a.found)
         return CT_E_NOT_FOUND;
     if (rc == CT_OK)
@@ -341,7 +341,7 @@ static ct_status pg_token_get(struct ct_store_backend *be, const char *region, c
     return rc;
 }
 
-/* The projects parameter (ct_pg_list_shape): one project as is; several as a
+/* The projects parameter (ct__pg_list_shape): one project as is; several as a
  * text[] literal, {"a","b"}, elements quoted and escaped whatever they hold. */
 static void projects_param(const struct ct_token_query *q, char buf[PROJECTS_ARRAY_MAX])
 {
@@ -370,23 +370,23 @@ static void projects_param(const struct ct_token_query *q, char buf[PROJECTS_ARR
 struct list_args {
     const struct ct_token_query *q;
     char projects[PROJECTS_ARRAY_MAX]; /* the projects parameter, if any */
-    struct ct_pg_conn *c;              /* of the current attempt, for the counts */
+    struct ct__pg_conn *c;             /* of the current attempt, for the counts */
     struct ct_token_page page;
 };
 
 /* Binds what the shape's statement takes, in the shared builder's order (region,
  * projects, scopes, expiry instant, then LIMIT and OFFSET for a page). */
 static void list_params(const struct list_args *a, const struct ct_sql_list_shape *sh,
-                        struct ct_pg_params *p)
+                        struct ct__pg_params *p)
 {
     struct ct_sql_list_params at = ct_sql_list_params(sh);
-    ct_pg_param_text(p, a->q->region);
+    ct__pg_param_text(p, a->q->region);
     if (at.projects)
-        ct_pg_param_text(p, a->projects);
+        ct__pg_param_text(p, a->projects);
     if (at.scopes)
-        ct_pg_param_i64(p, a->q->scopes_any);
+        ct__pg_param_i64(p, a->q->scopes_any);
     if (at.now)
-        ct_pg_param_i64(p, a->q->now_us);
+        ct__pg_param_i64(p, a->q->now_us);
     assert(p->n == (at.limit ? at.limit - 1 : at.n));
 }
 
@@ -398,18 +398,18 @@ static ct_status list_items(struct list_args *a)
     a->page.items = malloc((size_t)limit * sizeof *a->page.items);
     if (!a->page.items)
         return CT_E_NOMEM;
-    struct ct_sql_list_shape sh = ct_pg_list_shape(a->q, CT_SQL_LIST_PAGE);
-    struct ct_pg_params p = {0};
-    struct ct_pg_result *res;
+    struct ct_sql_list_shape sh = ct__pg_list_shape(a->q, CT_SQL_LIST_PAGE);
+    struct ct__pg_params p = {0};
+    struct ct__pg_result *res;
     list_params(a, &sh, &p);
-    ct_pg_param_i64(&p, (int64_t)limit);
-    ct_pg_param_i64(&p, (int64_t)offset);
-    ct_status rc = ct_pg_exec(a->c, ct_pg_list_stmt(&sh), &p, &res);
+    ct__pg_param_i64(&p, (int64_t)limit);
+    ct__pg_param_i64(&p, (int64_t)offset);
+    ct_status rc = ct__pg_exec(a->c, ct__pg_list_stmt(&sh), &p, &res);
     if (rc != CT_OK)
         return rc;
-    for (int i = 0; i < ct_pg_nrows(res) && a->page.n_items < limit; i++)
-        ct_pg_token_read(res, i, &a->page.items[a->page.n_items++]);
-    ct_pg_result_free(res);
+    for (int i = 0; i < ct__pg_nrows(res) && a->page.n_items < limit; i++)
+        ct__pg_token_read(res, i, &a->page.items[a->page.n_items++]);
+    ct__pg_result_free(res);
     return CT_OK;
 }
 
@@ -417,20 +417,20 @@ static ct_status list_items(struct list_args *a)
 static ct_status count_one(void *ctx, enum ct_sql_list_kind kind, uint64_t *ret_n)
 {
     struct list_args *a = ctx;
-    struct ct_sql_list_shape sh = ct_pg_list_shape(a->q, kind);
-    struct ct_pg_params p = {0};
-    struct ct_pg_result *res;
+    struct ct_sql_list_shape sh = ct__pg_list_shape(a->q, kind);
+    struct ct__pg_params p = {0};
+    struct ct__pg_result *res;
     list_params(a, &sh, &p);
-    ct_status rc = ct_pg_exec(a->c, ct_pg_list_stmt(&sh), &p, &res);
+    ct_status rc = ct__pg_exec(a->c, ct__pg_list_stmt(&sh), &p, &res);
     if (rc != CT_OK)
         return rc;
-    *ret_n = ct_pg_nrows(res) > 0 ? (uint64_t)ct_pg_i64(res, 0, 0) : 0;
-    ct_pg_result_free(res);
+    *ret_n = ct__pg_nrows(res) > 0 ? (uint64_t)ct__pg_i64(res, 0, 0) : 0;
+    ct__pg_result_free(res);
     return CT_OK;
 }
 
 /* Counts and rows come from one snapshot, so total_count matches the pages. */
-static ct_status op_token_list(struct ct_pg_conn *c, void *arg)
+static ct_status op_token_list(struct ct__pg_conn *c, void *arg)
 {
     struct list_args *a = arg;
     free(a->page.items); /* a retried attempt starts over */
@@ -449,7 +449,7 @@ static ct_status pg_token_list(struct ct_store_backend *be, const struct ct_toke
         return CT_E_NOMEM;
     a->q = q;
     projects_param(q, a->projects);
-    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_SNAPSHOT, op_token_list, a);
+    ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_SNAPSHOT, op_token_list, a);
     if (rc == CT_OK)
         *ret_page = a->page;
     else
@@ -461,15 +461,15 @@ static ct_status pg_token_list(struct ct_store_backend *be, const struct ct_toke
 /* A streamed read: statement, its parameters, and what each row becomes. */
 struct scan_args {
     unsigned id;
-    struct ct_pg_params p;
-    ct_pg_row_fn fn;
+    struct ct__pg_params p;
+    ct__pg_row_fn fn;
     void *ctx;
 };
 
-static ct_status op_scan(struct ct_pg_conn *c, void *arg)
+static ct_status op_scan(struct ct__pg_conn *c, void *arg)
 {
     struct scan_args *a = arg;
-    return ct_pg_exec_rows(c, a->id, &a->p, a->fn, a->ctx);
+    return ct__pg_exec_rows(c, a->id, &a->p, a->fn, a->ctx);
 }
 
 struct token_scan_ctx {
@@ -477,11 +477,11 @@ struct token_scan_ctx {
     void *ud;
 };
 
-static int token_row(const struct ct_pg_result *res, void *ctx)
+static int token_row(const struct ct__pg_result *res, void *ctx)
 {
     struct token_scan_ctx *x = ctx;
     struct ct_token t;
-    ct_pg_token_read(res, 0, &t);
+    ct__pg_token_read(res, 0, &t);
     return x->fn(x->ud, &t);
 }
 
@@ -489,7 +489,7 @@ static ct_status pg_token_scan(struct ct_store_backend *be, ct_store_token_fn fn
 {
     struct token_scan_ctx x = {fn, ud};
     struct scan_args a = {.id = CT_PGS(CT_SQL_TOKEN_SCAN), .fn = token_row, .ctx = &x};
-    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
+    ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
     if (rc == CT_OK)
         atomic_fetch_add(&be->scans_completed, 1);
     return rc;
@@ -503,14 +503,14 @@ struct apikey_args {
     const struct ct_audit_event *audit;
 };
 
-static ct_status op_apikey_insert(struct ct_pg_conn *c, void *arg)
+static ct_status op_apikey_insert(struct ct__pg_conn *c, void *arg)
 {
     struct apikey_args *a = arg;
     char csv[CT_STORE_PROJECTS_CSV_MAX];
-    struct ct_pg_params p = {0};
-    ct_store_projects_join(a->key, csv);
-    ct_pg_apikey_bind(&p, a->key, csv);
-    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_APIKEY_INSERT), &p, NULL);
+    struct ct__pg_params p = {0};
+    ct__store_projects_join(a->key, csv);
+    ct__pg_apikey_bind(&p, a->key, csv);
+    ct_status rc = ct__pg_exec(c, CT_PGS(CT_SQL_APIKEY_INSERT), &p, NULL);
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
     return rc;
@@ -522,20 +522,20 @@ static ct_status pg_apikey_insert(struct ct_store_backend *be, const struct ct_a
     if (key->n_projects > CT_APIKEY_MAX_PROJECTS)
         return CT_E_INVALID;
     struct apikey_args a = {.key = key, .audit = audit};
-    return ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_apikey_insert, &a);
+    return ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_apikey_insert, &a);
 }
 
-static ct_status op_apikey_delete(struct ct_pg_conn *c, void *arg)
+static ct_status op_apikey_delete(struct ct__pg_conn *c, void *arg)
 {
     struct apikey_args *a = arg;
-    struct ct_pg_params p = {0};
-    struct ct_pg_result *res;
-    ct_pg_param_text(&p, a->access_key);
-    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_APIKEY_DELETE), &p, &res);
+    struct ct__pg_params p = {0};
+    struct ct__pg_result *res;
+    ct__pg_param_text(&p, a->access_key);
+    ct_status rc = ct__pg_exec(c, CT_PGS(CT_SQL_APIKEY_DELETE), &p, &res);
     if (rc != CT_OK)
         return rc;
-    bool gone = ct_pg_affected(res) == 0;
-    ct_pg_result_free(res);
+    bool gone = ct__pg_affected(res) == 0;
+    ct__pg_result_free(res);
     if (gone)
         return CT_E_NOT_FOUND;
     return a->audit ? insert_audit(c, a->audit) : CT_OK;
@@ -545,7 +545,7 @@ static ct_status pg_apikey_delete(struct ct_store_backend *be, const char *acces
                                   const struct ct_audit_event *audit)
 {
     struct apikey_args a = {.access_key = access_key, .audit = audit};
-    return ct_pg_run_tx(be->db, CT_PG_TX_WRITE, op_apikey_delete, &a);
+    return ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_apikey_delete, &a);
 }
 
 struct apikey_get_ctx {
@@ -553,10 +553,10 @@ struct apikey_get_ctx {
     bool found;
 };
 
-static int apikey_get_row(const struct ct_pg_result *res, void *ctx)
+static int apikey_get_row(const struct ct__pg_result *res, void *ctx)
 {
     struct apikey_get_ctx *x = ctx;
-    ct_pg_apikey_read(res, 0, &x->key);
+    ct__pg_apikey_read(res, 0, &x->key);
     x->found = true;
     return 0;
 }
@@ -566,8 +566,8 @@ static ct_status pg_apikey_by_hash(struct ct_store_backend *be, const uint8_t ha
 {
     struct apikey_get_ctx x = {.found = false};
     struct scan_args a = {.id = CT_PGS(CT_SQL_APIKEY_BY_HASH), .fn = apikey_get_row, .ctx = &x};
-    ct_pg_param_bytes(&a.p, hash, CT_HASH_LEN);
-    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
+    ct__pg_param_bytes(&a.p, hash, CT_HASH_LEN);
+    ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
     if (rc == CT_OK && !x.found)
         return CT_E_NOT_FOUND;
     if (rc == CT_OK)
@@ -580,11 +580,11 @@ struct apikey_scan_ctx {
     void *ud;
 };
 
-static int apikey_row(const struct ct_pg_result *res, void *ctx)
+static int apikey_row(const struct ct__pg_result *res, void *ctx)
 {
     struct apikey_scan_ctx *x = ctx;
     struct ct_apikey k;
-    ct_pg_apikey_read(res, 0, &k);
+    ct__pg_apikey_read(res, 0, &k);
     return x->fn(x->ud, &k);
 }
 
@@ -592,19 +592,19 @@ static ct_status pg_apikey_scan(struct ct_store_backend *be, ct_store_apikey_fn 
 {
     struct apikey_scan_ctx x = {fn, ud};
     struct scan_args a = {.id = CT_PGS(CT_SQL_APIKEY_SCAN), .fn = apikey_row, .ctx = &x};
-    return ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
+    return ct__pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
 }
 
 /* ---- audit ---------------------------------------------------------------------------------- */
 
-static ct_status op_audit_append(struct ct_pg_conn *c, void *arg)
+static ct_status op_audit_append(struct ct__pg_conn *c, void *arg)
 {
     return insert_audit(c, arg);
 }
 
 static ct_status pg_audit_append(struct ct_store_backend *be, const struct ct_audit_event *ev)
 {
-    return ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_audit_append, (void *)ev);
+    return ct__pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_audit_append, (void *)ev);
 }
 
 struct audit_scan_ctx {
@@ -612,11 +612,11 @@ struct audit_scan_ctx {
     void *ud;
 };
 
-static int audit_row(const struct ct_pg_result *res, void *ctx)
+static int audit_row(const struct ct__pg_result *res, void *ctx)
 {
     struct audit_scan_ctx *x = ctx;
     struct ct_audit_event ev;
-    ct_pg_audit_read(res, 0, &ev);
+    ct__pg_audit_read(res, 0, &ev);
     return x->fn(x->ud, &ev);
 }
 
@@ -630,9 +630,9 @@ static ct_status pg_audit_scan(struct ct_store_backend *be, const char *project_
                           .fn = audit_row,
                           .ctx = &x};
     if (by_project)
-        ct_pg_param_text(&a.p, project_id);
-    ct_pg_param_i64(&a.p, since_us != 0 ? since_us : INT64_MIN);
-    return ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
+        ct__pg_param_text(&a.p, project_id);
+    ct__pg_param_i64(&a.p, since_us != 0 ? since_us : INT64_MIN);
+    return ct__pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_scan, &a);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -641,8 +641,8 @@ static void pg_close(struct ct_store_backend *be)
 {
     if (!be)
         return;
-    ct_pg_feed_stop(be->feed); /* first: its thread uses the driver */
-    ct_pg_close(be->db);
+    ct__pg_feed_stop(be->feed); /* first: its thread uses the driver */
+    ct__pg_close(be->db);
     free(be);
 }
 
@@ -650,21 +650,21 @@ static ct_status pg_open(const char *target, const struct ct_store_options *opts
                          struct ct_store_backend **ret_be)
 {
     unsigned pool = opts->pool_size > 0 ? opts->pool_size : DEFAULT_POOL_SIZE;
-    struct ct_pg_config cfg = {
+    struct ct__pg_config cfg = {
         .target = target,
         .statement_timeout_ms =
             opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : DEFAULT_STATEMENT_TIMEOUT_MS,
         .connect_timeout_s =
             opts->connect_timeout_s > 0 ? opts->connect_timeout_s : DEFAULT_CONNECT_TIMEOUT_S,
         .pool_size = pool < MAX_POOL_SIZE ? pool : MAX_POOL_SIZE,
-        .sql_of = ct_pg_stmt_sql,
+        .sql_of = ct__pg_stmt_sql,
     };
     struct ct_store_backend *be = calloc(1, sizeof *be);
     if (!be)
         return CT_E_NOMEM;
-    ct_status rc = ct_pg_open(&cfg, &be->db);
+    ct_status rc = ct__pg_open(&cfg, &be->db);
     if (rc == CT_OK)
-        rc = ct_pg_run_tx(be->db, CT_PG_TX_WRITE, ct_pg_schema_migrate, NULL);
+        rc = ct__pg_run_tx(be->db, CT_PG_TX_WRITE, ct__pg_schema_migrate, NULL);
     if (rc != CT_OK) {
         pg_close(be);
         return rc;
@@ -673,21 +673,21 @@ static ct_status pg_open(const char *target, const struct ct_store_options *opts
     return CT_OK;
 }
 
-static ct_status op_ping(struct ct_pg_conn *c, void *arg)
+static ct_status op_ping(struct ct__pg_conn *c, void *arg)
 {
     (void)arg;
-    return ct_pg_exec(c, CT_PG_PING, NULL, NULL);
+    return ct__pg_exec(c, CT_PG_PING, NULL, NULL);
 }
 
 static ct_status pg_ping(struct ct_store_backend *be)
 {
-    return ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_ping, NULL);
+    return ct__pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_ping, NULL);
 }
 
 static ct_status pg_schema_version(struct ct_store_backend *be, int *ret_version)
 {
     int v = 0;
-    ct_status rc = ct_pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, ct_pg_schema_version, &v);
+    ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, ct__pg_schema_version, &v);
     if (rc == CT_OK)
         *ret_version = v;
     return rc;
@@ -697,7 +697,7 @@ static ct_status pg_watch(struct ct_store_backend *be, const struct ct_store_wat
 {
     if (be->feed)
         return CT_E_INVALID; /* one watcher per handle */
-    return ct_pg_feed_start(be->db, w, &be->scans_completed, &be->feed);
+    return ct__pg_feed_start(be->db, w, &be->scans_completed, &be->feed);
 }
 
 const struct ct_store_ops ct_store_postgres_ops = {

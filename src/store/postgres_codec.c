@@ -17,7 +17,7 @@
 /* version, kind, then the 8 fields of an upsert */
 #define MAX_FIELDS 10
 
-void ct_pg_codec_encode_upsert(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX])
+void ct__pg_codec_encode_upsert(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX])
 {
     char hex[2 * CT_HASH_LEN + 1];
     for (size_t i = 0; i < CT_HASH_LEN; i++)
@@ -27,13 +27,13 @@ void ct_pg_codec_encode_upsert(const struct ct_token *tok, char buf[CT_PG_PAYLOA
              (long long)tok->created_at_us, (long long)tok->expires_at_us, hex, tok->name);
 }
 
-void ct_pg_codec_encode_remove(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX])
+void ct__pg_codec_encode_remove(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX])
 {
     snprintf(buf, CT_PG_PAYLOAD_MAX, PAYLOAD_VERSION "|D|%s|%s|%s", tok->region, tok->id,
              tok->project_id);
 }
 
-void ct_pg_codec_encode_resync(char buf[CT_PG_PAYLOAD_MAX])
+void ct__pg_codec_encode_resync(char buf[CT_PG_PAYLOAD_MAX])
 {
     snprintf(buf, CT_PG_PAYLOAD_MAX, PAYLOAD_VERSION "|R");
 }
@@ -105,7 +105,7 @@ static bool decode_remove(char **f, struct ct_token *t)
            copy_field(t->project_id, sizeof t->project_id, f[2]);
 }
 
-enum ct_pg_event ct_pg_codec_decode(const char *payload, struct ct_token *ret_tok)
+enum ct__pg_event ct__pg_codec_decode(const char *payload, struct ct_token *ret_tok)
 {
     char buf[CT_PG_PAYLOAD_MAX], *f[MAX_FIELDS];
     size_t len = strlen(payload);

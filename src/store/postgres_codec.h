@@ -20,7 +20,7 @@
 /* Largest payload sent or read (PostgreSQL's own limit is 8000 bytes). */
 #define CT_PG_PAYLOAD_MAX 512
 
-enum ct_pg_event {
+enum ct__pg_event {
     CT_PG_EVENT_UPSERT,     /* a new token, or a known one whose expiry changed (rotation) */
     CT_PG_EVENT_REMOVE,     /* a deleted token: region, id and project_id are set */
     CT_PG_EVENT_RESYNC,     /* reload every token (after a bulk load) */
@@ -29,13 +29,13 @@ enum ct_pg_event {
 
 /* Payloads, NUL-terminated in buf. A token that passed model validation always
  * fits. */
-void ct_pg_codec_encode_upsert(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX]);
-void ct_pg_codec_encode_remove(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX]);
-void ct_pg_codec_encode_resync(char buf[CT_PG_PAYLOAD_MAX]);
+void ct__pg_codec_encode_upsert(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX]);
+void ct__pg_codec_encode_remove(const struct ct_token *tok, char buf[CT_PG_PAYLOAD_MAX]);
+void ct__pg_codec_encode_resync(char buf[CT_PG_PAYLOAD_MAX]);
 
 /* Reads a payload (any bytes up to a NUL). For UPSERT every field of *ret_tok is
  * set except last_used_at_us (0); for REMOVE, region, id and project_id (the rest
  * zero); it is not written for the other two. */
-enum ct_pg_event ct_pg_codec_decode(const char *payload, struct ct_token *ret_tok);
+enum ct__pg_event ct__pg_codec_decode(const char *payload, struct ct_token *ret_tok);
 
 #endif

@@ -39,25 +39,25 @@ static const char *const driver_sql[CT_PG_FIRST_QUERY] = {
 
 /* A session belongs to the one thread that took it off the free list until it is
  * released: its fields need no lock. */
-struct ct_pg_conn {
+struct ct__pg_conn {
     struct ct_pg *db;
     PGconn *pg;                     /* NULL until connected; owned */
     bool prepared[CT_PG_MAX_STMTS]; /* statements prepared on this session */
     bool progress;                  /* a command succeeded in the current attempt */
-    struct ct_pg_conn *next_free;   /* pool free list */
+    struct ct__pg_conn *next_free;  /* pool free list */
 };
 
 struct ct_pg {
     char *target; /* the libpq URI; owned */
     int statement_timeout_ms;
     int connect_timeout_s;
-    ct_pg_sql_fn sql_of;
+    ct__pg_sql_fn sql_of;
 
-    struct ct_pg_conn *conns; /* fixed after open */
+    struct ct__pg_conn *conns; /* fixed after open */
     unsigned n_conns;
     /* The free list (and each free session's next_free) is read and written under
      * pool_lock only; pool_cond is signalled on every release. */
-    struct ct_pg_conn *free_conns;
+    struct ct__pg_conn *free_conns;
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
 
@@ -67,8 +67,8 @@ struct ct_pg {
     atomic_bool down;               /* logged as down; only transitions are logged */
 };
 
-/* PGresult travels through the internal API as the opaque struct ct_pg_result. */
-static const PGresult *R(const struct ct_pg_result *r)
+/* PGresult travels through the internal API as the opaque struct ct__pg_result. */
+static const PGresult *R(const struct ct__pg_result *r)
 {
     return (const PGresult *)r;
 }
@@ -96,7 +96,7 @@ static void note_up(struct ct_pg *db)
         ct_notice("postgresql: connection restored");
 }
 
-static bool conn_lost(const struct ct_pg_conn *c)
+static bool conn_lost(const struct ct__pg_conn *c)
 {
     return !c->pg || PQstatus(c->pg) == CONNECTION_BAD;
 }
@@ -104,7 +104,7 @@ static bool conn_lost(const struct ct_pg_conn *c)
 /* The one place PostgreSQL errors become ct_status. CT_E_RETRY (serialization
  * failure, deadlock) stays inside this file: the transaction runner consumes it.
  * Only the primary message is logged: DETAIL may quote key values (hashes). */
-static ct_status map_error(struct ct_pg_conn *c, const PGresult *res, const char *what)
+static ct_status map_error(struct ct__pg_conn *c, const PGresult *res, const char *what)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (conn_lost(c) || (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
@@ -134,7 +134,7 @@ static ct_status map_error(struct ct_pg_conn *c, const PGresult *res, const char
     return CT_E_STORE;
 }
 
-static ct_status check(struct ct_pg_conn *c, const PGresult *res, const char *what)
+static ct_status check(struct ct__pg_conn *c, const PGresult *res, const char *what)
 {
     ExecStatusType st = PQresultStatus(res);
     if (res && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
@@ -169,7 +169,7 @@ static PGconn *connect_raw(const struct ct_pg *db)
 }
 
 /* Session settings: the statement timeout bounds every wait, locks included. */
-static ct_status session_setup(struct ct_pg_conn *c)
+static ct_status session_setup(struct ct__pg_conn *c)
 {
     char sql[160];
     snprintf(sql, sizeof sql,
@@ -183,7 +183,7 @@ static ct_status session_setup(struct ct_pg_conn *c)
 }
 
 /* (Re)connects c; prepared statements die with the old session. */
-static ct_status conn_connect(struct ct_pg_conn *c)
+static ct_status conn_connect(struct ct__pg_conn *c)
 {
     struct ct_pg *db = c->db;
     PQfinish(c->pg); /* accepts NULL */
@@ -202,7 +202,7 @@ static ct_status conn_connect(struct ct_pg_conn *c)
     return rc;
 }
 
-static void pool_release(struct ct_pg *db, struct ct_pg_conn *c)
+static void pool_release(struct ct_pg *db, struct ct__pg_conn *c)
 {
     pthread_mutex_lock(&db->pool_lock);
     c->next_free = db->free_conns;
@@ -213,7 +213,7 @@ static void pool_release(struct ct_pg *db, struct ct_pg_conn *c)
 
 /* Takes a connection, waiting at most the statement timeout for one to be free,
  * and reconnects it when it is known to be broken. */
-static ct_status pool_acquire(struct ct_pg *db, struct ct_pg_conn **ret_c)
+static ct_status pool_acquire(struct ct_pg *db, struct ct__pg_conn **ret_c)
 {
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -222,7 +222,7 @@ static ct_status pool_acquire(struct ct_pg *db, struct ct_pg_conn **ret_c)
     int wrc = 0;
     while (!db->free_conns && wrc == 0)
         wrc = pthread_cond_timedwait(&db->pool_cond, &db->pool_lock, &deadline);
-    struct ct_pg_conn *c = db->free_conns;
+    struct ct__pg_conn *c = db->free_conns;
     if (c)
         db->free_conns = c->next_free;
     pthread_mutex_unlock(&db->pool_lock);
@@ -245,12 +245,12 @@ static ct_status pool_acquire(struct ct_pg *db, struct ct_pg_conn **ret_c)
 
 /* ---- statements ----------------------------------------------------------------------------- */
 
-static const char *sql_of(const struct ct_pg_conn *c, unsigned id)
+static const char *sql_of(const struct ct__pg_conn *c, unsigned id)
 {
     return id < CT_PG_FIRST_QUERY ? driver_sql[id] : c->db->sql_of(id);
 }
 
-static ct_status prepare(struct ct_pg_conn *c, unsigned id, char name[16])
+static ct_status prepare(struct ct__pg_conn *c, unsigned id, char name[16])
 {
     snprintf(name, 16, "ct%u", id);
     if (id >= CT_PG_MAX_STMTS)
@@ -265,8 +265,8 @@ static ct_status prepare(struct ct_pg_conn *c, unsigned id, char name[16])
     return rc;
 }
 
-ct_status ct_pg_exec(struct ct_pg_conn *c, unsigned id, const struct ct_pg_params *p,
-                     struct ct_pg_result **ret_res)
+ct_status ct__pg_exec(struct ct__pg_conn *c, unsigned id, const struct ct__pg_params *p,
+                      struct ct__pg_result **ret_res)
 {
     char name[16];
     ct_status rc = prepare(c, id, name);
@@ -276,7 +276,7 @@ ct_status ct_pg_exec(struct ct_pg_conn *c, unsigned id, const struct ct_pg_param
                                    p ? p->fmt : NULL, 0);
     rc = check(c, res, sql_of(c, id));
     if (rc == CT_OK && ret_res) {
-        *ret_res = (struct ct_pg_result *)res;
+        *ret_res = (struct ct__pg_result *)res;
         return CT_OK;
     }
     PQclear(res);
@@ -284,8 +284,8 @@ ct_status ct_pg_exec(struct ct_pg_conn *c, unsigned id, const struct ct_pg_param
 }
 
 /* Single-row mode: a large table never sits in memory. */
-ct_status ct_pg_exec_rows(struct ct_pg_conn *c, unsigned id, const struct ct_pg_params *p,
-                          ct_pg_row_fn fn, void *ctx)
+ct_status ct__pg_exec_rows(struct ct__pg_conn *c, unsigned id, const struct ct__pg_params *p,
+                           ct__pg_row_fn fn, void *ctx)
 {
     char name[16];
     ct_status rc = prepare(c, id, name);
@@ -302,7 +302,7 @@ ct_status ct_pg_exec_rows(struct ct_pg_conn *c, unsigned id, const struct ct_pg_
         if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
             c->progress = true;
             if (st == PGRES_SINGLE_TUPLE && rc == CT_OK && !stopped)
-                stopped = fn((const struct ct_pg_result *)res, ctx) != 0;
+                stopped = fn((const struct ct__pg_result *)res, ctx) != 0;
         } else if (rc == CT_OK) {
             rc = map_error(c, res, sql_of(c, id));
         }
@@ -311,7 +311,7 @@ ct_status ct_pg_exec_rows(struct ct_pg_conn *c, unsigned id, const struct ct_pg_
     return rc == CT_OK && stopped ? CT_E_INTERNAL : rc;
 }
 
-ct_status ct_pg_exec_script(struct ct_pg_conn *c, const char *sql, const char *what)
+ct_status ct__pg_exec_script(struct ct__pg_conn *c, const char *sql, const char *what)
 {
     PGresult *res = PQexec(c->pg, sql);
     ct_status rc = check(c, res, what);
@@ -319,7 +319,7 @@ ct_status ct_pg_exec_script(struct ct_pg_conn *c, const char *sql, const char *w
     return rc;
 }
 
-void ct_pg_param_text(struct ct_pg_params *p, const char *s)
+void ct__pg_param_text(struct ct__pg_params *p, const char *s)
 {
     assert(p->n < CT_PG_MAX_PARAMS);
     p->v[p->n] = s;
@@ -327,14 +327,14 @@ void ct_pg_param_text(struct ct_pg_params *p, const char *s)
     p->fmt[p->n++] = 0;
 }
 
-void ct_pg_param_i64(struct ct_pg_params *p, int64_t v)
+void ct__pg_param_i64(struct ct__pg_params *p, int64_t v)
 {
     assert(p->n < CT_PG_MAX_PARAMS);
     snprintf(p->num[p->n], sizeof p->num[p->n], "%lld", (long long)v);
-    ct_pg_param_text(p, p->num[p->n]);
+    ct__pg_param_text(p, p->num[p->n]);
 }
 
-void ct_pg_param_bytes(struct ct_pg_params *p, const uint8_t *bytes, size_t n)
+void ct__pg_param_bytes(struct ct__pg_params *p, const uint8_t *bytes, size_t n)
 {
     assert(p->n < CT_PG_MAX_PARAMS);
     p->v[p->n] = (const char *)bytes;
@@ -358,20 +358,20 @@ static void backoff_sleep(int attempt)
     nanosleep(&ts, NULL);
 }
 
-static ct_status tx_once(struct ct_pg_conn *c, enum ct_pg_tx mode, ct_pg_tx_fn fn, void *arg)
+static ct_status tx_once(struct ct__pg_conn *c, enum ct__pg_tx mode, ct__pg_tx_fn fn, void *arg)
 {
     ct_status rc = CT_OK;
     if (mode != CT_PG_TX_AUTOCOMMIT)
-        rc = ct_pg_exec(c, mode == CT_PG_TX_SNAPSHOT ? CT_PG_BEGIN_SNAPSHOT : CT_PG_BEGIN, NULL,
-                        NULL);
+        rc = ct__pg_exec(c, mode == CT_PG_TX_SNAPSHOT ? CT_PG_BEGIN_SNAPSHOT : CT_PG_BEGIN, NULL,
+                         NULL);
     if (rc == CT_OK)
         rc = fn(c, arg);
     if (mode == CT_PG_TX_AUTOCOMMIT)
         return rc;
     if (rc == CT_OK)
-        return ct_pg_exec(c, CT_PG_COMMIT, NULL, NULL);
+        return ct__pg_exec(c, CT_PG_COMMIT, NULL, NULL);
     if (!conn_lost(c) && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-        (void)ct_pg_exec(c, CT_PG_ROLLBACK, NULL, NULL);
+        (void)ct__pg_exec(c, CT_PG_ROLLBACK, NULL, NULL);
     return rc;
 }
 
@@ -379,11 +379,11 @@ static ct_status tx_once(struct ct_pg_conn *c, enum ct_pg_tx mode, ct_pg_tx_fn f
  * work redone (at most once per pooled connection: after a server restart every
  * idle one is dead). After that a lost connection is CT_E_UNAVAILABLE: a lost
  * COMMIT may or may not have happened, so it is never replayed. */
-ct_status ct_pg_run_tx(struct ct_pg *db, enum ct_pg_tx mode, ct_pg_tx_fn fn, void *arg)
+ct_status ct__pg_run_tx(struct ct_pg *db, enum ct__pg_tx mode, ct__pg_tx_fn fn, void *arg)
 {
     unsigned replays = 0;
     for (int attempt = 0; attempt < MAX_TX_ATTEMPTS; attempt++) {
-        struct ct_pg_conn *c;
+        struct ct__pg_conn *c;
         ct_status rc = pool_acquire(db, &c);
         if (rc != CT_OK)
             return rc;
@@ -404,22 +404,22 @@ ct_status ct_pg_run_tx(struct ct_pg *db, enum ct_pg_tx mode, ct_pg_tx_fn fn, voi
 
 /* ---- results -------------------------------------------------------------------------------- */
 
-int ct_pg_nrows(const struct ct_pg_result *r)
+int ct__pg_nrows(const struct ct__pg_result *r)
 {
     return PQntuples(R(r));
 }
 
-uint64_t ct_pg_affected(const struct ct_pg_result *r)
+uint64_t ct__pg_affected(const struct ct__pg_result *r)
 {
     return strtoull(PQcmdTuples((PGresult *)R(r)), NULL, 10);
 }
 
-const char *ct_pg_value(const struct ct_pg_result *r, int row, int col)
+const char *ct__pg_value(const struct ct__pg_result *r, int row, int col)
 {
     return PQgetvalue(R(r), row, col);
 }
 
-void ct_pg_text(const struct ct_pg_result *r, int row, int col, char *dst, size_t cap)
+void ct__pg_text(const struct ct__pg_result *r, int row, int col, char *dst, size_t cap)
 {
     const char *v = PQgetvalue(R(r), row, col);
     size_t len = (size_t)PQgetlength(R(r), row, col);
@@ -429,13 +429,13 @@ void ct_pg_text(const struct ct_pg_result *r, int row, int col, char *dst, size_
     dst[len] = '\0';
 }
 
-int64_t ct_pg_i64(const struct ct_pg_result *r, int row, int col)
+int64_t ct__pg_i64(const struct ct__pg_result *r, int row, int col)
 {
     return strtoll(PQgetvalue(R(r), row, col), NULL, 10);
 }
 
 /* bytea in hex output format (set per session): "\x" then two digits per byte. */
-void ct_pg_bytes(const struct ct_pg_result *r, int row, int col, uint8_t *dst, size_t n)
+void ct__pg_bytes(const struct ct__pg_result *r, int row, int col, uint8_t *dst, size_t n)
 {
     const char *v = PQgetvalue(R(r), row, col);
     size_t len = (size_t)PQgetlength(R(r), row, col);
@@ -443,14 +443,14 @@ void ct_pg_bytes(const struct ct_pg_result *r, int row, int col, uint8_t *dst, s
         memset(dst, 0, n);
 }
 
-void ct_pg_result_free(struct ct_pg_result *r)
+void ct__pg_result_free(struct ct__pg_result *r)
 {
     PQclear((PGresult *)r);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
-void ct_pg_close(struct ct_pg *db)
+void ct__pg_close(struct ct_pg *db)
 {
     if (!db)
         return;
@@ -496,7 +496,7 @@ static ct_status init_pool(struct ct_pg *db, unsigned n)
     if (!db->conns)
         return CT_E_NOMEM;
     for (db->n_conns = 0; db->n_conns < n; db->n_conns++) {
-        struct ct_pg_conn *c = &db->conns[db->n_conns];
+        struct ct__pg_conn *c = &db->conns[db->n_conns];
         c->db = db;
         c->next_free = db->free_conns;
         db->free_conns = c;
@@ -504,7 +504,7 @@ static ct_status init_pool(struct ct_pg *db, unsigned n)
     return CT_OK;
 }
 
-ct_status ct_pg_open(const struct ct_pg_config *cfg, struct ct_pg **ret_db)
+ct_status ct__pg_open(const struct ct__pg_config *cfg, struct ct_pg **ret_db)
 {
     assert(cfg->pool_size > 0 && cfg->sql_of);
     ct_status rc = check_target(cfg->target);
@@ -521,7 +521,7 @@ ct_status ct_pg_open(const struct ct_pg_config *cfg, struct ct_pg **ret_db)
     if (rc == CT_OK && !db->target)
         rc = CT_E_NOMEM;
     if (rc != CT_OK) {
-        ct_pg_close(db);
+        ct__pg_close(db);
         return rc;
     }
     *ret_db = db;
@@ -530,20 +530,21 @@ ct_status ct_pg_open(const struct ct_pg_config *cfg, struct ct_pg **ret_db)
 
 /* ---- the listening connection --------------------------------------------------------------- */
 
-struct ct_pg_listener {
+struct ct__pg_listener {
     PGconn *pg;
     char barrier_channel[64]; /* this connection's own: nobody else listens there */
 };
 
-ct_status ct_pg_listener_open(struct ct_pg *db, const char *channel, struct ct_pg_listener **ret_l)
+ct_status ct__pg_listener_open(struct ct_pg *db, const char *channel,
+                               struct ct__pg_listener **ret_l)
 {
-    struct ct_pg_listener *l = calloc(1, sizeof *l);
+    struct ct__pg_listener *l = calloc(1, sizeof *l);
     if (!l)
         return CT_E_NOMEM;
     l->pg = connect_raw(db);
     if (!l->pg || PQstatus(l->pg) != CONNECTION_OK) {
         note_down(db, l->pg ? PQerrorMessage(l->pg) : "out of memory");
-        ct_pg_listener_close(l);
+        ct__pg_listener_close(l);
         return CT_E_UNAVAILABLE;
     }
     /* Feed barriers go to a channel of this connection's own, so that other
@@ -558,7 +559,7 @@ ct_status ct_pg_listener_open(struct ct_pg *db, const char *channel, struct ct_p
     PQclear(res);
     if (!ok) {
         note_down(db, PQerrorMessage(l->pg));
-        ct_pg_listener_close(l);
+        ct__pg_listener_close(l);
         return CT_E_UNAVAILABLE;
     }
     note_up(db);
@@ -566,13 +567,13 @@ ct_status ct_pg_listener_open(struct ct_pg *db, const char *channel, struct ct_p
     return CT_OK;
 }
 
-int ct_pg_listener_fd(const struct ct_pg_listener *l)
+int ct__pg_listener_fd(const struct ct__pg_listener *l)
 {
     return PQsocket(l->pg);
 }
 
-ct_status ct_pg_listener_drain(struct ct_pg_listener *l,
-                               void (*fn)(void *ud, bool barrier, const char *payload), void *ud)
+ct_status ct__pg_listener_drain(struct ct__pg_listener *l,
+                                void (*fn)(void *ud, bool barrier, const char *payload), void *ud)
 {
     if (!PQconsumeInput(l->pg) || PQstatus(l->pg) == CONNECTION_BAD)
         return CT_E_UNAVAILABLE;
@@ -584,7 +585,7 @@ ct_status ct_pg_listener_drain(struct ct_pg_listener *l,
     return CT_OK;
 }
 
-ct_status ct_pg_listener_barrier(struct ct_pg_listener *l, const char *payload)
+ct_status ct__pg_listener_barrier(struct ct__pg_listener *l, const char *payload)
 {
     const char *params[2] = {l->barrier_channel, payload};
     /* Autocommit: the marker is committed when this returns. */
@@ -594,7 +595,7 @@ ct_status ct_pg_listener_barrier(struct ct_pg_listener *l, const char *payload)
     return ok ? CT_OK : CT_E_UNAVAILABLE;
 }
 
-ct_status ct_pg_listener_ping(struct ct_pg_listener *l)
+ct_status ct__pg_listener_ping(struct ct__pg_listener *l)
 {
     PGresult *res = PQexec(l->pg, "SELECT 1"); /* notifications read meanwhile stay queued */
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
@@ -602,7 +603,7 @@ ct_status ct_pg_listener_ping(struct ct_pg_listener *l)
     return ok ? CT_OK : CT_E_UNAVAILABLE;
 }
 
-void ct_pg_listener_close(struct ct_pg_listener *l)
+void ct__pg_listener_close(struct ct__pg_listener *l)
 {
     if (!l)
         return;

@@ -38,19 +38,19 @@
 #define FEED_BACKOFF_MIN_MS 50
 #define FEED_BACKOFF_MAX_MS 1000
 
-struct ct_pg_feed {
+struct ct__pg_feed {
     struct ct_pg *db;
     const _Atomic uint64_t *scans_completed;
     struct ct_store_watcher w;
     pthread_t thread;
-    /* Stopping: ct_pg_feed_stop() sets `stop`, then write()s to the eventfd,
+    /* Stopping: ct__pg_feed_stop() sets `stop`, then write()s to the eventfd,
      * which wakes the thread out of poll(). Nobody reads the eventfd, so it stays
      * readable and every later poll() returns at once: the thread sees `stop`
      * within one loop. The fd is closed only after the join. */
     int wake_fd;
     atomic_bool stop;
-    struct ct_pg_listener *l; /* NULL while disconnected */
-    bool up;                  /* last connectivity reported */
+    struct ct__pg_listener *l; /* NULL while disconnected */
+    bool up;                   /* last connectivity reported */
     bool resync_wanted;
     int64_t last_resync_us; /* monotonic */
     /* The one barrier in flight (store.h): its marker payload and cookie. Only
@@ -59,7 +59,7 @@ struct ct_pg_feed {
     uint64_t barrier_seq, barrier_cookie;
 };
 
-static void on_barrier(struct ct_pg_feed *f, const char *payload)
+static void on_barrier(struct ct__pg_feed *f, const char *payload)
 {
     char seq_text[24];
     snprintf(seq_text, sizeof seq_text, "%llu", (unsigned long long)f->barrier_seq);
@@ -72,13 +72,13 @@ static void on_barrier(struct ct_pg_feed *f, const char *payload)
 /* Applies one notification; anything unreadable means "doubt": resync. */
 static void on_payload(void *ud, bool barrier, const char *payload)
 {
-    struct ct_pg_feed *f = ud;
+    struct ct__pg_feed *f = ud;
     if (barrier) {
         on_barrier(f, payload);
         return;
     }
     struct ct_token t;
-    switch (ct_pg_codec_decode(payload, &t)) {
+    switch (ct__pg_codec_decode(payload, &t)) {
     case CT_PG_EVENT_UPSERT:
         f->w.token_added(f->w.ud, &t);
         break;
@@ -97,7 +97,7 @@ static void on_payload(void *ud, bool barrier, const char *payload)
 
 /* ---- the thread ----------------------------------------------------------------------------- */
 
-static void set_up(struct ct_pg_feed *f, bool up)
+static void set_up(struct ct__pg_feed *f, bool up)
 {
     if (f->up == up)
         return;
@@ -106,14 +106,14 @@ static void set_up(struct ct_pg_feed *f, bool up)
 }
 
 /* Sleeps ms, or less when stop() wakes us. */
-static void nap(struct ct_pg_feed *f, int ms)
+static void nap(struct ct__pg_feed *f, int ms)
 {
     struct pollfd p = {.fd = f->wake_fd, .events = POLLIN};
     (void)poll(&p, 1, ms);
 }
 
 /* Asks the receiver to reload; false when its reload did not reach the store. */
-static bool resync(struct ct_pg_feed *f)
+static bool resync(struct ct__pg_feed *f)
 {
     /* The receiver scans on this thread, inside resync(): the counter it bumps is
      * read back here after the call returns. */
@@ -124,36 +124,36 @@ static bool resync(struct ct_pg_feed *f)
     return atomic_load(f->scans_completed) != before;
 }
 
-static void drop_listener(struct ct_pg_feed *f)
+static void drop_listener(struct ct__pg_feed *f)
 {
-    ct_pg_listener_close(f->l);
+    ct__pg_listener_close(f->l);
     f->l = NULL;
     f->barrier_sent = false; /* its marker is lost with the connection: send another */
     set_up(f, false);
 }
 
 /* Sends a barrier when the receiver wants one and none is in flight. */
-static ct_status maybe_send_barrier(struct ct_pg_feed *f)
+static ct_status maybe_send_barrier(struct ct__pg_feed *f)
 {
     uint64_t cookie;
     if (f->barrier_sent || !f->w.barrier_begin(f->w.ud, &cookie))
         return CT_OK;
     char payload[24];
     snprintf(payload, sizeof payload, "%llu", (unsigned long long)++f->barrier_seq);
-    ct_status rc = ct_pg_listener_barrier(f->l, payload);
+    ct_status rc = ct__pg_listener_barrier(f->l, payload);
     if (rc != CT_OK)
         return rc;
     f->barrier_sent = true;
     f->barrier_cookie = cookie;
     /* The round trip may have read notifications (even the marker) into libpq's
      * queue, where poll() would not see them. */
-    return ct_pg_listener_drain(f->l, on_payload, f);
+    return ct__pg_listener_drain(f->l, on_payload, f);
 }
 
 /* LISTEN, then reload: only then is the index known to be complete. */
-static bool feed_connect(struct ct_pg_feed *f)
+static bool feed_connect(struct ct__pg_feed *f)
 {
-    if (ct_pg_listener_open(f->db, CT_PG_CHANNEL, &f->l) != CT_OK) {
+    if (ct__pg_listener_open(f->db, CT_PG_CHANNEL, &f->l) != CT_OK) {
         set_up(f, false);
         return false;
     }
@@ -166,26 +166,26 @@ static bool feed_connect(struct ct_pg_feed *f)
 }
 
 /* One wait for notifications (or the safety-net deadline), then what is due. */
-static void feed_step(struct ct_pg_feed *f)
+static void feed_step(struct ct__pg_feed *f)
 {
     int64_t due = f->last_resync_us + (int64_t)FEED_RESYNC_INTERVAL_S * 1000000;
     int64_t wait_ms = (due - ct_mono_us()) / 1000;
-    struct pollfd p[2] = {{.fd = ct_pg_listener_fd(f->l), .events = POLLIN},
+    struct pollfd p[2] = {{.fd = ct__pg_listener_fd(f->l), .events = POLLIN},
                           {.fd = f->wake_fd, .events = POLLIN}};
     int n = poll(p, 2, wait_ms < 0 ? 0 : wait_ms > FEED_POLL_MS ? FEED_POLL_MS : (int)wait_ms);
     if (atomic_load(&f->stop))
         return;
-    if (n > 0 && p[0].revents && ct_pg_listener_drain(f->l, on_payload, f) != CT_OK) {
+    if (n > 0 && p[0].revents && ct__pg_listener_drain(f->l, on_payload, f) != CT_OK) {
         drop_listener(f);
         return;
     }
     bool periodic = ct_mono_us() >= due;
-    if (periodic && ct_pg_listener_ping(f->l) != CT_OK) {
+    if (periodic && ct__pg_listener_ping(f->l) != CT_OK) {
         drop_listener(f);
         return;
     }
     if (periodic) /* a ping reads input too: apply what it queued before reloading */
-        (void)ct_pg_listener_drain(f->l, on_payload, f);
+        (void)ct__pg_listener_drain(f->l, on_payload, f);
     if ((periodic || f->resync_wanted) && !resync(f)) {
         drop_listener(f);
         return;
@@ -196,7 +196,7 @@ static void feed_step(struct ct_pg_feed *f)
 
 static void *feed_main(void *arg)
 {
-    struct ct_pg_feed *f = arg;
+    struct ct__pg_feed *f = arg;
     int backoff_ms = FEED_BACKOFF_MIN_MS;
     while (!atomic_load(&f->stop)) {
         if (!f->l && !feed_connect(f)) {
@@ -208,18 +208,18 @@ static void *feed_main(void *arg)
         backoff_ms = FEED_BACKOFF_MIN_MS;
         feed_step(f);
     }
-    ct_pg_listener_close(f->l);
+    ct__pg_listener_close(f->l);
     f->l = NULL;
     return NULL;
 }
 
-ct_status ct_pg_feed_start(struct ct_pg *db, const struct ct_store_watcher *w,
-                           const _Atomic uint64_t *scans_completed, struct ct_pg_feed **ret_feed)
+ct_status ct__pg_feed_start(struct ct_pg *db, const struct ct_store_watcher *w,
+                            const _Atomic uint64_t *scans_completed, struct ct__pg_feed **ret_feed)
 {
     /* A watcher without its callbacks is a programmer error (STYLE rule 18). */
     assert(w->token_added && w->token_removed && w->resync && w->connectivity && w->barrier_begin &&
            w->barrier_passed);
-    struct ct_pg_feed *f = calloc(1, sizeof *f);
+    struct ct__pg_feed *f = calloc(1, sizeof *f);
     if (!f)
         return CT_E_NOMEM;
     f->db = db;
@@ -240,7 +240,7 @@ ct_status ct_pg_feed_start(struct ct_pg *db, const struct ct_store_watcher *w,
     return CT_OK;
 }
 
-void ct_pg_feed_stop(struct ct_pg_feed *f)
+void ct__pg_feed_stop(struct ct__pg_feed *f)
 {
     if (!f)
         return;

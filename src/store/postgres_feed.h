@@ -9,14 +9,14 @@
 #include "store/postgres_driver.h"
 #include "store/store.h"
 
-struct ct_pg_feed;
+struct ct__pg_feed;
 
 /* Starts the feed thread; the watcher is copied. scans_completed (borrowed, must
  * outlive the feed) counts the full token scans that succeeded: the feed compares
  * it around a resync to learn whether the receiver's reload reached the store. */
-ct_status ct_pg_feed_start(struct ct_pg *db, const struct ct_store_watcher *w,
-                           const _Atomic uint64_t *scans_completed, struct ct_pg_feed **ret_feed);
+ct_status ct__pg_feed_start(struct ct_pg *db, const struct ct_store_watcher *w,
+                            const _Atomic uint64_t *scans_completed, struct ct__pg_feed **ret_feed);
 /* Stops the thread promptly and frees the feed; accepts NULL. */
-void ct_pg_feed_stop(struct ct_pg_feed *f);
+void ct__pg_feed_stop(struct ct__pg_feed *f);
 
 #endif

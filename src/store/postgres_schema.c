@@ -74,26 +74,26 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == CT_STORE_SCHEMA_VERSI
 
 /* ---- schema migrations ---------------------------------------------------------------------- */
 
-static ct_status read_version(struct ct_pg_conn *c, int *ret_version)
+static ct_status read_version(struct ct__pg_conn *c, int *ret_version)
 {
-    struct ct_pg_result *res;
-    ct_status rc = ct_pg_exec(c, CT_PGS(CT_SQL_SCHEMA_VERSION), NULL, &res);
+    struct ct__pg_result *res;
+    ct_status rc = ct__pg_exec(c, CT_PGS(CT_SQL_SCHEMA_VERSION), NULL, &res);
     if (rc != CT_OK)
         return rc;
-    *ret_version = ct_pg_nrows(res) > 0 ? (int)ct_pg_i64(res, 0, 0) : 0;
-    ct_pg_result_free(res);
+    *ret_version = ct__pg_nrows(res) > 0 ? (int)ct__pg_i64(res, 0, 0) : 0;
+    ct__pg_result_free(res);
     return CT_OK;
 }
 
-static ct_status apply_migration(struct ct_pg_conn *c, int version)
+static ct_status apply_migration(struct ct__pg_conn *c, int version)
 {
-    ct_status rc = ct_pg_exec_script(c, migrations[version - 1], "schema migration");
+    ct_status rc = ct__pg_exec_script(c, migrations[version - 1], "schema migration");
     if (rc != CT_OK)
         return rc;
-    struct ct_pg_params p = {0};
-    ct_pg_param_i64(&p, version);
-    ct_pg_param_i64(&p, ct_now_us());
-    rc = ct_pg_exec(c, CT_PGS(CT_SQL_MIGRATION_RECORD), &p, NULL);
+    struct ct__pg_params p = {0};
+    ct__pg_param_i64(&p, version);
+    ct__pg_param_i64(&p, ct_now_us());
+    rc = ct__pg_exec(c, CT_PGS(CT_SQL_MIGRATION_RECORD), &p, NULL);
     if (rc == CT_OK)
         ct_notice("postgresql: applied schema migration %d", version);
     return rc;
@@ -101,13 +101,13 @@ static ct_status apply_migration(struct ct_pg_conn *c, int version)
 
 /* All pending migrations in one transaction under a cluster-wide advisory lock:
  * nodes starting together apply each one exactly once, the others wait. */
-ct_status ct_pg_schema_migrate(struct ct_pg_conn *c, void *arg)
+ct_status ct__pg_schema_migrate(struct ct__pg_conn *c, void *arg)
 {
     (void)arg;
     int have = 0;
-    ct_status rc = ct_pg_exec(c, CT_PGS_MIGRATE_LOCK, NULL, NULL);
+    ct_status rc = ct__pg_exec(c, CT_PGS_MIGRATE_LOCK, NULL, NULL);
     if (rc == CT_OK)
-        rc = ct_pg_exec(c, CT_PGS_MIGRATE_TABLE, NULL, NULL);
+        rc = ct__pg_exec(c, CT_PGS_MIGRATE_TABLE, NULL, NULL);
     if (rc == CT_OK)
         rc = read_version(c, &have);
     if (rc == CT_OK && have > N_MIGRATIONS) {
@@ -122,7 +122,7 @@ ct_status ct_pg_schema_migrate(struct ct_pg_conn *c, void *arg)
     return rc;
 }
 
-ct_status ct_pg_schema_version(struct ct_pg_conn *c, void *arg)
+ct_status ct__pg_schema_version(struct ct__pg_conn *c, void *arg)
 {
     int *ret_version = arg;
     return read_version(c, ret_version);

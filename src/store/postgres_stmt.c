@@ -50,13 +50,13 @@ static unsigned shape_index(const struct ct_sql_list_shape *sh)
     return ((unsigned)sh->expired * CT_SQL_N_ORDERS + (unsigned)sh->order) * N_PF + pf;
 }
 
-struct ct_sql_list_shape ct_pg_list_shape(const struct ct_token_query *q,
-                                          enum ct_sql_list_kind kind)
+struct ct_sql_list_shape ct__pg_list_shape(const struct ct_token_query *q,
+                                           enum ct_sql_list_kind kind)
 {
     return ct_sql_list_shape(q, kind, q->n_projects > 1 ? CT_PG_PROJECTS_ARRAY : NULL);
 }
 
-unsigned ct_pg_list_stmt(const struct ct_sql_list_shape *sh)
+unsigned ct__pg_list_stmt(const struct ct_sql_list_shape *sh)
 {
     assert(sh->kind != CT_SQL_LIST_PAGE_AFTER && (unsigned)sh->order < CT_SQL_N_ORDERS &&
            (unsigned)sh->expired <= CT_EXPIRED_NOT);
@@ -94,7 +94,7 @@ static void build_list_sqls(void)
     }
 }
 
-const char *ct_pg_stmt_sql(unsigned id)
+const char *ct__pg_stmt_sql(unsigned id)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     if (id < CT_PG_FIRST_QUERY || id >= CT_PGS_LIST_FIRST_ + N_LIST_SHAPES)
@@ -109,77 +109,78 @@ const char *ct_pg_stmt_sql(unsigned id)
 
 /* ---- row codecs (column order: CT_SQL_TOKEN_COLS, CT_SQL_APIKEY_COLS, CT_SQL_AUDIT_COLS) ----- */
 
-void ct_pg_token_bind(struct ct_pg_params *p, const struct ct_token *t)
+void ct__pg_token_bind(struct ct__pg_params *p, const struct ct_token *t)
 {
-    ct_pg_param_text(p, t->id);
-    ct_pg_param_text(p, t->region);
-    ct_pg_param_text(p, t->project_id);
-    ct_pg_param_text(p, t->name);
-    ct_pg_param_i64(p, t->scopes);
-    ct_pg_param_i64(p, t->created_at_us);
-    ct_pg_param_bytes(p, t->secret_hash, CT_HASH_LEN);
-    ct_pg_param_i64(p, t->expires_at_us);
-    ct_pg_param_i64(p, t->last_used_at_us);
+    ct__pg_param_text(p, t->id);
+    ct__pg_param_text(p, t->region);
+    ct__pg_param_text(p, t->project_id);
+    ct__pg_param_text(p, t->name);
+    ct__pg_param_i64(p, t->scopes);
+    ct__pg_param_i64(p, t->created_at_us);
+    ct__pg_param_bytes(p, t->secret_hash, CT_HASH_LEN);
+    ct__pg_param_i64(p, t->expires_at_us);
+    ct__pg_param_i64(p, t->last_used_at_us);
 }
 
-void ct_pg_token_read(const struct ct_pg_result *r, int row, struct ct_token *t)
+void ct__pg_token_read(const struct ct__pg_result *r, int row, struct ct_token *t)
 {
-    ct_pg_text(r, row, 0, t->id, sizeof t->id);
-    ct_pg_text(r, row, 1, t->region, sizeof t->region);
-    ct_pg_text(r, row, 2, t->project_id, sizeof t->project_id);
-    ct_pg_text(r, row, 3, t->name, sizeof t->name);
-    t->scopes = (uint32_t)ct_pg_i64(r, row, 4);
-    t->created_at_us = ct_pg_i64(r, row, 5);
-    ct_pg_bytes(r, row, 6, t->secret_hash, CT_HASH_LEN);
-    t->expires_at_us = ct_pg_i64(r, row, 7);
-    t->last_used_at_us = ct_pg_i64(r, row, 8);
+    ct__pg_text(r, row, 0, t->id, sizeof t->id);
+    ct__pg_text(r, row, 1, t->region, sizeof t->region);
+    ct__pg_text(r, row, 2, t->project_id, sizeof t->project_id);
+    ct__pg_text(r, row, 3, t->name, sizeof t->name);
+    t->scopes = (uint32_t)ct__pg_i64(r, row, 4);
+    t->created_at_us = ct__pg_i64(r, row, 5);
+    ct__pg_bytes(r, row, 6, t->secret_hash, CT_HASH_LEN);
+    t->expires_at_us = ct__pg_i64(r, row, 7);
+    t->last_used_at_us = ct__pg_i64(r, row, 8);
 }
 
-void ct_pg_apikey_bind(struct ct_pg_params *p, const struct ct_apikey *k, const char *projects_csv)
+void ct__pg_apikey_bind(struct ct__pg_params *p, const struct ct_apikey *k,
+                        const char *projects_csv)
 {
-    ct_pg_param_text(p, k->access_key);
-    ct_pg_param_bytes(p, k->secret_hash, CT_HASH_LEN);
-    ct_pg_param_text(p, k->description);
-    ct_pg_param_i64(p, k->created_at_us);
-    ct_pg_param_i64(p, k->expires_at_us);
-    ct_pg_param_text(p, projects_csv);
+    ct__pg_param_text(p, k->access_key);
+    ct__pg_param_bytes(p, k->secret_hash, CT_HASH_LEN);
+    ct__pg_param_text(p, k->description);
+    ct__pg_param_i64(p, k->created_at_us);
+    ct__pg_param_i64(p, k->expires_at_us);
+    ct__pg_param_text(p, projects_csv);
 }
 
-void ct_pg_apikey_read(const struct ct_pg_result *r, int row, struct ct_apikey *k)
+void ct__pg_apikey_read(const struct ct__pg_result *r, int row, struct ct_apikey *k)
 {
     memset(k, 0, sizeof *k);
-    ct_pg_text(r, row, 0, k->access_key, sizeof k->access_key);
-    ct_pg_bytes(r, row, 1, k->secret_hash, CT_HASH_LEN);
-    ct_pg_text(r, row, 2, k->description, sizeof k->description);
-    k->created_at_us = ct_pg_i64(r, row, 3);
-    k->expires_at_us = ct_pg_i64(r, row, 4);
-    ct_store_projects_split(ct_pg_value(r, row, 5), k);
+    ct__pg_text(r, row, 0, k->access_key, sizeof k->access_key);
+    ct__pg_bytes(r, row, 1, k->secret_hash, CT_HASH_LEN);
+    ct__pg_text(r, row, 2, k->description, sizeof k->description);
+    k->created_at_us = ct__pg_i64(r, row, 3);
+    k->expires_at_us = ct__pg_i64(r, row, 4);
+    ct__store_projects_split(ct__pg_value(r, row, 5), k);
 }
 
-void ct_pg_audit_bind(struct ct_pg_params *p, const struct ct_audit_event *ev)
+void ct__pg_audit_bind(struct ct__pg_params *p, const struct ct_audit_event *ev)
 {
-    ct_pg_param_i64(p, ev->at_us);
-    ct_pg_param_text(p, ev->actor);
-    ct_pg_param_text(p, ev->action);
-    ct_pg_param_text(p, ev->resource_id);
-    ct_pg_param_text(p, ev->project_id);
-    ct_pg_param_text(p, ev->region);
-    ct_pg_param_text(p, ev->client);
-    ct_pg_param_text(p, ev->outcome);
-    ct_pg_param_text(p, ev->related_id);
+    ct__pg_param_i64(p, ev->at_us);
+    ct__pg_param_text(p, ev->actor);
+    ct__pg_param_text(p, ev->action);
+    ct__pg_param_text(p, ev->resource_id);
+    ct__pg_param_text(p, ev->project_id);
+    ct__pg_param_text(p, ev->region);
+    ct__pg_param_text(p, ev->client);
+    ct__pg_param_text(p, ev->outcome);
+    ct__pg_param_text(p, ev->related_id);
 }
 
 /* Column 0 is the audit id, then CT_SQL_AUDIT_COLS. */
-void ct_pg_audit_read(const struct ct_pg_result *r, int row, struct ct_audit_event *ev)
+void ct__pg_audit_read(const struct ct__pg_result *r, int row, struct ct_audit_event *ev)
 {
-    ev->id = ct_pg_i64(r, row, 0);
-    ev->at_us = ct_pg_i64(r, row, 1);
-    ct_pg_text(r, row, 2, ev->actor, sizeof ev->actor);
-    ct_pg_text(r, row, 3, ev->action, sizeof ev->action);
-    ct_pg_text(r, row, 4, ev->resource_id, sizeof ev->resource_id);
-    ct_pg_text(r, row, 5, ev->project_id, sizeof ev->project_id);
-    ct_pg_text(r, row, 6, ev->region, sizeof ev->region);
-    ct_pg_text(r, row, 7, ev->client, sizeof ev->client);
-    ct_pg_text(r, row, 8, ev->outcome, sizeof ev->outcome);
-    ct_pg_text(r, row, 9, ev->related_id, sizeof ev->related_id);
+    ev->id = ct__pg_i64(r, row, 0);
+    ev->at_us = ct__pg_i64(r, row, 1);
+    ct__pg_text(r, row, 2, ev->actor, sizeof ev->actor);
+    ct__pg_text(r, row, 3, ev->action, sizeof ev->action);
+    ct__pg_text(r, row, 4, ev->resource_id, sizeof ev->resource_id);
+    ct__pg_text(r, row, 5, ev->project_id, sizeof ev->project_id);
+    ct__pg_text(r, row, 6, ev->region, sizeof ev->region);
+    ct__pg_text(r, row, 7, ev->client, sizeof ev->client);
+    ct__pg_text(r, row, 8, ev->outcome, sizeof ev->outcome);
+    ct__pg_text(r, row, 9, ev->related_id, sizeof ev->related_id);
 }

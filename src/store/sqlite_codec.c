@@ -4,67 +4,67 @@
 
 #include <string.h>
 
-int ct_sq_bind_token(sqlite3_stmt *s, const struct ct_token *t)
+int ct__sq_bind_token(sqlite3_stmt *s, const struct ct_token *t)
 {
-    return ct_sq_bind_text(s, 1, t->id) | ct_sq_bind_text(s, 2, t->region) |
-           ct_sq_bind_text(s, 3, t->project_id) | ct_sq_bind_text(s, 4, t->name) |
+    return ct__sq_bind_text(s, 1, t->id) | ct__sq_bind_text(s, 2, t->region) |
+           ct__sq_bind_text(s, 3, t->project_id) | ct__sq_bind_text(s, 4, t->name) |
            sqlite3_bind_int64(s, 5, t->scopes) | sqlite3_bind_int64(s, 6, t->created_at_us) |
            sqlite3_bind_blob(s, 7, t->secret_hash, CT_HASH_LEN, SQLITE_STATIC) |
            sqlite3_bind_int64(s, 8, t->expires_at_us) |
            sqlite3_bind_int64(s, 9, t->last_used_at_us);
 }
 
-int ct_sq_bind_apikey(sqlite3_stmt *s, const struct ct_apikey *k, const char *csv)
+int ct__sq_bind_apikey(sqlite3_stmt *s, const struct ct_apikey *k, const char *csv)
 {
-    return ct_sq_bind_text(s, 1, k->access_key) |
+    return ct__sq_bind_text(s, 1, k->access_key) |
            sqlite3_bind_blob(s, 2, k->secret_hash, CT_HASH_LEN, SQLITE_STATIC) |
-           ct_sq_bind_text(s, 3, k->description) | sqlite3_bind_int64(s, 4, k->created_at_us) |
-           sqlite3_bind_int64(s, 5, k->expires_at_us) | ct_sq_bind_text(s, 6, csv);
+           ct__sq_bind_text(s, 3, k->description) | sqlite3_bind_int64(s, 4, k->created_at_us) |
+           sqlite3_bind_int64(s, 5, k->expires_at_us) | ct__sq_bind_text(s, 6, csv);
 }
 
-int ct_sq_bind_audit(sqlite3_stmt *s, const struct ct_audit_event *ev)
+int ct__sq_bind_audit(sqlite3_stmt *s, const struct ct_audit_event *ev)
 {
-    return sqlite3_bind_int64(s, 1, ev->at_us) | ct_sq_bind_text(s, 2, ev->actor) |
-           ct_sq_bind_text(s, 3, ev->action) | ct_sq_bind_text(s, 4, ev->resource_id) |
-           ct_sq_bind_text(s, 5, ev->project_id) | ct_sq_bind_text(s, 6, ev->region) |
-           ct_sq_bind_text(s, 7, ev->client) | ct_sq_bind_text(s, 8, ev->outcome) |
-           ct_sq_bind_text(s, 9, ev->related_id);
+    return sqlite3_bind_int64(s, 1, ev->at_us) | ct__sq_bind_text(s, 2, ev->actor) |
+           ct__sq_bind_text(s, 3, ev->action) | ct__sq_bind_text(s, 4, ev->resource_id) |
+           ct__sq_bind_text(s, 5, ev->project_id) | ct__sq_bind_text(s, 6, ev->region) |
+           ct__sq_bind_text(s, 7, ev->client) | ct__sq_bind_text(s, 8, ev->outcome) |
+           ct__sq_bind_text(s, 9, ev->related_id);
 }
 
-void ct_sq_read_token(sqlite3_stmt *s, struct ct_token *t)
+void ct__sq_read_token(sqlite3_stmt *s, struct ct_token *t)
 {
-    ct_sq_col_text(s, 0, t->id, sizeof t->id);
-    ct_sq_col_text(s, 1, t->region, sizeof t->region);
-    ct_sq_col_text(s, 2, t->project_id, sizeof t->project_id);
-    ct_sq_col_text(s, 3, t->name, sizeof t->name);
+    ct__sq_col_text(s, 0, t->id, sizeof t->id);
+    ct__sq_col_text(s, 1, t->region, sizeof t->region);
+    ct__sq_col_text(s, 2, t->project_id, sizeof t->project_id);
+    ct__sq_col_text(s, 3, t->name, sizeof t->name);
     t->scopes = (uint32_t)sqlite3_column_int64(s, 4);
     t->created_at_us = sqlite3_column_int64(s, 5);
-    ct_sq_col_blob(s, 6, t->secret_hash, CT_HASH_LEN);
+    ct__sq_col_blob(s, 6, t->secret_hash, CT_HASH_LEN);
     t->expires_at_us = sqlite3_column_int64(s, 7);
     t->last_used_at_us = sqlite3_column_int64(s, 8);
 }
 
-void ct_sq_read_apikey(sqlite3_stmt *s, struct ct_apikey *k)
+void ct__sq_read_apikey(sqlite3_stmt *s, struct ct_apikey *k)
 {
     memset(k, 0, sizeof *k);
-    ct_sq_col_text(s, 0, k->access_key, sizeof k->access_key);
-    ct_sq_col_blob(s, 1, k->secret_hash, CT_HASH_LEN);
-    ct_sq_col_text(s, 2, k->description, sizeof k->description);
+    ct__sq_col_text(s, 0, k->access_key, sizeof k->access_key);
+    ct__sq_col_blob(s, 1, k->secret_hash, CT_HASH_LEN);
+    ct__sq_col_text(s, 2, k->description, sizeof k->description);
     k->created_at_us = sqlite3_column_int64(s, 3);
     k->expires_at_us = sqlite3_column_int64(s, 4);
-    ct_store_projects_split((const char *)sqlite3_column_text(s, 5), k);
+    ct__store_projects_split((const char *)sqlite3_column_text(s, 5), k);
 }
 
-void ct_sq_read_audit(sqlite3_stmt *s, struct ct_audit_event *ev)
+void ct__sq_read_audit(sqlite3_stmt *s, struct ct_audit_event *ev)
 {
     ev->id = sqlite3_column_int64(s, 0);
     ev->at_us = sqlite3_column_int64(s, 1);
-    ct_sq_col_text(s, 2, ev->actor, sizeof ev->actor);
-    ct_sq_col_text(s, 3, ev->action, sizeof ev->action);
-    ct_sq_col_text(s, 4, ev->resource_id, sizeof ev->resource_id);
-    ct_sq_col_text(s, 5, ev->project_id, sizeof ev->project_id);
-    ct_sq_col_text(s, 6, ev->region, sizeof ev->region);
-    ct_sq_col_text(s, 7, ev->client, sizeof ev->client);
-    ct_sq_col_text(s, 8, ev->outcome, sizeof ev->outcome);
-    ct_sq_col_text(s, 9, ev->related_id, sizeof ev->related_id);
+    ct__sq_col_text(s, 2, ev->actor, sizeof ev->actor);
+    ct__sq_col_text(s, 3, ev->action, sizeof ev->action);
+    ct__sq_col_text(s, 4, ev->resource_id, sizeof ev->resource_id);
+    ct__sq_col_text(s, 5, ev->project_id, sizeof ev->project_id);
+    ct__sq_col_text(s, 6, ev->region, sizeof ev->region);
+    ct__sq_col_text(s, 7, ev->client, sizeof ev->client);
+    ct__sq_col_text(s, 8, ev->outcome, sizeof ev->outcome);
+    ct__sq_col_text(s, 9, ev->related_id, sizeof ev->related_id);
 }

@@ -45,18 +45,18 @@ static const char *const tx_sql[] = {
 #undef TX_SQL
 };
 
-struct ct_sq_conn {
+struct ct__sq_conn {
     sqlite3 *db;
     sqlite3_stmt *tx[T_COUNT_];
     sqlite3_stmt **slot; /* n_slots statements of the operations, prepared on first use */
     unsigned n_slots;
-    struct ct_sq_conn *next_free; /* read pool free list */
+    struct ct__sq_conn *next_free; /* read pool free list */
 };
 
 /* One queued write; lives on the caller's stack until `done`. Each has its own
  * condition variable so a commit wakes exactly the callers it finished. */
 struct gc_op {
-    ct_sq_tx_fn fn;
+    ct__sq_tx_fn fn;
     void *arg;
     ct_status rc;
     bool done;
@@ -70,18 +70,18 @@ struct gc_op {
  * checkpointer's flags under ckpt_lock. write_failed_us is atomic (a hint for
  * /healthz: a late value only shifts when the node leaves or rejoins). */
 struct ct_store_backend {
-    struct ct_sq_guard *guard;       /* the file: lock, identity (sqlite_guard.h) */
+    struct ct__sq_guard *guard;      /* the file: lock, identity (sqlite_guard.h) */
     _Atomic int64_t write_failed_us; /* monotonic time of the last hard write failure; 0 = none */
-    struct ct_cursor_cache *cursors;
+    struct ct__cursor_cache *cursors;
     char *path;
     int busy_ms;
     unsigned pool_size, n_slots;
-    struct ct_sq_conn writer;
+    struct ct__sq_conn writer;
     pthread_mutex_t write_lock;
 
-    struct ct_sq_conn *readers;
+    struct ct__sq_conn *readers;
     unsigned n_readers;
-    struct ct_sq_conn *free_readers;
+    struct ct__sq_conn *free_readers;
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
 
@@ -90,7 +90,7 @@ struct ct_store_backend {
     bool gc_leading; /* a leader is writing a batch */
 
     /* Background checkpointer: keeps WAL-to-database copying off the commit path. */
-    struct ct_sq_conn ckpt;
+    struct ct__sq_conn ckpt;
     pthread_t ckpt_thread;
     bool ckpt_started, ckpt_stop, ckpt_wanted;
     pthread_mutex_t ckpt_lock;
@@ -137,7 +137,7 @@ static bool params_numbered(sqlite3_stmt *s)
     return true;
 }
 
-static ct_status prepare(struct ct_sq_conn *c, const char *sql, unsigned flags,
+static ct_status prepare(struct ct__sq_conn *c, const char *sql, unsigned flags,
                          sqlite3_stmt **ret_s)
 {
     sqlite3_stmt *s = NULL;
@@ -153,7 +153,7 @@ static ct_status prepare(struct ct_sq_conn *c, const char *sql, unsigned flags,
     return CT_OK;
 }
 
-ct_status ct_sq_stmt(struct ct_sq_conn *c, unsigned slot, const char *sql, sqlite3_stmt **ret_s)
+ct_status ct__sq_stmt(struct ct__sq_conn *c, unsigned slot, const char *sql, sqlite3_stmt **ret_s)
 {
     if (slot == CT_SQ_ONCE)
         return prepare(c, sql, 0, ret_s);
@@ -168,12 +168,12 @@ ct_status ct_sq_stmt(struct ct_sq_conn *c, unsigned slot, const char *sql, sqlit
     return CT_OK;
 }
 
-bool ct_sq_cached(const struct ct_sq_conn *c, unsigned slot)
+bool ct__sq_cached(const struct ct__sq_conn *c, unsigned slot)
 {
     return slot < c->n_slots && c->slot[slot];
 }
 
-void ct_sq_done(sqlite3_stmt *s, unsigned slot)
+void ct__sq_done(sqlite3_stmt *s, unsigned slot)
 {
     if (slot == CT_SQ_ONCE) {
         sqlite3_finalize(s); /* accepts NULL */
@@ -183,7 +183,7 @@ void ct_sq_done(sqlite3_stmt *s, unsigned slot)
     }
 }
 
-ct_status ct_sq_step(struct ct_sq_conn *c, sqlite3_stmt *s, bool *ret_row)
+ct_status ct__sq_step(struct ct__sq_conn *c, sqlite3_stmt *s, bool *ret_row)
 {
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
@@ -193,23 +193,23 @@ ct_status ct_sq_step(struct ct_sq_conn *c, sqlite3_stmt *s, bool *ret_row)
     return map_error(c->db, rc, sqlite3_sql(s));
 }
 
-ct_status ct_sq_bind_check(struct ct_sq_conn *c, int brc, const char *what)
+ct_status ct__sq_bind_check(struct ct__sq_conn *c, int brc, const char *what)
 {
     return brc == SQLITE_OK ? CT_OK : map_error(c->db, sqlite3_errcode(c->db), what);
 }
 
-ct_status ct_sq_exec_bound(struct ct_sq_conn *c, sqlite3_stmt *s, unsigned slot, int brc)
+ct_status ct__sq_exec_bound(struct ct__sq_conn *c, sqlite3_stmt *s, unsigned slot, int brc)
 {
-    ct_status rc = ct_sq_bind_check(c, brc, sqlite3_sql(s));
+    ct_status rc = ct__sq_bind_check(c, brc, sqlite3_sql(s));
     bool row = false;
     if (rc == CT_OK)
-        rc = ct_sq_step(c, s, &row);
-    ct_sq_done(s, slot);
+        rc = ct__sq_step(c, s, &row);
+    ct__sq_done(s, slot);
     return rc;
 }
 
 /* Runs a parameterless transaction-control statement to completion. */
-static ct_status exec_tx(struct ct_sq_conn *c, enum tx_stmt id)
+static ct_status exec_tx(struct ct__sq_conn *c, enum tx_stmt id)
 {
     if (!c->tx[id]) {
         ct_status rc = prepare(c, tx_sql[id], SQLITE_PREPARE_PERSISTENT, &c->tx[id]);
@@ -219,48 +219,48 @@ static ct_status exec_tx(struct ct_sq_conn *c, enum tx_stmt id)
     bool row = true;
     ct_status rc = CT_OK;
     while (rc == CT_OK && row)
-        rc = ct_sq_step(c, c->tx[id], &row);
+        rc = ct__sq_step(c, c->tx[id], &row);
     sqlite3_reset(c->tx[id]);
     return rc;
 }
 
-ct_status ct_sq_query(struct ct_sq_conn *c, unsigned slot, const char *sql,
-                      int (*params)(sqlite3_stmt *s, void *ctx),
-                      int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
+ct_status ct__sq_query(struct ct__sq_conn *c, unsigned slot, const char *sql,
+                       int (*params)(sqlite3_stmt *s, void *ctx),
+                       int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
 {
     sqlite3_stmt *s = NULL;
     bool more = true;
-    ct_status rc = ct_sq_stmt(c, slot, sql, &s);
+    ct_status rc = ct__sq_stmt(c, slot, sql, &s);
     if (rc != CT_OK)
         return rc;
     if (params)
-        rc = ct_sq_bind_check(c, params(s, ctx), sql);
+        rc = ct__sq_bind_check(c, params(s, ctx), sql);
     while (rc == CT_OK && more) {
-        rc = ct_sq_step(c, s, &more);
+        rc = ct__sq_step(c, s, &more);
         if (rc == CT_OK && more && row && row(s, ctx) != 0)
             rc = CT_E_INTERNAL;
     }
-    ct_sq_done(s, slot);
+    ct__sq_done(s, slot);
     return rc;
 }
 
-ct_status ct_sq_exec_script(struct ct_sq_conn *c, const char *sql, const char *what)
+ct_status ct__sq_exec_script(struct ct__sq_conn *c, const char *sql, const char *what)
 {
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? CT_OK : map_error(c->db, rc, what);
 }
 
-int64_t ct_sq_changes(struct ct_sq_conn *c)
+int64_t ct__sq_changes(struct ct__sq_conn *c)
 {
     return sqlite3_changes(c->db);
 }
 
-int ct_sq_bind_text(sqlite3_stmt *s, int i, const char *v)
+int ct__sq_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-void ct_sq_col_text(sqlite3_stmt *s, int col, char *dst, size_t cap)
+void ct__sq_col_text(sqlite3_stmt *s, int col, char *dst, size_t cap)
 {
     const unsigned char *v = sqlite3_column_text(s, col);
     size_t len = v ? (size_t)sqlite3_column_bytes(s, col) : 0;
@@ -271,7 +271,7 @@ void ct_sq_col_text(sqlite3_stmt *s, int col, char *dst, size_t cap)
     dst[len] = '\0';
 }
 
-void ct_sq_col_blob(sqlite3_stmt *s, int col, uint8_t *dst, size_t len)
+void ct__sq_col_blob(sqlite3_stmt *s, int col, uint8_t *dst, size_t len)
 {
     const void *v = sqlite3_column_blob(s, col);
     size_t have = v ? (size_t)sqlite3_column_bytes(s, col) : 0;
@@ -282,7 +282,7 @@ void ct_sq_col_blob(sqlite3_stmt *s, int col, uint8_t *dst, size_t len)
 
 /* ---- connections ---------------------------------------------------------------------------- */
 
-static void conn_close(struct ct_sq_conn *c)
+static void conn_close(struct ct__sq_conn *c)
 {
     for (int i = 0; i < T_COUNT_; i++)
         sqlite3_finalize(c->tx[i]);
@@ -302,7 +302,7 @@ static int check_wal(void *ud, int ncols, char **vals, char **names)
 
 /* Opens one connection. Only the writer switches the file to WAL (the mode is
  * persistent); readers are made query_only so a bug cannot write around the queue. */
-static ct_status conn_open(struct ct_store_backend *be, struct ct_sq_conn *c, bool reader)
+static ct_status conn_open(struct ct_store_backend *be, struct ct__sq_conn *c, bool reader)
 {
     c->slot = calloc(be->n_slots ? be->n_slots : 1, sizeof *c->slot);
     if (!c->slot)
@@ -338,18 +338,18 @@ static ct_status conn_open(struct ct_store_backend *be, struct ct_sq_conn *c, bo
     return rc == SQLITE_OK ? CT_OK : map_error(c->db, rc, pragmas);
 }
 
-static struct ct_sq_conn *reader_acquire(struct ct_store_backend *be)
+static struct ct__sq_conn *reader_acquire(struct ct_store_backend *be)
 {
     pthread_mutex_lock(&be->pool_lock);
     while (!be->free_readers)
         pthread_cond_wait(&be->pool_cond, &be->pool_lock);
-    struct ct_sq_conn *c = be->free_readers;
+    struct ct__sq_conn *c = be->free_readers;
     be->free_readers = c->next_free;
     pthread_mutex_unlock(&be->pool_lock);
     return c;
 }
 
-static void reader_release(struct ct_store_backend *be, struct ct_sq_conn *c)
+static void reader_release(struct ct_store_backend *be, struct ct__sq_conn *c)
 {
     pthread_mutex_lock(&be->pool_lock);
     c->next_free = be->free_readers;
@@ -364,7 +364,7 @@ static ct_status open_readers(struct ct_store_backend *be)
     if (!be->readers)
         return CT_E_NOMEM;
     for (; be->n_readers < be->pool_size; be->n_readers++) {
-        struct ct_sq_conn *c = &be->readers[be->n_readers];
+        struct ct__sq_conn *c = &be->readers[be->n_readers];
         ct_status rc = conn_open(be, c, true);
         if (rc != CT_OK) {
             conn_close(c);
@@ -411,7 +411,7 @@ static void *ckpt_main(void *arg)
         /* Once a second at least: a removed database file is reported without traffic.
          * Checkpoints go on: they move committed pages into the file this process
          * holds, which is what an operator recovers from /proc. */
-        (void)ct_sq_guard_check(be->guard);
+        (void)ct__sq_guard_check(be->guard);
         /* PASSIVE never blocks the writer or readers; what it cannot copy now waits. */
         int rc =
             sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -451,13 +451,13 @@ static void ckpt_stop(struct ct_store_backend *be)
 
 /* ---- transaction runners -------------------------------------------------------------------- */
 
-ct_status ct_sq_write_tx(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
+ct_status ct__sq_write_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
 {
-    struct ct_sq_conn *c = &be->writer;
+    struct ct__sq_conn *c = &be->writer;
     pthread_mutex_lock(&be->write_lock);
-    ct_cursor_write_begin(be->cursors); /* list cursors never cross a write */
+    ct__cursor_write_begin(be->cursors); /* list cursors never cross a write */
     /* Never write into a file that is no longer the database at its path. */
-    ct_status rc = ct_sq_guard_check(be->guard);
+    ct_status rc = ct__sq_guard_check(be->guard);
     if (rc == CT_OK)
         rc = exec_tx(c, T_BEGIN_IMMEDIATE);
     if (rc == CT_OK) {
@@ -467,7 +467,7 @@ ct_status ct_sq_write_tx(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
         if (rc != CT_OK && !sqlite3_get_autocommit(c->db))
             (void)exec_tx(c, T_ROLLBACK);
     }
-    ct_cursor_write_end(be->cursors);
+    ct__cursor_write_end(be->cursors);
     pthread_mutex_unlock(&be->write_lock);
     if (rc == CT_OK)
         atomic_store(&be->write_failed_us, 0);
@@ -478,7 +478,7 @@ ct_status ct_sq_write_tx(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
 
 /* Applies a batch inside one transaction. Returns non-OK only when the whole
  * transaction is lost; per-operation outcomes go to op->rc. */
-static ct_status gc_apply(struct ct_sq_conn *c, void *arg)
+static ct_status gc_apply(struct ct__sq_conn *c, void *arg)
 {
     for (struct gc_op *op = arg; op; op = op->next) {
         ct_status rc = exec_tx(c, T_SAVEPOINT);
@@ -502,7 +502,7 @@ static ct_status gc_apply(struct ct_sq_conn *c, void *arg)
 
 /* The first caller to find no batch in flight leads: it takes everything queued
  * and commits it at once; when it is done, it hands the lead to the next queued op. */
-ct_status ct_sq_submit(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
+ct_status ct__sq_submit(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
 {
     struct gc_op op = {.fn = fn, .arg = arg, .rc = CT_E_INTERNAL};
     pthread_cond_init(&op.cond, NULL);
@@ -519,7 +519,7 @@ ct_status ct_sq_submit(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
         be->gc_tail = &be->gc_head;
         be->gc_leading = true;
         pthread_mutex_unlock(&be->gc_lock);
-        ct_status rc = ct_sq_write_tx(be, gc_apply, batch);
+        ct_status rc = ct__sq_write_tx(be, gc_apply, batch);
         pthread_mutex_lock(&be->gc_lock);
         for (struct gc_op *o = batch, *next; o; o = next) {
             next = o->next; /* o may vanish once done is set and the lock dropped */
@@ -538,9 +538,9 @@ ct_status ct_sq_submit(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
     return op.rc;
 }
 
-ct_status ct_sq_read_tx(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
+ct_status ct__sq_read_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
 {
-    struct ct_sq_conn *c = reader_acquire(be);
+    struct ct__sq_conn *c = reader_acquire(be);
     ct_status rc = exec_tx(c, T_BEGIN);
     if (rc == CT_OK) {
         rc = fn(c, arg);
@@ -554,19 +554,19 @@ ct_status ct_sq_read_tx(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg)
     return rc;
 }
 
-ct_status ct_sq_scan(struct ct_store_backend *be, unsigned slot, const char *sql,
-                     int (*params)(sqlite3_stmt *s, void *ctx),
-                     int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
+ct_status ct__sq_scan(struct ct_store_backend *be, unsigned slot, const char *sql,
+                      int (*params)(sqlite3_stmt *s, void *ctx),
+                      int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
 {
-    struct ct_sq_conn *c = reader_acquire(be);
-    ct_status rc = ct_sq_query(c, slot, sql, params, row, ctx);
+    struct ct__sq_conn *c = reader_acquire(be);
+    ct_status rc = ct__sq_query(c, slot, sql, params, row, ctx);
     reader_release(be, c);
     return rc;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
-void ct_sq_close(struct ct_store_backend *be)
+void ct__sq_close(struct ct_store_backend *be)
 {
     if (!be)
         return;
@@ -582,14 +582,14 @@ void ct_sq_close(struct ct_store_backend *be)
     pthread_mutex_destroy(&be->gc_lock);
     pthread_mutex_destroy(&be->ckpt_lock);
     pthread_cond_destroy(&be->ckpt_cond);
-    ct_cursor_cache_free(be->cursors);
-    ct_sq_guard_close(be->guard); /* last: every SQLite connection is closed */
+    ct__cursor_cache_free(be->cursors);
+    ct__sq_guard_close(be->guard); /* last: every SQLite connection is closed */
     free(be->path);
     free(be);
 }
 
-ct_status ct_sq_open(const char *path, const struct ct_store_options *opts, unsigned n_slots,
-                     struct ct_store_backend **ret_be)
+ct_status ct__sq_open(const char *path, const struct ct_store_options *opts, unsigned n_slots,
+                      struct ct_store_backend **ret_be)
 {
     struct ct_store_backend *be = calloc(1, sizeof *be);
     if (!be)
@@ -607,36 +607,36 @@ ct_status ct_sq_open(const char *path, const struct ct_store_options *opts, unsi
     if (be->pool_size > MAX_POOL_SIZE)
         be->pool_size = MAX_POOL_SIZE;
     *ret_be = be;
-    be->cursors = ct_cursor_cache_new();
+    be->cursors = ct__cursor_cache_new();
     be->path = strdup(path);
     if (!be->cursors || !be->path)
         return CT_E_NOMEM;
-    ct_status rc = ct_sq_guard_open(path, opts->exclusive, &be->guard);
+    ct_status rc = ct__sq_guard_open(path, opts->exclusive, &be->guard);
     if (rc == CT_OK)
         rc = conn_open(be, &be->writer, false);
     return rc;
 }
 
-ct_status ct_sq_start(struct ct_store_backend *be)
+ct_status ct__sq_start(struct ct_store_backend *be)
 {
     ct_status rc = open_readers(be);
     return rc == CT_OK ? ckpt_start(be) : rc;
 }
 
-ct_status ct_sq_ping(struct ct_store_backend *be)
+ct_status ct__sq_ping(struct ct_store_backend *be)
 {
-    if (ct_sq_guard_check(be->guard) != CT_OK)
+    if (ct__sq_guard_check(be->guard) != CT_OK)
         return CT_E_UNAVAILABLE;
     int64_t failed = atomic_load(&be->write_failed_us);
     if (failed && ct_mono_us() - failed < WRITE_FAILURE_HEALTH_US)
         return CT_E_UNAVAILABLE; /* reads would still work: writes do not */
-    struct ct_sq_conn *c = reader_acquire(be);
+    struct ct__sq_conn *c = reader_acquire(be);
     ct_status rc = exec_tx(c, T_PING);
     reader_release(be, c);
     return rc;
 }
 
-struct ct_cursor_cache *ct_sq_cursors(struct ct_store_backend *be)
+struct ct__cursor_cache *ct__sq_cursors(struct ct_store_backend *be)
 {
     return be->cursors;
 }

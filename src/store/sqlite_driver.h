@@ -24,84 +24,84 @@
 #include "store/cursor.h"
 #include "store/store_int.h"
 
-struct ct_sq_conn;
+struct ct__sq_conn;
 
 /* A unit of work on one connection, inside whatever transaction the runner opened. */
-typedef ct_status (*ct_sq_tx_fn)(struct ct_sq_conn *c, void *arg);
+typedef ct_status (*ct__sq_tx_fn)(struct ct__sq_conn *c, void *arg);
 
 /* Opens the file guard and the write connection (WAL); every connection caches up
- * to n_slots statements (see ct_sq_stmt). Nothing reads yet: run the migrations
- * (ct_sq_write_tx), then ct_sq_start(). On failure, ct_sq_close(*ret_be) is the
+ * to n_slots statements (see ct__sq_stmt). Nothing reads yet: run the migrations
+ * (ct__sq_write_tx), then ct__sq_start(). On failure, ct__sq_close(*ret_be) is the
  * caller's (*ret_be is set whenever the handle was allocated). */
-ct_status ct_sq_open(const char *path, const struct ct_store_options *opts, unsigned n_slots,
-                     struct ct_store_backend **ret_be);
+ct_status ct__sq_open(const char *path, const struct ct_store_options *opts, unsigned n_slots,
+                      struct ct_store_backend **ret_be);
 /* Opens the reader pool and starts the background checkpointer. */
-ct_status ct_sq_start(struct ct_store_backend *be);
+ct_status ct__sq_start(struct ct_store_backend *be);
 /* Stops the checkpointer, closes every connection, then the guard. Accepts NULL. */
-void ct_sq_close(struct ct_store_backend *be);
+void ct__sq_close(struct ct_store_backend *be);
 /* CT_OK when the file is still the database at its path, no write failed hard
  * recently, and a reader answers. */
-ct_status ct_sq_ping(struct ct_store_backend *be);
+ct_status ct__sq_ping(struct ct_store_backend *be);
 /* The write generation and list cursors (borrowed): every write transaction
  * moves the generation (cursor.h). */
-struct ct_cursor_cache *ct_sq_cursors(struct ct_store_backend *be);
+struct ct__cursor_cache *ct__sq_cursors(struct ct_store_backend *be);
 
 /* ---- transaction runners: the only places that BEGIN, COMMIT or ROLLBACK ------------------- */
 
 /* fn in one write transaction of its own (BEGIN IMMEDIATE: the write lock is taken
  * up front, so it never fails half-way on a lock upgrade). For large writes. */
-ct_status ct_sq_write_tx(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg);
+ct_status ct__sq_write_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg);
 /* fn through group commit: queued, run in its own SAVEPOINT inside a shared
  * transaction, returned once that commit is durable (or failed). A non-OK from
  * fn undoes fn alone. For single-row writes. */
-ct_status ct_sq_submit(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg);
+ct_status ct__sq_submit(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg);
 /* fn on a pooled reader inside one read transaction (one snapshot). */
-ct_status ct_sq_read_tx(struct ct_store_backend *be, ct_sq_tx_fn fn, void *arg);
+ct_status ct__sq_read_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg);
 
 /* ---- statements ----------------------------------------------------------------------------- */
 
-/* Use a statement once (prepared, then finalized by ct_sq_done) instead of caching it. */
+/* Use a statement once (prepared, then finalized by ct__sq_done) instead of caching it. */
 #define CT_SQ_ONCE UINT32_MAX
 
 /* The statement in cache slot `slot` of c, prepared from sql on its first use
  * (sql is read only then; a slot always holds the same text). Parameters are
  * written $1..$n in order of first appearance, so their index is their number;
  * the driver checks that when it prepares. With CT_SQ_ONCE, prepares sql for one
- * use. Hand the statement back with ct_sq_done. */
-ct_status ct_sq_stmt(struct ct_sq_conn *c, unsigned slot, const char *sql, sqlite3_stmt **ret_s);
+ * use. Hand the statement back with ct__sq_done. */
+ct_status ct__sq_stmt(struct ct__sq_conn *c, unsigned slot, const char *sql, sqlite3_stmt **ret_s);
 /* True when slot already holds a prepared statement (its SQL need not be built). */
-bool ct_sq_cached(const struct ct_sq_conn *c, unsigned slot);
+bool ct__sq_cached(const struct ct__sq_conn *c, unsigned slot);
 /* Makes s ready for its next use (reset, bindings cleared), or finalizes it when
  * it was taken with CT_SQ_ONCE. Accepts NULL. */
-void ct_sq_done(sqlite3_stmt *s, unsigned slot);
+void ct__sq_done(sqlite3_stmt *s, unsigned slot);
 
 /* Steps once: *ret_row tells whether a row is available. */
-ct_status ct_sq_step(struct ct_sq_conn *c, sqlite3_stmt *s, bool *ret_row);
+ct_status ct__sq_step(struct ct__sq_conn *c, sqlite3_stmt *s, bool *ret_row);
 /* brc: the OR of sqlite3_bind_* results; binding fails only on a programming
  * error or out of memory. */
-ct_status ct_sq_bind_check(struct ct_sq_conn *c, int brc, const char *what);
-/* Binds (brc), steps expecting no row, and hands s back (ct_sq_done). */
-ct_status ct_sq_exec_bound(struct ct_sq_conn *c, sqlite3_stmt *s, unsigned slot, int brc);
+ct_status ct__sq_bind_check(struct ct__sq_conn *c, int brc, const char *what);
+/* Binds (brc), steps expecting no row, and hands s back (ct__sq_done). */
+ct_status ct__sq_exec_bound(struct ct__sq_conn *c, sqlite3_stmt *s, unsigned slot, int brc);
 /* Runs one statement of a slot to its end, binding it with params (nullable)
  * and handing each row to row (nullable; non-zero from it stops with CT_E_INTERNAL). */
-ct_status ct_sq_query(struct ct_sq_conn *c, unsigned slot, const char *sql,
+ct_status ct__sq_query(struct ct__sq_conn *c, unsigned slot, const char *sql,
+                       int (*params)(sqlite3_stmt *s, void *ctx),
+                       int (*row)(sqlite3_stmt *s, void *ctx), void *ctx);
+/* The same on a pooled reader, outside any explicit transaction. */
+ct_status ct__sq_scan(struct ct_store_backend *be, unsigned slot, const char *sql,
                       int (*params)(sqlite3_stmt *s, void *ctx),
                       int (*row)(sqlite3_stmt *s, void *ctx), void *ctx);
-/* The same on a pooled reader, outside any explicit transaction. */
-ct_status ct_sq_scan(struct ct_store_backend *be, unsigned slot, const char *sql,
-                     int (*params)(sqlite3_stmt *s, void *ctx),
-                     int (*row)(sqlite3_stmt *s, void *ctx), void *ctx);
 /* Runs a script of statements without parameters (migrations). */
-ct_status ct_sq_exec_script(struct ct_sq_conn *c, const char *sql, const char *what);
+ct_status ct__sq_exec_script(struct ct__sq_conn *c, const char *sql, const char *what);
 /* Rows changed by the last statement on c. */
-int64_t ct_sq_changes(struct ct_sq_conn *c);
+int64_t ct__sq_changes(struct ct__sq_conn *c);
 
 /* ---- columns and parameters ----------------------------------------------------------------- */
 
-int ct_sq_bind_text(sqlite3_stmt *s, int i, const char *v);
+int ct__sq_bind_text(sqlite3_stmt *s, int i, const char *v);
 /* Copies a text column into dst (cap bytes, always terminated, truncated to fit). */
-void ct_sq_col_text(sqlite3_stmt *s, int col, char *dst, size_t cap);
+void ct__sq_col_text(sqlite3_stmt *s, int col, char *dst, size_t cap);
 /* Copies a BLOB column into dst (len bytes; zero-filled where the column is shorter). */
-void ct_sq_col_blob(sqlite3_stmt *s, int col, uint8_t *dst, size_t len);
+void ct__sq_col_blob(sqlite3_stmt *s, int col, uint8_t *dst, size_t len);
 
 #endif

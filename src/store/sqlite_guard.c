@@ -19,7 +19,7 @@
 /* Ordering argument: fd, dev and ino are set at open and never change; `lost`
  * and `last_log_us` (the logging state) are under `lock`, taken by the writer,
  * /healthz and the checkpointer thread. */
-struct ct_sq_guard {
+struct ct__sq_guard {
     char path[PATH_MAX];
     int fd;
     dev_t dev;
@@ -74,7 +74,7 @@ static void write_marker(const char *path)
     fclose(f);
 }
 
-ct_status ct_sq_guard_open(const char *path, bool exclusive, struct ct_sq_guard **ret_g)
+ct_status ct__sq_guard_open(const char *path, bool exclusive, struct ct__sq_guard **ret_g)
 {
     struct stat st;
     bool is_new = stat(path, &st) != 0;
@@ -95,7 +95,7 @@ ct_status ct_sq_guard_open(const char *path, bool exclusive, struct ct_sq_guard 
                shm, strerror(errno));
         return CT_E_STORE;
     }
-    struct ct_sq_guard *g = calloc(1, sizeof *g);
+    struct ct__sq_guard *g = calloc(1, sizeof *g);
     if (!g)
         return CT_E_NOMEM;
     snprintf(g->path, sizeof g->path, "%s", path);
@@ -119,7 +119,7 @@ ct_status ct_sq_guard_open(const char *path, bool exclusive, struct ct_sq_guard 
         rc = CT_E_STORE;
     }
     if (rc != CT_OK) {
-        ct_sq_guard_close(g);
+        ct__sq_guard_close(g);
         return rc;
     }
     g->dev = st.st_dev;
@@ -130,7 +130,7 @@ ct_status ct_sq_guard_open(const char *path, bool exclusive, struct ct_sq_guard 
     return CT_OK;
 }
 
-ct_status ct_sq_guard_check(struct ct_sq_guard *g)
+ct_status ct__sq_guard_check(struct ct__sq_guard *g)
 {
     struct stat st;
     const char *why = NULL;
@@ -155,7 +155,7 @@ ct_status ct_sq_guard_check(struct ct_sq_guard *g)
     return why ? CT_E_UNAVAILABLE : CT_OK;
 }
 
-void ct_sq_guard_close(struct ct_sq_guard *g)
+void ct__sq_guard_close(struct ct__sq_guard *g)
 {
     if (!g)
         return;

@@ -21,18 +21,18 @@
 
 #include "util/status.h"
 
-struct ct_sq_guard;
+struct ct__sq_guard;
 
 /* Before SQLite opens path. CT_E_STORE when the database is missing where one is
  * expected, CT_E_CONFLICT when exclusive and another process holds the lock
  * (both logged, saying what to do). Creates path (mode 0600) when it is new. */
-ct_status ct_sq_guard_open(const char *path, bool exclusive, struct ct_sq_guard **ret_g);
+ct_status ct__sq_guard_open(const char *path, bool exclusive, struct ct__sq_guard **ret_g);
 /* CT_OK while path is still the file opened; else CT_E_UNAVAILABLE, logged
  * loudly when it is first noticed and then at most once a minute. */
-ct_status ct_sq_guard_check(struct ct_sq_guard *g);
+ct_status ct__sq_guard_check(struct ct__sq_guard *g);
 /* Releases the lock and the file: call after every SQLite connection to it is
  * closed (closing a descriptor of a file drops the process's POSIX locks on it).
  * Accepts NULL. */
-void ct_sq_guard_close(struct ct_sq_guard *g);
+void ct__sq_guard_close(struct ct__sq_guard *g);
 
 #endif

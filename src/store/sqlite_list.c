@@ -35,8 +35,8 @@ static unsigned list_slot(const struct ct_token_query *q, enum ct_sql_list_kind 
 }
 
 /* The statement of q's shape of kind k, prepared on first use, and where its
- * parameters go; hand it back with ct_sq_done(*ret_s, *ret_slot). */
-static ct_status list_stmt(struct ct_sq_conn *c, const struct ct_token_query *q,
+ * parameters go; hand it back with ct__sq_done(*ret_s, *ret_slot). */
+static ct_status list_stmt(struct ct__sq_conn *c, const struct ct_token_query *q,
                            enum ct_sql_list_kind k, sqlite3_stmt **ret_s, unsigned *ret_slot,
                            struct ct_sql_list_params *ret_p)
 {
@@ -44,9 +44,9 @@ static ct_status list_stmt(struct ct_sq_conn *c, const struct ct_token_query *q,
     struct ct_sql_list_shape sh = ct_sql_list_shape(q, k, NULL);
     unsigned slot = list_slot(q, k);
     char sql[CT_SQL_LIST_MAX] = "";
-    if (!ct_sq_cached(c, slot) && ct_sql_list_build(&sh, sql, sizeof sql) == 0)
+    if (!ct__sq_cached(c, slot) && ct_sql_list_build(&sh, sql, sizeof sql) == 0)
         return CT_E_INTERNAL; /* CT_SQL_LIST_MAX holds every shape (tests/unit/test_sql.c) */
-    ct_status rc = ct_sq_stmt(c, slot, sql, ret_s);
+    ct_status rc = ct__sq_stmt(c, slot, sql, ret_s);
     if (rc == CT_OK) {
         *ret_slot = slot;
         *ret_p = ct_sql_list_params(&sh);
@@ -59,9 +59,9 @@ static ct_status list_stmt(struct ct_sq_conn *c, const struct ct_token_query *q,
 static int bind_filter(sqlite3_stmt *s, const struct ct_token_query *q,
                        const struct ct_sql_list_params *p)
 {
-    int brc = ct_sq_bind_text(s, p->region, q->region);
+    int brc = ct__sq_bind_text(s, p->region, q->region);
     for (unsigned i = 0; p->projects && i < q->n_projects; i++)
-        brc |= ct_sq_bind_text(s, p->projects + (int)i, q->projects[i]);
+        brc |= ct__sq_bind_text(s, p->projects + (int)i, q->projects[i]);
     if (p->scopes)
         brc |= sqlite3_bind_int64(s, p->scopes, q->scopes_any);
     if (p->now)
@@ -70,7 +70,7 @@ static int bind_filter(sqlite3_stmt *s, const struct ct_token_query *q,
 }
 
 struct count_ctx {
-    struct ct_sq_conn *c;
+    struct ct__sq_conn *c;
     const struct ct_token_query *q;
 };
 
@@ -84,19 +84,19 @@ static ct_status count_one(void *ctx, enum ct_sql_list_kind k, uint64_t *ret_n)
     ct_status rc = list_stmt(x->c, x->q, k, &s, &slot, &p);
     if (rc != CT_OK)
         return rc;
-    rc = ct_sq_bind_check(x->c, bind_filter(s, x->q, &p), "token count");
+    rc = ct__sq_bind_check(x->c, bind_filter(s, x->q, &p), "token count");
     if (rc == CT_OK)
-        rc = ct_sq_step(x->c, s, &row);
+        rc = ct__sq_step(x->c, s, &row);
     if (rc == CT_OK)
         *ret_n = row ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
-    ct_sq_done(s, slot);
+    ct__sq_done(s, slot);
     return rc;
 }
 
 /* Fetches one page's rows, skipping `skip` rows after a cursor (where an earlier
  * page ended) when there is one, else by OFFSET from the start; the count taken
  * in the same snapshot sizes the array. */
-static ct_status list_items(struct ct_sq_conn *c, const struct ct_token_query *q,
+static ct_status list_items(struct ct__sq_conn *c, const struct ct_token_query *q,
                             const struct ct_cursor *after, uint64_t skip,
                             struct ct_token_page *page)
 {
@@ -118,57 +118,57 @@ static ct_status list_items(struct ct_sq_conn *c, const struct ct_token_query *q
               sqlite3_bind_int64(s, p.limit + 1, (int64_t)(after ? skip : offset));
     if (after) {
         bool by_name = q->order == CT_ORDER_NAME_ASC || q->order == CT_ORDER_NAME_DESC;
-        brc |= by_name ? ct_sq_bind_text(s, p.after, after->name)
+        brc |= by_name ? ct__sq_bind_text(s, p.after, after->name)
                        : sqlite3_bind_int64(s, p.after, after->created_at);
-        brc |= ct_sq_bind_text(s, p.after + 1, after->id);
+        brc |= ct__sq_bind_text(s, p.after + 1, after->id);
     }
-    rc = ct_sq_bind_check(c, brc, "token list");
+    rc = ct__sq_bind_check(c, brc, "token list");
     while (rc == CT_OK && page->n_items < want) {
-        rc = ct_sq_step(c, s, &row);
+        rc = ct__sq_step(c, s, &row);
         if (rc != CT_OK || !row)
             break;
-        ct_sq_read_token(s, &page->items[page->n_items++]);
+        ct__sq_read_token(s, &page->items[page->n_items++]);
     }
-    ct_sq_done(s, slot);
+    ct__sq_done(s, slot);
     return rc;
 }
 
 struct list_args {
-    struct ct_cursor_cache *cursors;
+    struct ct__cursor_cache *cursors;
     const struct ct_token_query *q;
     struct ct_token_page page;
 };
 
 /* Runs in one read transaction: total_count and the rows come from the same snapshot. */
-static ct_status op_token_list(struct ct_sq_conn *c, void *arg)
+static ct_status op_token_list(struct ct__sq_conn *c, void *arg)
 {
     struct list_args *a = arg;
     const struct ct_token_query *q = a->q;
     /* Read before the snapshot is taken (by the first count). */
-    uint64_t gen = ct_cursor_generation(a->cursors), shape = ct_cursor_shape(q);
+    uint64_t gen = ct__cursor_generation(a->cursors), shape = ct__cursor_shape(q);
     struct count_ctx cx = {c, q};
     ct_status rc = ct_sql_list_total(q, count_one, &cx, &a->page.total_count);
     /* No write between the two reads of the generation: the snapshot is gen's,
      * so cursors taken in gen describe it exactly. An expiry filter moves with
      * the clock, not with writes: no cursor. */
     bool stable =
-        ct_cursor_stable(gen, ct_cursor_generation(a->cursors)) && q->expired == CT_EXPIRED_ANY;
+        ct__cursor_stable(gen, ct__cursor_generation(a->cursors)) && q->expired == CT_EXPIRED_ANY;
     struct ct_cursor cur;
     uint32_t at = 0; /* the page cur ends */
-    bool have = stable && q->page > 1 && ct_cursor_get(a->cursors, shape, q->page, gen, &cur, &at);
+    bool have = stable && q->page > 1 && ct__cursor_get(a->cursors, shape, q->page, gen, &cur, &at);
     uint64_t skip = have ? (uint64_t)(q->page - 1 - at) * q->page_size : 0;
     if (rc == CT_OK)
         rc = list_items(c, q, have ? &cur : NULL, skip, &a->page);
     if (rc == CT_OK && stable && a->page.n_items > 0)
-        ct_cursor_put(a->cursors, shape, q->page, gen, &a->page.items[a->page.n_items - 1]);
+        ct__cursor_put(a->cursors, shape, q->page, gen, &a->page.items[a->page.n_items - 1]);
     return rc;
 }
 
-ct_status ct_sq_token_list(struct ct_store_backend *be, const struct ct_token_query *q,
-                           struct ct_token_page *ret_page)
+ct_status ct__sq_token_list(struct ct_store_backend *be, const struct ct_token_query *q,
+                            struct ct_token_page *ret_page)
 {
-    struct list_args a = {.cursors = ct_sq_cursors(be), .q = q};
-    ct_status rc = ct_sq_read_tx(be, op_token_list, &a);
+    struct list_args a = {.cursors = ct__sq_cursors(be), .q = q};
+    ct_status rc = ct__sq_read_tx(be, op_token_list, &a);
     if (rc != CT_OK) {
         free(a.page.items);
         return rc;

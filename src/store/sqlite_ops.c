@@ -13,24 +13,25 @@ static const char touch_sql[] =
     "UPDATE tokens SET last_used_at = MAX(last_used_at, $1) WHERE id = $2";
 
 /* The cached statement of a shared text; its slot is its id. */
-static ct_status get_stmt(struct ct_sq_conn *c, enum ct_sql_stmt id, sqlite3_stmt **ret_s)
+static ct_status get_stmt(struct ct__sq_conn *c, enum ct_sql_stmt id, sqlite3_stmt **ret_s)
 {
-    return ct_sq_stmt(c, id, ct_sql_text(id), ret_s);
+    return ct__sq_stmt(c, id, ct_sql_text(id), ret_s);
 }
 
-/* Runs statement id on a pooled reader (ct_sq_scan). */
+/* Runs statement id on a pooled reader (ct__sq_scan). */
 static ct_status scan(struct ct_store_backend *be, enum ct_sql_stmt id,
                       int (*params)(sqlite3_stmt *s, void *ctx),
                       int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
 {
-    return ct_sq_scan(be, id, ct_sql_text(id), params, row, ctx);
+    return ct__sq_scan(be, id, ct_sql_text(id), params, row, ctx);
 }
 
-static ct_status insert_audit(struct ct_sq_conn *c, const struct ct_audit_event *ev)
+static ct_status insert_audit(struct ct__sq_conn *c, const struct ct_audit_event *ev)
 {
     sqlite3_stmt *s = NULL;
     ct_status rc = get_stmt(c, CT_SQL_AUDIT_INSERT, &s);
-    return rc == CT_OK ? ct_sq_exec_bound(c, s, CT_SQL_AUDIT_INSERT, ct_sq_bind_audit(s, ev)) : rc;
+    return rc == CT_OK ? ct__sq_exec_bound(c, s, CT_SQL_AUDIT_INSERT, ct__sq_bind_audit(s, ev))
+                       : rc;
 }
 
 /* ---- tokens: writes ------------------------------------------------------------------------- */
@@ -43,7 +44,7 @@ struct token_insert_args {
     uint64_t current;
 };
 
-static ct_status count_project(struct ct_sq_conn *c, const char *region, const char *project,
+static ct_status count_project(struct ct__sq_conn *c, const char *region, const char *project,
                                uint64_t *ret_n)
 {
     sqlite3_stmt *s = NULL;
@@ -51,17 +52,17 @@ static ct_status count_project(struct ct_sq_conn *c, const char *region, const c
     if (rc != CT_OK)
         return rc;
     bool row = false;
-    rc = ct_sq_bind_check(c, ct_sq_bind_text(s, 1, region) | ct_sq_bind_text(s, 2, project),
-                          "token count");
+    rc = ct__sq_bind_check(c, ct__sq_bind_text(s, 1, region) | ct__sq_bind_text(s, 2, project),
+                           "token count");
     if (rc == CT_OK)
-        rc = ct_sq_step(c, s, &row);
+        rc = ct__sq_step(c, s, &row);
     if (rc == CT_OK)
         *ret_n = row ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
-    ct_sq_done(s, CT_SQL_TOKEN_COUNT_PROJECT);
+    ct__sq_done(s, CT_SQL_TOKEN_COUNT_PROJECT);
     return rc;
 }
 
-static ct_status op_token_insert(struct ct_sq_conn *c, void *arg)
+static ct_status op_token_insert(struct ct__sq_conn *c, void *arg)
 {
     struct token_insert_args *a = arg;
     uint64_t n = 0;
@@ -77,7 +78,7 @@ static ct_status op_token_insert(struct ct_sq_conn *c, void *arg)
     sqlite3_stmt *s = NULL;
     rc = get_stmt(c, CT_SQL_TOKEN_INSERT, &s);
     if (rc == CT_OK)
-        rc = ct_sq_exec_bound(c, s, CT_SQL_TOKEN_INSERT, ct_sq_bind_token(s, a->tok));
+        rc = ct__sq_exec_bound(c, s, CT_SQL_TOKEN_INSERT, ct__sq_bind_token(s, a->tok));
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
     return rc;
@@ -91,7 +92,7 @@ static ct_status sq_token_insert(struct ct_store_backend *be, const struct ct_to
                                   .max_per_project = max_per_project,
                                   .audit = audit,
                                   .want_current = ret_current != NULL};
-    ct_status rc = ct_sq_submit(be, op_token_insert, &a);
+    ct_status rc = ct__sq_submit(be, op_token_insert, &a);
     if (rc == CT_E_QUOTA && ret_current)
         *ret_current = a.current;
     return rc;
@@ -103,7 +104,7 @@ struct token_delete_args {
     struct ct_token deleted;
 };
 
-static ct_status op_token_delete(struct ct_sq_conn *c, void *arg)
+static ct_status op_token_delete(struct ct__sq_conn *c, void *arg)
 {
     struct token_delete_args *a = arg;
     sqlite3_stmt *s = NULL;
@@ -111,15 +112,15 @@ static ct_status op_token_delete(struct ct_sq_conn *c, void *arg)
     if (rc != CT_OK)
         return rc;
     bool row = false, more = false;
-    rc = ct_sq_bind_check(c, ct_sq_bind_text(s, 1, a->region) | ct_sq_bind_text(s, 2, a->id),
-                          "token delete");
+    rc = ct__sq_bind_check(c, ct__sq_bind_text(s, 1, a->region) | ct__sq_bind_text(s, 2, a->id),
+                           "token delete");
     if (rc == CT_OK)
-        rc = ct_sq_step(c, s, &row);
+        rc = ct__sq_step(c, s, &row);
     if (rc == CT_OK && row) {
-        ct_sq_read_token(s, &a->deleted);
-        rc = ct_sq_step(c, s, &more); /* runs RETURNING to completion */
+        ct__sq_read_token(s, &a->deleted);
+        rc = ct__sq_step(c, s, &more); /* runs RETURNING to completion */
     }
-    ct_sq_done(s, CT_SQL_TOKEN_DELETE);
+    ct__sq_done(s, CT_SQL_TOKEN_DELETE);
     if (rc == CT_OK && !row)
         rc = CT_E_NOT_FOUND;
     if (rc == CT_OK && a->audit)
@@ -131,7 +132,7 @@ static ct_status sq_token_delete(struct ct_store_backend *be, const char *region
                                  const struct ct_audit_event *audit, struct ct_token *ret_deleted)
 {
     struct token_delete_args a = {.region = region, .id = id, .audit = audit};
-    ct_status rc = ct_sq_submit(be, op_token_delete, &a);
+    ct_status rc = ct__sq_submit(be, op_token_delete, &a);
     if (rc == CT_OK && ret_deleted)
         *ret_deleted = a.deleted;
     return rc;
@@ -144,7 +145,7 @@ struct token_rotate_args {
     struct ct_token old;
 };
 
-static ct_status op_token_rotate(struct ct_sq_conn *c, void *arg)
+static ct_status op_token_rotate(struct ct__sq_conn *c, void *arg)
 {
     struct token_rotate_args *a = arg;
     sqlite3_stmt *s = NULL;
@@ -152,17 +153,18 @@ static ct_status op_token_rotate(struct ct_sq_conn *c, void *arg)
     if (rc != CT_OK)
         return rc;
     bool row = false, more = false;
-    rc = ct_sq_bind_check(c,
+    rc =
+        ct__sq_bind_check(c,
                           sqlite3_bind_int64(s, 1, a->old_expires_at_us) |
-                              ct_sq_bind_text(s, 2, a->region) | ct_sq_bind_text(s, 3, a->old_id),
+                              ct__sq_bind_text(s, 2, a->region) | ct__sq_bind_text(s, 3, a->old_id),
                           "token rotate");
     if (rc == CT_OK)
-        rc = ct_sq_step(c, s, &row);
+        rc = ct__sq_step(c, s, &row);
     if (rc == CT_OK && row) {
-        ct_sq_read_token(s, &a->old);
-        rc = ct_sq_step(c, s, &more); /* runs RETURNING to completion */
+        ct__sq_read_token(s, &a->old);
+        rc = ct__sq_step(c, s, &more); /* runs RETURNING to completion */
     }
-    ct_sq_done(s, CT_SQL_TOKEN_CAP_EXPIRY);
+    ct__sq_done(s, CT_SQL_TOKEN_CAP_EXPIRY);
     if (rc == CT_OK && !row)
         rc = CT_E_NOT_FOUND;
     return rc == CT_OK ? op_token_insert(c, &a->insert) : rc;
@@ -180,7 +182,7 @@ static ct_status sq_token_rotate(struct ct_store_backend *be, const char *region
         .old_expires_at_us = old_expires_at_us,
         .insert = {.tok = new_tok, .max_per_project = max_per_project, .audit = audit},
     };
-    ct_status rc = ct_sq_submit(be, op_token_rotate, &a);
+    ct_status rc = ct__sq_submit(be, op_token_rotate, &a);
     if (rc == CT_E_QUOTA && ret_current)
         *ret_current = a.insert.current;
     if (rc == CT_OK && ret_old)
@@ -193,15 +195,15 @@ struct touch_args {
     size_t n;
 };
 
-static ct_status op_token_touch(struct ct_sq_conn *c, void *arg)
+static ct_status op_token_touch(struct ct__sq_conn *c, void *arg)
 {
     struct touch_args *a = arg;
     sqlite3_stmt *s = NULL;
-    ct_status rc = ct_sq_stmt(c, SQ_SLOT_TOKEN_TOUCH, touch_sql, &s);
+    ct_status rc = ct__sq_stmt(c, SQ_SLOT_TOKEN_TOUCH, touch_sql, &s);
     for (size_t i = 0; rc == CT_OK && i < a->n; i++)
-        rc = ct_sq_exec_bound(c, s, SQ_SLOT_TOKEN_TOUCH,
-                              sqlite3_bind_int64(s, 1, a->uses[i].last_used_at_us) |
-                                  ct_sq_bind_text(s, 2, a->uses[i].id));
+        rc = ct__sq_exec_bound(c, s, SQ_SLOT_TOKEN_TOUCH,
+                               sqlite3_bind_int64(s, 1, a->uses[i].last_used_at_us) |
+                                   ct__sq_bind_text(s, 2, a->uses[i].id));
     return rc;
 }
 
@@ -210,7 +212,7 @@ static ct_status sq_token_touch(struct ct_store_backend *be, const struct ct_tok
                                 size_t n)
 {
     struct touch_args a = {.uses = uses, .n = n};
-    return ct_sq_write_tx(be, op_token_touch, &a);
+    return ct__sq_write_tx(be, op_token_touch, &a);
 }
 
 struct bulk_args {
@@ -218,13 +220,13 @@ struct bulk_args {
     size_t n;
 };
 
-static ct_status op_bulk_chunk(struct ct_sq_conn *c, void *arg)
+static ct_status op_bulk_chunk(struct ct__sq_conn *c, void *arg)
 {
     struct bulk_args *a = arg;
     sqlite3_stmt *s = NULL;
     ct_status rc = get_stmt(c, CT_SQL_TOKEN_INSERT, &s);
     for (size_t i = 0; rc == CT_OK && i < a->n; i++)
-        rc = ct_sq_exec_bound(c, s, CT_SQL_TOKEN_INSERT, ct_sq_bind_token(s, &a->toks[i]));
+        rc = ct__sq_exec_bound(c, s, CT_SQL_TOKEN_INSERT, ct__sq_bind_token(s, &a->toks[i]));
     return rc;
 }
 
@@ -235,7 +237,7 @@ static ct_status sq_token_insert_bulk(struct ct_store_backend *be, const struct 
     ct_status rc = CT_OK;
     for (size_t off = 0; rc == CT_OK && off < n; off += BULK_CHUNK) {
         struct bulk_args a = {.toks = toks + off, .n = n - off < BULK_CHUNK ? n - off : BULK_CHUNK};
-        rc = ct_sq_write_tx(be, op_bulk_chunk, &a);
+        rc = ct__sq_write_tx(be, op_bulk_chunk, &a);
     }
     return rc;
 }
@@ -251,13 +253,13 @@ struct token_get_ctx {
 static int token_get_params(sqlite3_stmt *s, void *ctx)
 {
     struct token_get_ctx *x = ctx;
-    return ct_sq_bind_text(s, 1, x->region) | ct_sq_bind_text(s, 2, x->id);
+    return ct__sq_bind_text(s, 1, x->region) | ct__sq_bind_text(s, 2, x->id);
 }
 
 static int token_get_row(sqlite3_stmt *s, void *ctx)
 {
     struct token_get_ctx *x = ctx;
-    ct_sq_read_token(s, &x->tok);
+    ct__sq_read_token(s, &x->tok);
     x->found = true;
     return 0;
 }
@@ -283,7 +285,7 @@ static int token_row(sqlite3_stmt *s, void *ctx)
 {
     struct token_scan_ctx *x = ctx;
     struct ct_token t;
-    ct_sq_read_token(s, &t);
+    ct__sq_read_token(s, &t);
     return x->fn(x->ud, &t);
 }
 
@@ -301,16 +303,16 @@ struct apikey_args {
     const struct ct_audit_event *audit;
 };
 
-static ct_status op_apikey_insert(struct ct_sq_conn *c, void *arg)
+static ct_status op_apikey_insert(struct ct__sq_conn *c, void *arg)
 {
     struct apikey_args *a = arg;
     char csv[CT_STORE_PROJECTS_CSV_MAX];
     sqlite3_stmt *s = NULL;
-    ct_store_projects_join(a->key, csv);
+    ct__store_projects_join(a->key, csv);
     ct_status rc = get_stmt(c, CT_SQL_APIKEY_INSERT, &s);
     if (rc != CT_OK)
         return rc;
-    rc = ct_sq_exec_bound(c, s, CT_SQL_APIKEY_INSERT, ct_sq_bind_apikey(s, a->key, csv));
+    rc = ct__sq_exec_bound(c, s, CT_SQL_APIKEY_INSERT, ct__sq_bind_apikey(s, a->key, csv));
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
     return rc;
@@ -322,17 +324,17 @@ static ct_status sq_apikey_insert(struct ct_store_backend *be, const struct ct_a
     if (key->n_projects > CT_APIKEY_MAX_PROJECTS)
         return CT_E_INVALID;
     struct apikey_args a = {.key = key, .audit = audit};
-    return ct_sq_submit(be, op_apikey_insert, &a);
+    return ct__sq_submit(be, op_apikey_insert, &a);
 }
 
-static ct_status op_apikey_delete(struct ct_sq_conn *c, void *arg)
+static ct_status op_apikey_delete(struct ct__sq_conn *c, void *arg)
 {
     struct apikey_args *a = arg;
     sqlite3_stmt *s = NULL;
     ct_status rc = get_stmt(c, CT_SQL_APIKEY_DELETE, &s);
     if (rc == CT_OK)
-        rc = ct_sq_exec_bound(c, s, CT_SQL_APIKEY_DELETE, ct_sq_bind_text(s, 1, a->access_key));
-    if (rc == CT_OK && ct_sq_changes(c) == 0)
+        rc = ct__sq_exec_bound(c, s, CT_SQL_APIKEY_DELETE, ct__sq_bind_text(s, 1, a->access_key));
+    if (rc == CT_OK && ct__sq_changes(c) == 0)
         rc = CT_E_NOT_FOUND;
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
@@ -343,7 +345,7 @@ static ct_status sq_apikey_delete(struct ct_store_backend *be, const char *acces
                                   const struct ct_audit_event *audit)
 {
     struct apikey_args a = {.access_key = access_key, .audit = audit};
-    return ct_sq_submit(be, op_apikey_delete, &a);
+    return ct__sq_submit(be, op_apikey_delete, &a);
 }
 
 struct apikey_get_ctx {
@@ -361,7 +363,7 @@ static int apikey_hash_param(sqlite3_stmt *s, void *ctx)
 static int apikey_get_row(sqlite3_stmt *s, void *ctx)
 {
     struct apikey_get_ctx *x = ctx;
-    ct_sq_read_apikey(s, &x->key);
+    ct__sq_read_apikey(s, &x->key);
     x->found = true;
     return 0;
 }
@@ -387,7 +389,7 @@ static int apikey_row(sqlite3_stmt *s, void *ctx)
 {
     struct apikey_scan_ctx *x = ctx;
     struct ct_apikey k;
-    ct_sq_read_apikey(s, &k);
+    ct__sq_read_apikey(s, &k);
     return x->fn(x->ud, &k);
 }
 
@@ -399,14 +401,14 @@ static ct_status sq_apikey_scan(struct ct_store_backend *be, ct_store_apikey_fn 
 
 /* ---- audit ---------------------------------------------------------------------------------- */
 
-static ct_status op_audit_append(struct ct_sq_conn *c, void *arg)
+static ct_status op_audit_append(struct ct__sq_conn *c, void *arg)
 {
     return insert_audit(c, arg);
 }
 
 static ct_status sq_audit_append(struct ct_store_backend *be, const struct ct_audit_event *ev)
 {
-    return ct_sq_submit(be, op_audit_append, (void *)ev);
+    return ct__sq_submit(be, op_audit_append, (void *)ev);
 }
 
 struct audit_scan_ctx {
@@ -421,14 +423,14 @@ static int audit_params(sqlite3_stmt *s, void *ctx)
     struct audit_scan_ctx *x = ctx;
     if (!x->project_id)
         return sqlite3_bind_int64(s, 1, x->since_us);
-    return ct_sq_bind_text(s, 1, x->project_id) | sqlite3_bind_int64(s, 2, x->since_us);
+    return ct__sq_bind_text(s, 1, x->project_id) | sqlite3_bind_int64(s, 2, x->since_us);
 }
 
 static int audit_row(sqlite3_stmt *s, void *ctx)
 {
     struct audit_scan_ctx *x = ctx;
     struct ct_audit_event ev;
-    ct_sq_read_audit(s, &ev);
+    ct__sq_read_audit(s, &ev);
     return x->fn(x->ud, &ev);
 }
 
@@ -451,15 +453,15 @@ static ct_status sq_open(const char *target, const struct ct_store_options *opts
                          struct ct_store_backend **ret_be)
 {
     struct ct_store_backend *be = NULL;
-    ct_status rc = ct_sq_open(target, opts, SQ_N_SLOTS, &be);
+    ct_status rc = ct__sq_open(target, opts, SQ_N_SLOTS, &be);
     if (rc == CT_OK)
-        rc = ct_sq_migrate(be);
+        rc = ct__sq_migrate(be);
     if (rc == CT_OK)
-        rc = ct_sq_start(be);
+        rc = ct__sq_start(be);
     if (rc == CT_OK)
-        rc = ct_sq_check_not_newer(be);
+        rc = ct__sq_check_not_newer(be);
     if (rc != CT_OK) {
-        ct_sq_close(be);
+        ct__sq_close(be);
         return rc;
     }
     *ret_be = be;
@@ -470,15 +472,15 @@ const struct ct_store_ops ct_store_sqlite_ops = {
     .version = CT_STORE_OPS_VERSION,
     .name = "sqlite",
     .open = sq_open,
-    .close = ct_sq_close,
-    .ping = ct_sq_ping,
-    .schema_version = ct_sq_schema_version,
+    .close = ct__sq_close,
+    .ping = ct__sq_ping,
+    .schema_version = ct__sq_schema_version,
     .token_insert = sq_token_insert,
     .token_delete = sq_token_delete,
     .token_rotate = sq_token_rotate,
     .token_touch = sq_token_touch,
     .token_get = sq_token_get,
-    .token_list = ct_sq_token_list,
+    .token_list = ct__sq_token_list,
     .token_scan = sq_token_scan,
     .token_insert_bulk = sq_token_insert_bulk,
     .apikey_insert = sq_apikey_insert,

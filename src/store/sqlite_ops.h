@@ -23,7 +23,7 @@
 /* The statement cache slots: a shared statement's slot is its enum ct_sql_stmt
  * (sql.h); then the SQLite-only ones; the list shapes take CT_SQ_LIST_SLOTS from
  * SQ_SLOT_LIST on. */
-enum ct_sq_slot {
+enum ct__sq_slot {
     SQ_SLOT_TOKEN_TOUCH = CT_SQL_N_STMTS,
     SQ_SLOT_LIST,
     SQ_N_SLOTS = SQ_SLOT_LIST + CT_SQ_LIST_SLOTS
@@ -32,27 +32,27 @@ enum ct_sq_slot {
 /* ---- row codecs (sqlite_codec.c); column order is sql.h's column lists' ------------------- */
 
 /* Binds a token as parameters 1..9 of an insert; returns the OR of the bind results. */
-int ct_sq_bind_token(sqlite3_stmt *s, const struct ct_token *t);
-/* Binds an API key as parameters 1..6; csv holds its projects (ct_store_projects_join). */
-int ct_sq_bind_apikey(sqlite3_stmt *s, const struct ct_apikey *k, const char *csv);
+int ct__sq_bind_token(sqlite3_stmt *s, const struct ct_token *t);
+/* Binds an API key as parameters 1..6; csv holds its projects (ct__store_projects_join). */
+int ct__sq_bind_apikey(sqlite3_stmt *s, const struct ct_apikey *k, const char *csv);
 /* Binds an audit event as parameters 1..9 of an insert. */
-int ct_sq_bind_audit(sqlite3_stmt *s, const struct ct_audit_event *ev);
-void ct_sq_read_token(sqlite3_stmt *s, struct ct_token *t);
-void ct_sq_read_apikey(sqlite3_stmt *s, struct ct_apikey *k);
+int ct__sq_bind_audit(sqlite3_stmt *s, const struct ct_audit_event *ev);
+void ct__sq_read_token(sqlite3_stmt *s, struct ct_token *t);
+void ct__sq_read_apikey(sqlite3_stmt *s, struct ct_apikey *k);
 /* Reads an audit event (its id first). */
-void ct_sq_read_audit(sqlite3_stmt *s, struct ct_audit_event *ev);
+void ct__sq_read_audit(sqlite3_stmt *s, struct ct_audit_event *ev);
 
 /* ---- lists (sqlite_list.c) ------------------------------------------------------------------ */
 
-ct_status ct_sq_token_list(struct ct_store_backend *be, const struct ct_token_query *q,
-                           struct ct_token_page *ret_page);
+ct_status ct__sq_token_list(struct ct_store_backend *be, const struct ct_token_query *q,
+                            struct ct_token_page *ret_page);
 
 /* ---- schema (sqlite_schema.c) --------------------------------------------------------------- */
 
 /* Applies the migrations not applied yet, each in its own write transaction. */
-ct_status ct_sq_migrate(struct ct_store_backend *be);
+ct_status ct__sq_migrate(struct ct_store_backend *be);
 /* CT_E_SCHEMA_NEWER (logged, saying what to do) when a newer binary migrated the file. */
-ct_status ct_sq_check_not_newer(struct ct_store_backend *be);
-ct_status ct_sq_schema_version(struct ct_store_backend *be, int *ret_version);
+ct_status ct__sq_check_not_newer(struct ct_store_backend *be);
+ct_status ct__sq_schema_version(struct ct_store_backend *be, int *ret_version);
 
 #endif

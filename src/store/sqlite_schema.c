@@ -94,32 +94,32 @@ static int record_params(sqlite3_stmt *s, void *ctx)
 /* Applies migration *arg unless recorded. Checking inside the IMMEDIATE transaction
  * makes concurrent openers of one file apply it exactly once. These statements run
  * once per open: they are not cached. */
-static ct_status op_migrate(struct ct_sq_conn *c, void *arg)
+static ct_status op_migrate(struct ct__sq_conn *c, void *arg)
 {
     struct migration m = {.version = *(int *)arg};
-    ct_status rc = ct_sq_query(c, CT_SQ_ONCE, applied_sql, migration_param, migration_row, &m);
+    ct_status rc = ct__sq_query(c, CT_SQ_ONCE, applied_sql, migration_param, migration_row, &m);
     if (rc != CT_OK || m.applied)
         return rc;
-    rc = ct_sq_exec_script(c, migrations[m.version - 1], "schema migration");
+    rc = ct__sq_exec_script(c, migrations[m.version - 1], "schema migration");
     if (rc == CT_OK)
-        rc = ct_sq_query(c, CT_SQ_ONCE, ct_sql_text(CT_SQL_MIGRATION_RECORD), record_params, NULL,
-                         &m);
+        rc = ct__sq_query(c, CT_SQ_ONCE, ct_sql_text(CT_SQL_MIGRATION_RECORD), record_params, NULL,
+                          &m);
     if (rc == CT_OK)
         ct_notice("sqlite: applied schema migration %d", m.version);
     return rc;
 }
 
-static ct_status op_create_table(struct ct_sq_conn *c, void *arg)
+static ct_status op_create_table(struct ct__sq_conn *c, void *arg)
 {
     (void)arg;
-    return ct_sq_exec_script(c, create_table, create_table);
+    return ct__sq_exec_script(c, create_table, create_table);
 }
 
-ct_status ct_sq_migrate(struct ct_store_backend *be)
+ct_status ct__sq_migrate(struct ct_store_backend *be)
 {
-    ct_status rc = ct_sq_write_tx(be, op_create_table, NULL);
+    ct_status rc = ct__sq_write_tx(be, op_create_table, NULL);
     for (int v = 1; rc == CT_OK && v <= N_MIGRATIONS; v++)
-        rc = ct_sq_write_tx(be, op_migrate, &v);
+        rc = ct__sq_write_tx(be, op_migrate, &v);
     return rc;
 }
 
@@ -129,11 +129,11 @@ static int version_row(sqlite3_stmt *s, void *ctx)
     return 0;
 }
 
-ct_status ct_sq_schema_version(struct ct_store_backend *be, int *ret_version)
+ct_status ct__sq_schema_version(struct ct_store_backend *be, int *ret_version)
 {
     int v = 0;
     ct_status rc =
-        ct_sq_scan(be, CT_SQ_ONCE, ct_sql_text(CT_SQL_SCHEMA_VERSION), NULL, version_row, &v);
+        ct__sq_scan(be, CT_SQ_ONCE, ct_sql_text(CT_SQL_SCHEMA_VERSION), NULL, version_row, &v);
     if (rc == CT_OK)
         *ret_version = v;
     return rc;
@@ -141,10 +141,10 @@ ct_status ct_sq_schema_version(struct ct_store_backend *be, int *ret_version)
 
 /* A newer binary migrated this database: running an older one on it could
  * misread what it does not know. Refuse instead. */
-ct_status ct_sq_check_not_newer(struct ct_store_backend *be)
+ct_status ct__sq_check_not_newer(struct ct_store_backend *be)
 {
     int version = 0;
-    ct_status rc = ct_sq_schema_version(be, &version);
+    ct_status rc = ct__sq_schema_version(be, &version);
     if (rc == CT_OK && version > N_MIGRATIONS) {
         ct_err("sqlite: this binary is older than the database: its schema is version %d, this "
                "binary knows versions up to %d; install a cockpit-tokens whose schema version is "

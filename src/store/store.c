@@ -204,7 +204,7 @@ bool ct_store_has_feed(const struct ct_store *st)
 
 /* ---- helpers shared by the backends --------------------------------------------- */
 
-void ct_store_projects_join(const struct ct_apikey *k, char buf[CT_STORE_PROJECTS_CSV_MAX])
+void ct__store_projects_join(const struct ct_apikey *k, char buf[CT_STORE_PROJECTS_CSV_MAX])
 {
     size_t off = 0;
     for (unsigned i = 0; i < k->n_projects; i++) {
@@ -217,7 +217,7 @@ void ct_store_projects_join(const struct ct_apikey *k, char buf[CT_STORE_PROJECT
     buf[off] = '\0';
 }
 
-void ct_store_projects_split(const char *csv, struct ct_apikey *k)
+void ct__store_projects_split(const char *csv, struct ct_apikey *k)
 {
     k->n_projects = 0;
     while (csv && *csv && k->n_projects < CT_APIKEY_MAX_PROJECTS) {

@@ -55,7 +55,7 @@ extern const struct ct_store_ops ct_store_postgres_ops;
 /* An API key's projects are stored as one comma-separated column ("" =
  * organization-wide); both backends encode and decode it here. */
 #define CT_STORE_PROJECTS_CSV_MAX (CT_APIKEY_MAX_PROJECTS * (CT_UUID_LEN + 1) + 1)
-void ct_store_projects_join(const struct ct_apikey *k, char buf[CT_STORE_PROJECTS_CSV_MAX]);
-void ct_store_projects_split(const char *csv, struct ct_apikey *k);
+void ct__store_projects_join(const struct ct_apikey *k, char buf[CT_STORE_PROJECTS_CSV_MAX]);
+void ct__store_projects_split(const char *csv, struct ct_apikey *k);
 
 #endif

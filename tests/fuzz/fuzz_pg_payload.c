@@ -33,17 +33,17 @@ static void check_same(const struct ct_token *a, const struct ct_token *b, bool 
 }
 
 /* Encodes ev's token again and decodes it: same event, same fields. */
-static void check_reencode(enum ct_pg_event ev, const struct ct_token *t, size_t max_len)
+static void check_reencode(enum ct__pg_event ev, const struct ct_token *t, size_t max_len)
 {
     char buf[CT_PG_PAYLOAD_MAX];
     if (ev == CT_PG_EVENT_UPSERT)
-        ct_pg_codec_encode_upsert(t, buf);
+        ct__pg_codec_encode_upsert(t, buf);
     else
-        ct_pg_codec_encode_remove(t, buf);
+        ct__pg_codec_encode_remove(t, buf);
     if (strlen(buf) > max_len || strlen(buf) >= CT_PG_PAYLOAD_MAX - 1)
         abort();
     struct ct_token again;
-    if (ct_pg_codec_decode(buf, &again) != ev)
+    if (ct__pg_codec_decode(buf, &again) != ev)
         abort();
     check_same(t, &again, ev == CT_PG_EVENT_UPSERT);
 }
@@ -56,7 +56,7 @@ static void payload_mode(const uint8_t *data, size_t size)
     memcpy(payload, data, size);
     payload[size] = '\0';
     struct ct_token t;
-    enum ct_pg_event ev = ct_pg_codec_decode(payload, &t);
+    enum ct__pg_event ev = ct__pg_codec_decode(payload, &t);
     if (ev == CT_PG_EVENT_UPSERT || ev == CT_PG_EVENT_REMOVE) {
         if (strchr(t.region, '|') || strchr(t.id, '|') || strchr(t.project_id, '|'))
             abort(); /* a separator inside a field that cannot hold one */
@@ -105,7 +105,7 @@ static void token_mode(const uint8_t *data, size_t size)
     if (valid)
         check_reencode(CT_PG_EVENT_REMOVE, &t, CT_PG_PAYLOAD_MAX);
     char buf[CT_PG_PAYLOAD_MAX]; /* whatever the fields, the encoders stay in bounds */
-    ct_pg_codec_encode_upsert(&t, buf);
+    ct__pg_codec_encode_upsert(&t, buf);
     if (strlen(buf) >= CT_PG_PAYLOAD_MAX - 1)
         abort();
 }

@@ -49,14 +49,14 @@ static void test_wire_format(void **state)
     (void)state;
     struct ct_token t = sample();
     char buf[CT_PG_PAYLOAD_MAX];
-    ct_pg_codec_encode_upsert(&t, buf);
+    ct__pg_codec_encode_upsert(&t, buf);
     assert_string_equal(buf, "2|A|fr-par|8f0c2a52-2d6e-4a5b-9a53-0d2f7f6b1c11|"
                              "0b5d1f3e-7c2a-4e8f-b6a1-93c4d2e5f607|511|1767225600000000|"
                              "1767312000000000|" HASH_HEX "|my token");
-    ct_pg_codec_encode_remove(&t, buf);
+    ct__pg_codec_encode_remove(&t, buf);
     assert_string_equal(buf, "1|D|fr-par|8f0c2a52-2d6e-4a5b-9a53-0d2f7f6b1c11|"
                              "0b5d1f3e-7c2a-4e8f-b6a1-93c4d2e5f607");
-    ct_pg_codec_encode_resync(buf);
+    ct__pg_codec_encode_resync(buf);
     assert_string_equal(buf, "1|R");
 }
 
@@ -66,8 +66,8 @@ static void test_upsert_round_trip(void **state)
     struct ct_token t = sample(), got;
     t.last_used_at_us = 99; /* not carried: the receiver keeps its own */
     char buf[CT_PG_PAYLOAD_MAX];
-    ct_pg_codec_encode_upsert(&t, buf);
-    assert_int_equal(ct_pg_codec_decode(buf, &got), CT_PG_EVENT_UPSERT);
+    ct__pg_codec_encode_upsert(&t, buf);
+    assert_int_equal(ct__pg_codec_decode(buf, &got), CT_PG_EVENT_UPSERT);
     assert_same_token(&got, &t);
     assert_int_equal(got.last_used_at_us, 0);
 }
@@ -86,9 +86,9 @@ static void test_upsert_limits(void **state)
     t.expires_at_us = INT64_MAX;
     memset(t.secret_hash, 0xff, CT_HASH_LEN);
     char buf[CT_PG_PAYLOAD_MAX];
-    ct_pg_codec_encode_upsert(&t, buf);
+    ct__pg_codec_encode_upsert(&t, buf);
     assert_true(strlen(buf) < CT_PG_PAYLOAD_MAX - 1);
-    assert_int_equal(ct_pg_codec_decode(buf, &got), CT_PG_EVENT_UPSERT);
+    assert_int_equal(ct__pg_codec_decode(buf, &got), CT_PG_EVENT_UPSERT);
     assert_same_token(&got, &t);
 }
 
@@ -97,9 +97,9 @@ static void test_remove_round_trip(void **state)
     (void)state;
     struct ct_token t = sample(), got;
     char buf[CT_PG_PAYLOAD_MAX];
-    ct_pg_codec_encode_remove(&t, buf);
+    ct__pg_codec_encode_remove(&t, buf);
     memset(&got, 0x55, sizeof got);
-    assert_int_equal(ct_pg_codec_decode(buf, &got), CT_PG_EVENT_REMOVE);
+    assert_int_equal(ct__pg_codec_decode(buf, &got), CT_PG_EVENT_REMOVE);
     assert_string_equal(got.region, t.region);
     assert_string_equal(got.id, t.id);
     assert_string_equal(got.project_id, t.project_id);
@@ -111,9 +111,9 @@ static void test_resync_any_version(void **state)
 {
     (void)state;
     struct ct_token got;
-    assert_int_equal(ct_pg_codec_decode("1|R", &got), CT_PG_EVENT_RESYNC);
-    assert_int_equal(ct_pg_codec_decode("7|R", &got), CT_PG_EVENT_RESYNC);
-    assert_int_equal(ct_pg_codec_decode("1|R|x", &got), CT_PG_EVENT_UNREADABLE);
+    assert_int_equal(ct__pg_codec_decode("1|R", &got), CT_PG_EVENT_RESYNC);
+    assert_int_equal(ct__pg_codec_decode("7|R", &got), CT_PG_EVENT_RESYNC);
+    assert_int_equal(ct__pg_codec_decode("1|R|x", &got), CT_PG_EVENT_UNREADABLE);
 }
 
 /* Refused payloads, and the output left alone. */
@@ -162,7 +162,7 @@ static void test_unreadable(void **state)
     memset(&untouched, 0x55, sizeof untouched);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memcpy(&got, &untouched, sizeof got);
-        if (ct_pg_codec_decode(bad[i], &got) != CT_PG_EVENT_UNREADABLE)
+        if (ct__pg_codec_decode(bad[i], &got) != CT_PG_EVENT_UNREADABLE)
             fail_msg("accepted: \"%s\"", bad[i]);
         assert_memory_equal(&got, &untouched, sizeof got);
     }
@@ -178,7 +178,7 @@ static void test_too_long(void **state)
     memset(big + n, 'p', sizeof big - n - 1);
     big[sizeof big - 1] = '\0';
     struct ct_token got;
-    assert_int_equal(ct_pg_codec_decode(big, &got), CT_PG_EVENT_UNREADABLE);
+    assert_int_equal(ct__pg_codec_decode(big, &got), CT_PG_EVENT_UNREADABLE);
 }
 
 int main(void)
