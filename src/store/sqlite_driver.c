@@ -2,7 +2,10 @@
  * commit, checkpointer (see sqlite_driver.h). No SQL of tokens here. */
 #include "store/sqlite_driver.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,14 +56,17 @@ struct ct__sq_conn {
     struct ct__sq_conn *next_free; /* read pool free list */
 };
 
-/* One queued write; lives on the caller's stack until `done`. Each has its own
- * condition variable so a commit wakes exactly the callers it finished. */
+/* One queued write; lives on the caller's stack until its semaphore is posted
+ * with done set. Each op has its own semaphore, so a commit wakes exactly the
+ * callers it finished, and a woken caller returns without taking gc_lock again
+ * (a condition variable would make every waiter re-acquire the mutex the leader
+ * holds: a second sleep per create, measured at ~6 % of a create's CPU). */
 struct gc_op {
     ct__sq_tx_fn fn;
     void *arg;
     ct_status rc;
-    bool done;
-    pthread_cond_t cond;
+    bool done; /* written before the post, read after the wait: the semaphore orders it */
+    sem_t wake;
     struct gc_op *next;
 };
 
@@ -500,41 +506,65 @@ static ct_status gc_apply(struct ct__sq_conn *c, void *arg)
     return CT_OK;
 }
 
-/* The first caller to find no batch in flight leads: it takes everything queued
- * and commits it at once; when it is done, it hands the lead to the next queued op. */
+/* Group commit. Ordering argument: the queue (gc_head/gc_tail) and gc_leading
+ * change under gc_lock only. gc_leading is true from the moment a caller
+ * becomes leader until a leader finds the queue empty after its commit, so
+ * there is never more than one batch in flight and an op queued while a batch
+ * commits waits for the next one (it is not in the batch the leader took).
+ * When a batch is durable, the leader passes the lead, still under gc_lock, to
+ * the op at the head of the queue (gc_leading stays true: nobody else can lead
+ * in between), then, with the lock dropped, sets each finished op's rc and done
+ * and posts its semaphore; it reads o->next before the post, because the owner
+ * may return (and its stack frame vanish) as soon as the post lands. A woken op
+ * with done false is the designated leader; sem_post/sem_wait order the rc and
+ * done writes before the owner's reads (POSIX memory synchronization). */
+static void gc_lead(struct ct_store_backend *be, struct gc_op *self)
+{
+    pthread_mutex_lock(&be->gc_lock);
+    struct gc_op *batch = be->gc_head; /* self is its first element */
+    assert(batch == self);
+    be->gc_head = NULL;
+    be->gc_tail = &be->gc_head;
+    pthread_mutex_unlock(&be->gc_lock);
+
+    ct_status rc = ct__sq_write_tx(be, gc_apply, batch);
+
+    pthread_mutex_lock(&be->gc_lock);
+    struct gc_op *next_leader = be->gc_head;
+    if (!next_leader)
+        be->gc_leading = false;
+    pthread_mutex_unlock(&be->gc_lock);
+    if (next_leader) /* first: the next fsync starts while this batch's callers resume */
+        sem_post(&next_leader->wake);
+    for (struct gc_op *o = batch, *next; o; o = next) {
+        next = o->next;
+        if (rc != CT_OK)
+            o->rc = rc;
+        o->done = true;
+        if (o != self)
+            sem_post(&o->wake);
+    }
+}
+
 ct_status ct__sq_submit(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
 {
     struct gc_op op = {.fn = fn, .arg = arg, .rc = CT_E_INTERNAL};
-    pthread_cond_init(&op.cond, NULL);
+    sem_init(&op.wake, 0, 0);
     pthread_mutex_lock(&be->gc_lock);
-    /* op lives on this stack until `done`: the leader unlinks it before then. */
+    /* op lives on this stack until done: the leader unlinks it before then. */
     *be->gc_tail = &op;
     // cppcheck-suppress autoVariables
     be->gc_tail = &op.next;
-    while (be->gc_leading && !op.done)
-        pthread_cond_wait(&op.cond, &be->gc_lock);
-    if (!op.done) {
-        struct gc_op *batch = be->gc_head; /* op is its first element */
-        be->gc_head = NULL;
-        be->gc_tail = &be->gc_head;
-        be->gc_leading = true;
-        pthread_mutex_unlock(&be->gc_lock);
-        ct_status rc = ct__sq_write_tx(be, gc_apply, batch);
-        pthread_mutex_lock(&be->gc_lock);
-        for (struct gc_op *o = batch, *next; o; o = next) {
-            next = o->next; /* o may vanish once done is set and the lock dropped */
-            if (rc != CT_OK)
-                o->rc = rc;
-            o->done = true;
-            if (o != &op)
-                pthread_cond_signal(&o->cond);
-        }
-        be->gc_leading = false;
-        if (be->gc_head)
-            pthread_cond_signal(&be->gc_head->cond);
-    }
+    bool lead = !be->gc_leading;
+    be->gc_leading = true;
     pthread_mutex_unlock(&be->gc_lock);
-    pthread_cond_destroy(&op.cond);
+    if (!lead) {
+        while (sem_wait(&op.wake) != 0)
+            assert(errno == EINTR);
+    }
+    if (!op.done)
+        gc_lead(be, &op); /* first caller, or handed the lead: op heads the queue */
+    sem_destroy(&op.wake);
     return op.rc;
 }
 
