@@ -2,6 +2,7 @@
  * the status through the status table. No libmicrohttpd here. */
 #include "http/http_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,47 @@ static void token_create(struct ct_service *svc, const struct ct_caller *c,
     if (rc == CT_OK)
         rc = ct_service_token_create(svc, c, req->region, &in, ct_now_us(), &tok, secret, &err);
     reply_new_token(rep, rc, &err, &tok, secret);
+}
+
+/* ct_service_token_create_start's outcome: the answer, then the server's hook. */
+static void token_created(void *ud, ct_status rc, const struct ct_token *tok,
+                          char secret[CT_SECRET_LEN + 1], const struct ct_error *err)
+{
+    struct ct_http_reply *rep = ud;
+    reply_new_token(rep, rc, err, tok, secret);
+    rep->finished(rep);
+}
+
+bool ct__handle_create_start(struct ct_service *svc, struct ct_http_request *req,
+                             struct ct_http_reply *rep)
+{
+    assert(rep->finished);
+    if (req->route != CT_ROUTE_TOKENS || req->method != CT_POST || req->auth_too_long ||
+        !req->auth_present)
+        return false;
+    struct ct_caller caller;
+    int64_t now_us = ct_now_us();
+    if (ct_service_authenticate_peek(svc, req->auth_token, req->client, now_us, &caller) != CT_OK)
+        return false; /* the worker authenticates again, and records the denial */
+    /* Before the start: rep belongs to the committing thread from then on. */
+    memcpy(rep->access_key, caller.key.access_key, sizeof rep->access_key);
+    struct ct_error err;
+    struct ct_token_create in;
+    ct_status rc = ct_json_parse_token_create(req->body ? req->body : "", req->body_len, &in, &err);
+    bool taken = rc != CT_OK || ct_service_token_create_start(svc, &caller, req->region, &in,
+                                                              now_us, token_created, rep);
+    if (!taken) {
+        memset(rep->access_key, 0, sizeof rep->access_key);
+        return false;
+    }
+    /* req stays this thread's: the request is freed only after its connection,
+     * resumed by finished, is served again by this event thread. */
+    ct_wipe(req->auth_token, sizeof req->auth_token);
+    if (rc != CT_OK) {
+        ct__reply_error(rep, &err);
+        rep->finished(rep);
+    }
+    return true;
 }
 
 static void token_rotate(struct ct_service *svc, const struct ct_caller *c,

@@ -70,6 +70,9 @@ struct ct_http_reply {
     bool wipe;
     char access_key[CT_ACCESS_KEY_LEN + 1]; /* for the access log; "" when unauthenticated */
     unsigned retry_after_s;                 /* 429: the Retry-After header */
+    /* ct__handle_create_start: called once the answer is in this reply (by then
+     * on any thread); the reply must not be touched after it. */
+    void (*finished)(struct ct_http_reply *rep);
 };
 
 /* Matches url against the route table, capturing {region} and {token_id} into
@@ -83,6 +86,13 @@ void ct__handle(struct ct_service *svc, struct ct_http_request *req, struct ct_h
  * done, req is untouched (its token not wiped); hand it to ct__handle. */
 bool ct__handle_inline(struct ct_service *svc, struct ct_http_request *req,
                        struct ct_http_reply *rep);
+/* Starts a Create on the calling event thread when the key authenticates and
+ * the create needs no blocking work before its commit (ct_service_token_create_start):
+ * true when it took the request; rep->finished(rep) then runs exactly once, once
+ * rep holds the answer: on the store's committing thread, or before this
+ * returns. false: nothing was done, req is untouched; hand it to ct__handle. */
+bool ct__handle_create_start(struct ct_service *svc, struct ct_http_request *req,
+                             struct ct_http_reply *rep);
 /* Fills rep with the JSON error for err. */
 void ct__reply_error(struct ct_http_reply *rep, const struct ct_error *err);
 /* Fills rep with the JSON error for a bare status. */

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,8 +403,9 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Hands r to the pool; false when the queue is full or stopping. */
-static bool enqueue(struct ct_http *h, struct request *r)
+/* Hands r to the pool; false when the queue is full or stopping. suspended:
+ * r's connection is suspended already (create_start). */
+static bool enqueue(struct ct_http *h, struct request *r, bool suspended)
 {
     pthread_mutex_lock(&h->qlock);
     if (h->stopping || h->q_len >= h->cfg.queue_limit) {
@@ -411,7 +413,8 @@ static bool enqueue(struct ct_http *h, struct request *r)
         return false;
     }
     r->state = REQ_QUEUED;
-    MHD_suspend_connection(r->conn);
+    if (!suspended)
+        MHD_suspend_connection(r->conn);
     r->next_job = NULL;
     if (h->q_tail)
         h->q_tail->next_job = r;
@@ -421,6 +424,63 @@ static bool enqueue(struct ct_http *h, struct request *r)
     h->q_len++;
     pthread_cond_signal(&h->qcond);
     pthread_mutex_unlock(&h->qlock);
+    return true;
+}
+
+/* A request is done: the stop waits for none in flight (workers' and creates'). */
+static void in_flight_done(struct ct_http *h)
+{
+    pthread_mutex_lock(&h->qlock);
+    h->in_flight--;
+    if (!h->q_head && h->in_flight == 0)
+        pthread_cond_broadcast(&h->idle_cond);
+    pthread_mutex_unlock(&h->qlock);
+}
+
+/* ct__handle_create_start's hook: r->out holds the answer. On the store's
+ * committing thread (or this event thread, for a refusal). Ordering: state and
+ * out are written before the resume, which MHD orders (under its own mutex)
+ * before the event thread serves the connection again; from the resume on, the
+ * event thread may answer and free r, so h is read before it. */
+static void create_finished(struct ct_http_reply *rep)
+{
+    struct request *r = (struct request *)(void *)((char *)rep - offsetof(struct request, out));
+    struct ct_http *h = r->h;
+    r->state = REQ_DONE;
+    MHD_resume_connection(r->conn);
+    in_flight_done(h);
+}
+
+/* A Create taken on this event thread up to its commit, whose answer comes
+ * from the store's committing thread (ct__handle_create_start): no worker
+ * wakes, sleeps on the group commit and wakes again, ~4 thread switches per
+ * create (bench/cpu.sh). The connection is suspended first (the answer may
+ * come before the start returns) and counted in flight, so the stop waits for
+ * it. false: not taken, the connection stays suspended for the worker path. */
+static bool create_start(struct ct_http *h, struct request *r)
+{
+    pthread_mutex_lock(&h->qlock);
+    bool stopping = h->stopping;
+    if (!stopping) {
+        h->in_flight++;
+        r->state = REQ_QUEUED;
+        MHD_suspend_connection(r->conn);
+    }
+    pthread_mutex_unlock(&h->qlock);
+    if (stopping)
+        return false;
+    r->in.body = r->body.data;
+    r->in.body_len = r->body.len;
+    r->out.finished = create_finished;
+    if (ct__handle_create_start(h->svc, &r->in, &r->out))
+        return true;
+    r->out.finished = NULL;
+    in_flight_done(h);
+    if (!enqueue(h, r, true)) { /* answered through the resume, like a worker's answer */
+        ct__reply_status(&r->out, CT_E_UNAVAILABLE);
+        r->state = REQ_DONE;
+        MHD_resume_connection(r->conn);
+    }
     return true;
 }
 
@@ -497,7 +557,10 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
         r->state = REQ_DONE;
         return send_reply(h, r);
     }
-    if (!enqueue(h, r))
+    if (r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_POST &&
+        ct_service_reads_local(h->svc) && create_start(h, r))
+        return MHD_YES;
+    if (!enqueue(h, r, false))
         return send_status(h, r, CT_E_UNAVAILABLE);
     return MHD_YES;
 }
@@ -1258,6 +1321,12 @@ void ct_http_stop(struct ct_http *h, unsigned grace_ms)
     pthread_mutex_unlock(&h->qlock);
     for (unsigned i = 0; i < h->n_workers; i++)
         pthread_join(h->workers[i], NULL);
+    /* Creates still waiting for their commit (create_start) resume their
+     * connection when it ends, which it always does: the daemon must outlive them. */
+    pthread_mutex_lock(&h->qlock);
+    while (h->in_flight)
+        pthread_cond_wait(&h->idle_cond, &h->qlock);
+    pthread_mutex_unlock(&h->qlock);
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
     ct__conns_stop(h->conns); /* after the daemon: no more notifications */

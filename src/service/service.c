@@ -443,12 +443,14 @@ static ct_status token_expiry(const struct ct_service *svc, const struct ct_toke
     return CT_OK;
 }
 
-ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller *caller,
-                                  const char *region, const struct ct_token_create *in,
-                                  int64_t now_us, struct ct_token *ret_tok,
-                                  char ret_secret[CT_SECRET_LEN + 1], struct ct_error *err)
+/* A create's checks and its new token, before its store write: writes tok,
+ * secret and the audit event on CT_OK. */
+static ct_status create_prepare(struct ct_service *svc, const struct ct_caller *caller,
+                                const char *region, const struct ct_token_create *in,
+                                int64_t now_us, struct ct_token *tok,
+                                char secret[CT_SECRET_LEN + 1], struct ct_audit_event *ev,
+                                struct ct_error *err)
 {
-    assert(svc && caller && region && in && ret_tok && ret_secret);
     ct_status rc = check_region(svc, region, err);
     if (rc != CT_OK)
         return rc;
@@ -461,13 +463,24 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
     rc = token_expiry(svc, in, now_us, &expires_at, err);
     if (rc != CT_OK)
         return rc;
+    ct_token_build(in->project_id, in->name, region, in->scopes, now_us, tok, secret);
+    tok->expires_at_us = expires_at;
+    audit_init(ev, caller, "token.create", tok->id, tok->project_id, region, now_us);
+    return CT_OK;
+}
+
+ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller *caller,
+                                  const char *region, const struct ct_token_create *in,
+                                  int64_t now_us, struct ct_token *ret_tok,
+                                  char ret_secret[CT_SECRET_LEN + 1], struct ct_error *err)
+{
+    assert(svc && caller && region && in && ret_tok && ret_secret);
     struct ct_token tok;
     char secret[CT_SECRET_LEN + 1];
-    ct_token_build(in->project_id, in->name, region, in->scopes, now_us, &tok, secret);
-    tok.expires_at_us = expires_at;
-
     struct ct_audit_event ev;
-    audit_init(&ev, caller, "token.create", tok.id, tok.project_id, region, now_us);
+    ct_status rc = create_prepare(svc, caller, region, in, now_us, &tok, secret, &ev, err);
+    if (rc != CT_OK)
+        return rc;
     uint64_t current = 0;
     /* PENDING before the commit, so that a delete committing before our confirm
      * below wins (index.h). */
@@ -486,6 +499,72 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
         ct__index_abandon(svc->index, tok.id);
     ct_wipe(secret, sizeof secret);
     return rc;
+}
+
+/* A create waiting for its commit: heap memory, freed (the secret wiped) once
+ * its caller has been told. */
+struct create_pending {
+    struct ct_service *svc;
+    struct ct_token tok;
+    char secret[CT_SECRET_LEN + 1];
+    struct ct_audit_event ev;
+    ct_service_create_done_fn done;
+    void *ud;
+};
+
+static void create_pending_free(struct create_pending *p)
+{
+    ct_wipe(p->secret, sizeof p->secret);
+    free(p);
+}
+
+/* On the store's committing thread, in commit order: the index learns of the
+ * token exactly as after a synchronous insert (reserved before the commit,
+ * confirmed after it: index.h), and before the caller can answer. */
+static void create_committed(void *ud, ct_status rc, uint64_t current)
+{
+    struct create_pending *p = ud;
+    struct ct_error err;
+    if (rc == CT_OK) {
+        ct_index_confirm(p->svc->index, p->tok.id);
+    } else {
+        store_error(p->svc, rc, current, &err);
+        ct__index_abandon(p->svc->index, p->tok.id);
+    }
+    p->done(p->ud, rc, &p->tok, p->secret, &err);
+    create_pending_free(p);
+}
+
+bool ct_service_token_create_start(struct ct_service *svc, const struct ct_caller *caller,
+                                   const char *region, const struct ct_token_create *in,
+                                   int64_t now_us, ct_service_create_done_fn done, void *ud)
+{
+    assert(svc && caller && region && in && done);
+    /* A denial writes an audit row synchronously: the blocking path takes it. */
+    if (!ct_store_async_inserts(svc->store) || !ct__caller_may(caller, in->project_id))
+        return false;
+    struct create_pending *p = calloc(1, sizeof *p);
+    struct ct_error err;
+    ct_status rc =
+        p ? create_prepare(svc, caller, region, in, now_us, &p->tok, p->secret, &p->ev, &err)
+          : ct_error_status(&err, CT_E_NOMEM);
+    if (rc == CT_OK) {
+        p->svc = svc;
+        p->done = done;
+        p->ud = ud;
+        rc = ct_index_reserve(svc->index, &p->tok); /* PENDING before the commit (index.h) */
+        if (rc == CT_OK)
+            rc = ct_store_token_insert_async(svc->store, &p->tok, svc->cfg.max_tokens_per_project,
+                                             &p->ev, create_committed, p);
+        if (rc == CT_OK)
+            return true;                          /* create_committed owns p now */
+        ct__index_abandon(svc->index, p->tok.id); /* as the synchronous create does */
+        store_error(svc, rc, 0, &err);
+    }
+    done(ud, rc, p ? &p->tok : NULL, p ? p->secret : NULL, &err);
+    if (p)
+        create_pending_free(p);
+    return true;
 }
 
 void ct_token_build(const char *project_id, const char *name, const char *region, uint32_t scopes,

@@ -116,6 +116,22 @@ ct_status ct_service_token_create(struct ct_service *svc, const struct ct_caller
                                   const char *region, const struct ct_token_create *in,
                                   int64_t now_us, struct ct_token *ret_tok,
                                   char ret_secret[CT_SECRET_LEN + 1], struct ct_error *err);
+/* The outcome of ct_service_token_create_start: on CT_OK the token and its
+ * secret (both borrowed for the call only: copy what you keep, the secret is
+ * wiped after), otherwise err (tok and secret may be NULL). */
+typedef void (*ct_service_create_done_fn)(void *ud, ct_status rc, const struct ct_token *tok,
+                                          char secret[CT_SECRET_LEN + 1],
+                                          const struct ct_error *err);
+/* ct_service_token_create without waiting for the commit: true when it took
+ * the create, and done(ud, ...) then runs exactly once, either before this
+ * returns (a refusal) or on the store's committing thread once the token is
+ * durable and in the index (done must not block there). false, having done
+ * nothing, when the create could not proceed without blocking (no asynchronous
+ * store insert, or a denial, whose audit row is a synchronous write): use
+ * ct_service_token_create. */
+bool ct_service_token_create_start(struct ct_service *svc, const struct ct_caller *caller,
+                                   const char *region, const struct ct_token_create *in,
+                                   int64_t now_us, ct_service_create_done_fn done, void *ud);
 /* Makes a new token record and its secret (the one code path for every token:
  * API creates and admin bulk loads). Writes nothing to the store. */
 void ct_token_build(const char *project_id, const char *name, const char *region, uint32_t scopes,

@@ -56,25 +56,29 @@ struct ct__sq_conn {
     struct ct__sq_conn *next_free; /* read pool free list */
 };
 
-/* One queued write; lives on the caller's stack until its semaphore is posted
- * with done set. Each op has its own semaphore, so a commit wakes exactly the
- * callers it finished, and a woken caller returns without taking gc_lock again
- * (a condition variable would make every waiter re-acquire the mutex the leader
- * holds: a second sleep per create, measured at ~6 % of a create's CPU). */
+/* One queued write. A synchronous one lives on its caller's stack until its
+ * semaphore is posted with done set: a commit wakes exactly the callers it
+ * finished, and a woken caller returns without taking gc_lock again (a
+ * condition variable would make every waiter re-acquire the mutex, a second
+ * sleep per create, measured at ~6 % of a create's CPU). An asynchronous one
+ * (async_done set) is heap memory the committer frees after calling async_done. */
 struct gc_op {
     ct__sq_tx_fn fn;
     void *arg;
     ct_status rc;
     bool done; /* written before the post, read after the wait: the semaphore orders it */
     sem_t wake;
+    void (*async_done)(void *async_arg, ct_status rc);
+    void *async_arg;
     struct gc_op *next;
 };
 
 /* Ordering: path, busy_ms, n_slots and the connections' addresses are set before
  * any other thread exists and never change. The writer is used under write_lock;
- * the free list under pool_lock; the group-commit queue under gc_lock; the
- * checkpointer's flags under ckpt_lock. write_failed_us is atomic (a hint for
- * /healthz: a late value only shifts when the node leaves or rejoins). */
+ * the free list under pool_lock; the group-commit queue and the committer's
+ * flags under gc_lock (see gc_main); the checkpointer's flags under ckpt_lock.
+ * write_failed_us is atomic (a hint for /healthz: a late value only shifts when
+ * the node leaves or rejoins). */
 struct ct_store_backend {
     struct ct__sq_guard *guard;      /* the file: lock, identity (sqlite_guard.h) */
     _Atomic int64_t write_failed_us; /* monotonic time of the last hard write failure; 0 = none */
@@ -91,9 +95,12 @@ struct ct_store_backend {
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
 
+    /* Group commit: the committer thread writes whatever is queued as one batch. */
     pthread_mutex_t gc_lock;
+    pthread_cond_t gc_cond; /* the committer waits here for work, gc_idle set */
     struct gc_op *gc_head, **gc_tail;
-    bool gc_leading; /* a leader is writing a batch */
+    pthread_t gc_thread;
+    bool gc_started, gc_idle, gc_stop;
 
     /* Background checkpointer: keeps WAL-to-database copying off the commit path. */
     struct ct__sq_conn ckpt;
@@ -506,66 +513,120 @@ static ct_status gc_apply(struct ct__sq_conn *c, void *arg)
     return CT_OK;
 }
 
-/* Group commit. Ordering argument: the queue (gc_head/gc_tail) and gc_leading
- * change under gc_lock only. gc_leading is true from the moment a caller
- * becomes leader until a leader finds the queue empty after its commit, so
- * there is never more than one batch in flight and an op queued while a batch
- * commits waits for the next one (it is not in the batch the leader took).
- * When a batch is durable, the leader passes the lead, still under gc_lock, to
- * the op at the head of the queue (gc_leading stays true: nobody else can lead
- * in between), then, with the lock dropped, sets each finished op's rc and done
- * and posts its semaphore; it reads o->next before the post, because the owner
- * may return (and its stack frame vanish) as soon as the post lands. A woken op
- * with done false is the designated leader; sem_post/sem_wait order the rc and
- * done writes before the owner's reads (POSIX memory synchronization). */
-static void gc_lead(struct ct_store_backend *be, struct gc_op *self)
+/* Group commit. Ordering argument: the queue (gc_head/gc_tail) and gc_idle
+ * change under gc_lock only, and one thread, the committer, takes batches off
+ * the queue, so batches commit one at a time in the order they were taken, and
+ * an op queued while a batch commits goes into the next one. The committer
+ * reads o->next before it completes o: a synchronous op's owner may return (its
+ * stack frame vanishes) as soon as its semaphore is posted, and an asynchronous
+ * op is freed. sem_post/sem_wait order the rc and done writes before the
+ * owner's reads (POSIX memory synchronization). An asynchronous callback runs
+ * on the committer, after the commit is durable, in commit order, before the
+ * next batch starts: it must not wait for a store write (that would be itself). */
+static void gc_complete(struct gc_op *batch, ct_status rc)
 {
-    pthread_mutex_lock(&be->gc_lock);
-    struct gc_op *batch = be->gc_head; /* self is its first element */
-    assert(batch == self);
-    be->gc_head = NULL;
-    be->gc_tail = &be->gc_head;
-    pthread_mutex_unlock(&be->gc_lock);
-
-    ct_status rc = ct__sq_write_tx(be, gc_apply, batch);
-
-    pthread_mutex_lock(&be->gc_lock);
-    struct gc_op *next_leader = be->gc_head;
-    if (!next_leader)
-        be->gc_leading = false;
-    pthread_mutex_unlock(&be->gc_lock);
-    if (next_leader) /* first: the next fsync starts while this batch's callers resume */
-        sem_post(&next_leader->wake);
     for (struct gc_op *o = batch, *next; o; o = next) {
         next = o->next;
         if (rc != CT_OK)
             o->rc = rc;
-        o->done = true;
-        if (o != self)
+        if (o->async_done) {
+            o->async_done(o->async_arg, o->rc);
+            free(o);
+        } else {
+            o->done = true;
             sem_post(&o->wake);
+        }
     }
+}
+
+static void *gc_main(void *arg)
+{
+    struct ct_store_backend *be = arg;
+    pthread_mutex_lock(&be->gc_lock);
+    for (;;) {
+        while (!be->gc_head && !be->gc_stop) {
+            be->gc_idle = true;
+            pthread_cond_wait(&be->gc_cond, &be->gc_lock);
+            be->gc_idle = false;
+        }
+        if (!be->gc_head)
+            break; /* stopping, and nothing left to write */
+        struct gc_op *batch = be->gc_head;
+        be->gc_head = NULL;
+        be->gc_tail = &be->gc_head;
+        pthread_mutex_unlock(&be->gc_lock);
+        gc_complete(batch, ct__sq_write_tx(be, gc_apply, batch));
+        pthread_mutex_lock(&be->gc_lock);
+    }
+    pthread_mutex_unlock(&be->gc_lock);
+    return NULL;
+}
+
+/* Queues op; false when no committer runs (before ct__sq_start, or stopped). */
+static bool gc_enqueue(struct ct_store_backend *be, struct gc_op *op)
+{
+    pthread_mutex_lock(&be->gc_lock);
+    bool open = be->gc_started && !be->gc_stop;
+    if (open) {
+        *be->gc_tail = op;
+        be->gc_tail = &op->next;
+        if (be->gc_idle) /* a busy committer finds op when its batch is done */
+            pthread_cond_signal(&be->gc_cond);
+    }
+    pthread_mutex_unlock(&be->gc_lock);
+    return open;
 }
 
 ct_status ct__sq_submit(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
 {
     struct gc_op op = {.fn = fn, .arg = arg, .rc = CT_E_INTERNAL};
     sem_init(&op.wake, 0, 0);
-    pthread_mutex_lock(&be->gc_lock);
-    /* op lives on this stack until done: the leader unlinks it before then. */
-    *be->gc_tail = &op;
-    // cppcheck-suppress autoVariables
-    be->gc_tail = &op.next;
-    bool lead = !be->gc_leading;
-    be->gc_leading = true;
-    pthread_mutex_unlock(&be->gc_lock);
-    if (!lead) {
+    /* op lives on this stack until done: the committer unlinks it before then. */
+    if (gc_enqueue(be, &op)) {
         while (sem_wait(&op.wake) != 0)
             assert(errno == EINTR);
+    } else {
+        gc_complete(&op, ct__sq_write_tx(be, gc_apply, &op)); /* alone: no other thread */
     }
-    if (!op.done)
-        gc_lead(be, &op); /* first caller, or handed the lead: op heads the queue */
     sem_destroy(&op.wake);
     return op.rc;
+}
+
+ct_status ct__sq_submit_async(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg,
+                              void (*done)(void *done_arg, ct_status rc), void *done_arg)
+{
+    assert(done);
+    struct gc_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return CT_E_NOMEM;
+    *op = (struct gc_op){
+        .fn = fn, .arg = arg, .rc = CT_E_INTERNAL, .async_done = done, .async_arg = done_arg};
+    if (!gc_enqueue(be, op)) {
+        free(op);
+        return CT_E_UNAVAILABLE;
+    }
+    return CT_OK;
+}
+
+static ct_status gc_start(struct ct_store_backend *be)
+{
+    pthread_mutex_lock(&be->gc_lock);
+    bool ok = pthread_create(&be->gc_thread, NULL, gc_main, be) == 0;
+    be->gc_started = ok;
+    pthread_mutex_unlock(&be->gc_lock);
+    return ok ? CT_OK : CT_E_INTERNAL;
+}
+
+/* Lets the committer finish what is queued, then joins it. */
+static void gc_stop(struct ct_store_backend *be)
+{
+    pthread_mutex_lock(&be->gc_lock);
+    bool started = be->gc_started;
+    be->gc_stop = true;
+    pthread_cond_signal(&be->gc_cond);
+    pthread_mutex_unlock(&be->gc_lock);
+    if (started)
+        pthread_join(be->gc_thread, NULL);
 }
 
 ct_status ct__sq_read_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
@@ -600,6 +661,7 @@ void ct__sq_close(struct ct_store_backend *be)
 {
     if (!be)
         return;
+    gc_stop(be);
     ckpt_stop(be);
     /* Readers first: the last connection to close checkpoints and removes the WAL. */
     for (unsigned i = 0; i < be->n_readers; i++)
@@ -610,6 +672,7 @@ void ct__sq_close(struct ct_store_backend *be)
     pthread_mutex_destroy(&be->pool_lock);
     pthread_cond_destroy(&be->pool_cond);
     pthread_mutex_destroy(&be->gc_lock);
+    pthread_cond_destroy(&be->gc_cond);
     pthread_mutex_destroy(&be->ckpt_lock);
     pthread_cond_destroy(&be->ckpt_cond);
     ct__cursor_cache_free(be->cursors);
@@ -628,6 +691,7 @@ ct_status ct__sq_open(const char *path, const struct ct_store_options *opts, uns
     pthread_mutex_init(&be->pool_lock, NULL);
     pthread_cond_init(&be->pool_cond, NULL);
     pthread_mutex_init(&be->gc_lock, NULL);
+    pthread_cond_init(&be->gc_cond, NULL);
     pthread_mutex_init(&be->ckpt_lock, NULL);
     pthread_cond_init(&be->ckpt_cond, NULL);
     be->gc_tail = &be->gc_head;
@@ -650,7 +714,9 @@ ct_status ct__sq_open(const char *path, const struct ct_store_options *opts, uns
 ct_status ct__sq_start(struct ct_store_backend *be)
 {
     ct_status rc = open_readers(be);
-    return rc == CT_OK ? ckpt_start(be) : rc;
+    if (rc == CT_OK)
+        rc = ckpt_start(be);
+    return rc == CT_OK ? gc_start(be) : rc;
 }
 
 ct_status ct__sq_ping(struct ct_store_backend *be)

@@ -10,9 +10,10 @@
  * Concurrency model: WAL lets readers run beside one writer. Each connection is
  * used by one thread at a time: the writer behind write_lock, a reader between
  * its acquire and release from the pool. Single-row writes go through a
- * group-commit queue: whoever finds no batch in flight becomes the leader and
- * writes everything queued in one transaction (one fsync), each operation inside
- * its own SAVEPOINT so that one refusal does not undo its neighbours. */
+ * group-commit queue: a committer thread writes everything queued in one
+ * transaction (one fsync), each operation inside its own SAVEPOINT so that one
+ * refusal does not undo its neighbours, then wakes the callers it finished (or
+ * calls the callbacks of asynchronous submissions). */
 #ifndef CT_STORE_SQLITE_DRIVER_H
 #define CT_STORE_SQLITE_DRIVER_H
 
@@ -55,6 +56,13 @@ ct_status ct__sq_write_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *ar
  * transaction, returned once that commit is durable (or failed). A non-OK from
  * fn undoes fn alone. For single-row writes. */
 ct_status ct__sq_submit(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg);
+/* ct__sq_submit without waiting: returns at once, and done(done_arg, rc) runs
+ * once fn's commit is durable (or failed), on the committer thread, in commit
+ * order (done must neither block nor make a store write: the committer would
+ * wait for itself). arg is borrowed until done runs. CT_E_UNAVAILABLE when the
+ * store is not started or is closing, CT_E_NOMEM: then done never runs. */
+ct_status ct__sq_submit_async(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg,
+                              void (*done)(void *done_arg, ct_status rc), void *done_arg);
 /* fn on a pooled reader inside one read transaction (one snapshot). */
 ct_status ct__sq_read_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg);
 

@@ -84,6 +84,37 @@ static ct_status op_token_insert(struct ct__sq_conn *c, void *arg)
     return rc;
 }
 
+/* An asynchronous insert's arguments and continuation; freed when it is done. */
+struct token_insert_async {
+    struct token_insert_args a;
+    ct_store_insert_done_fn done;
+    void *ud;
+};
+
+static void token_insert_done(void *arg, ct_status rc)
+{
+    struct token_insert_async *p = arg;
+    p->done(p->ud, rc, rc == CT_E_QUOTA ? p->a.current : 0);
+    free(p);
+}
+
+static ct_status sq_token_insert_async(struct ct_store_backend *be, const struct ct_token *tok,
+                                       uint64_t max_per_project, const struct ct_audit_event *audit,
+                                       ct_store_insert_done_fn done, void *ud)
+{
+    struct token_insert_async *p = malloc(sizeof *p);
+    if (!p)
+        return CT_E_NOMEM;
+    *p = (struct token_insert_async){
+        .a = {.tok = tok, .max_per_project = max_per_project, .audit = audit, .want_current = true},
+        .done = done,
+        .ud = ud};
+    ct_status rc = ct__sq_submit_async(be, op_token_insert, &p->a, token_insert_done, p);
+    if (rc != CT_OK)
+        free(p);
+    return rc;
+}
+
 static ct_status sq_token_insert(struct ct_store_backend *be, const struct ct_token *tok,
                                  uint64_t max_per_project, const struct ct_audit_event *audit,
                                  uint64_t *ret_current)
@@ -476,6 +507,7 @@ const struct ct_store_ops ct_store_sqlite_ops = {
     .ping = ct__sq_ping,
     .schema_version = ct__sq_schema_version,
     .token_insert = sq_token_insert,
+    .token_insert_async = sq_token_insert_async,
     .token_delete = sq_token_delete,
     .token_rotate = sq_token_rotate,
     .token_touch = sq_token_touch,

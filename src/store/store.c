@@ -1,5 +1,6 @@
 #include "store/store.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,42 @@ ct_status ct_store_token_insert(struct ct_store *st, const struct ct_token *tok,
 {
     TIMED(CT_STORE_OP_TOKEN_INSERT,
           st->ops->token_insert(st->be, tok, max_per_project, audit, ret_current));
+}
+
+/* The insert's latency for the store metrics, measured to its durable commit. */
+struct timed_insert {
+    int64_t t0_us;
+    ct_store_insert_done_fn done;
+    void *ud;
+};
+
+static void timed_insert_done(void *ud, ct_status rc, uint64_t current)
+{
+    struct timed_insert *t = ud;
+    ct_metrics_store(CT_STORE_OP_TOKEN_INSERT, rc, ct_mono_us() - t->t0_us);
+    t->done(t->ud, rc, current);
+    free(t);
+}
+
+ct_status ct_store_token_insert_async(struct ct_store *st, const struct ct_token *tok,
+                                      uint64_t max_per_project, const struct ct_audit_event *audit,
+                                      ct_store_insert_done_fn done, void *ud)
+{
+    assert(st->ops->token_insert_async && done);
+    struct timed_insert *t = malloc(sizeof *t);
+    if (!t)
+        return CT_E_NOMEM;
+    *t = (struct timed_insert){.t0_us = ct_mono_us(), .done = done, .ud = ud};
+    ct_status rc =
+        st->ops->token_insert_async(st->be, tok, max_per_project, audit, timed_insert_done, t);
+    if (rc != CT_OK)
+        free(t);
+    return rc;
+}
+
+bool ct_store_async_inserts(const struct ct_store *st)
+{
+    return st->ops->token_insert_async != NULL;
 }
 
 ct_status ct_store_token_delete(struct ct_store *st, const char *region, const char *id,

@@ -49,6 +49,19 @@ ct_status ct_store_schema_version(struct ct_store *st, int *ret_version);
 ct_status ct_store_token_insert(struct ct_store *st, const struct ct_token *tok,
                                 uint64_t max_per_project, const struct ct_audit_event *audit,
                                 uint64_t *ret_current);
+/* The outcome of ct_store_token_insert_async: rc, and for CT_E_QUOTA the
+ * project's current count (0 otherwise). */
+typedef void (*ct_store_insert_done_fn)(void *ud, ct_status rc, uint64_t current);
+/* ct_store_token_insert without waiting for the commit: CT_OK means done(ud, ...)
+ * runs exactly once, after the commit is durable (or failed), on the store's
+ * committing thread, in commit order; it must neither block nor make a store
+ * write. tok and audit are borrowed until then. Any other status: nothing was
+ * queued and done never runs. Only when ct_store_async_inserts() is true. */
+ct_status ct_store_token_insert_async(struct ct_store *st, const struct ct_token *tok,
+                                      uint64_t max_per_project, const struct ct_audit_event *audit,
+                                      ct_store_insert_done_fn done, void *ud);
+/* True when the backend completes inserts asynchronously (SQLite's group commit). */
+bool ct_store_async_inserts(const struct ct_store *st);
 /* Deletes a token of a region by id, returning the deleted row. `audit` as above. */
 ct_status ct_store_token_delete(struct ct_store *st, const char *region, const char *id,
                                 const struct ct_audit_event *audit, struct ct_token *ret_deleted);

@@ -45,6 +45,10 @@ struct ct_store_ops {
     ct_status (*audit_append)(struct ct_store_backend *be, const struct ct_audit_event *ev);
     ct_status (*audit_scan)(struct ct_store_backend *be, const char *project_id, int64_t since_us,
                             ct_store_audit_fn fn, void *ud);
+    /* NULL when the backend has no asynchronous insert (store.h). */
+    ct_status (*token_insert_async)(struct ct_store_backend *be, const struct ct_token *tok,
+                                    uint64_t max_per_project, const struct ct_audit_event *audit,
+                                    ct_store_insert_done_fn done, void *ud);
     /* NULL when the backend has no change feed. */
     ct_status (*watch)(struct ct_store_backend *be, const struct ct_store_watcher *w);
 };
