@@ -626,6 +626,79 @@ static void test_concurrent_conflict(void **state)
     free(ws);
 }
 
+/* Asynchronous inserts (the backends that have them): each callback runs once,
+ * after its commit, in the order the inserts were queued (one submitter here),
+ * with the quota and conflict outcomes of a synchronous insert. */
+#define N_ASYNC 40
+#define ASYNC_QUOTA 30
+
+struct async_outcome {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned n_done, order[N_ASYNC + 1];
+    ct_status rc[N_ASYNC + 1];
+    uint64_t current[N_ASYNC + 1];
+};
+
+struct async_slot {
+    struct async_outcome *o;
+    unsigned i;
+};
+
+static void async_done(void *ud, ct_status rc, uint64_t current)
+{
+    struct async_slot *s = ud;
+    struct async_outcome *o = s->o;
+    pthread_mutex_lock(&o->lock);
+    o->rc[s->i] = rc;
+    o->current[s->i] = current;
+    o->order[o->n_done++] = s->i;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void test_async_inserts(void **state)
+{
+    struct fixture *fx = *state;
+    if (!ct_store_async_inserts(fx->st))
+        skip();
+    char p[CT_UUID_LEN + 1];
+    project(p, 7);
+    static struct ct_token toks[N_ASYNC + 1];
+    struct async_slot slots[N_ASYNC + 1];
+    struct async_outcome o = {.n_done = 0};
+    pthread_mutex_init(&o.lock, NULL);
+    pthread_cond_init(&o.cond, NULL);
+    for (unsigned i = 0; i < N_ASYNC; i++)
+        make_token(&toks[i], REGION_A, p, "async", i, 1);
+    toks[N_ASYNC] = toks[0]; /* the same id again: a conflict, not a quota refusal */
+    toks[N_ASYNC].project_id[0] = 'f';
+    for (unsigned i = 0; i <= N_ASYNC; i++) {
+        slots[i] = (struct async_slot){&o, i};
+        assert_int_equal(ct_store_token_insert_async(fx->st, &toks[i],
+                                                     i < N_ASYNC ? ASYNC_QUOTA : 0, NULL,
+                                                     async_done, &slots[i]),
+                         CT_OK);
+    }
+    pthread_mutex_lock(&o.lock);
+    while (o.n_done < N_ASYNC + 1)
+        pthread_cond_wait(&o.cond, &o.lock);
+    pthread_mutex_unlock(&o.lock);
+    for (unsigned i = 0; i <= N_ASYNC; i++) {
+        assert_int_equal(o.order[i], i);
+        ct_status want = i == N_ASYNC ? CT_E_CONFLICT : i < ASYNC_QUOTA ? CT_OK : CT_E_QUOTA;
+        assert_int_equal(o.rc[i], want);
+        assert_int_equal(o.current[i], want == CT_E_QUOTA ? ASYNC_QUOTA : 0);
+        struct ct_token got;
+        ct_status g = ct_store_token_get(fx->st, REGION_A, toks[i].id, &got);
+        assert_int_equal(g, i < ASYNC_QUOTA || i == N_ASYNC ? CT_OK : CT_E_NOT_FOUND);
+        if (i < ASYNC_QUOTA)
+            assert_token_equal(&got, &toks[i]);
+    }
+    pthread_mutex_destroy(&o.lock);
+    pthread_cond_destroy(&o.cond);
+}
+
 /* ---- bulk and scan -------------------------------------------------------------------------- */
 
 static int count_cb(void *ud, const struct ct_token *tok)
@@ -981,6 +1054,7 @@ int main(void)
         T(test_list_project_limit),
         T(test_concurrent_inserts),
         T(test_concurrent_conflict),
+        T(test_async_inserts),
         T(test_bulk_and_scan),
         T(test_rotate),
         T(test_touch),
