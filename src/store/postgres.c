@@ -35,6 +35,14 @@ struct ct_store_backend {
     _Atomic uint64_t scans_completed;
 };
 
+/* Token ids and project ids are uuid columns (migration 4): they travel as their
+ * canonical text, which PostgreSQL parses and prints back unchanged, lowercase.
+ * A string that is not a UUID names no token; sent, it would fail as malformed. */
+static bool is_uuid(const char *s)
+{
+    return s && ct_uuid_valid(s, strlen(s));
+}
+
 /* ---- the writes' companions: audit row, notification ---------------------------------------- */
 
 static ct_status insert_audit(struct ct__pg_conn *c, const struct ct_audit_event *ev)
@@ -109,7 +117,9 @@ static ct_status pg_token_insert(struct ct_store_backend *be, const struct ct_to
                                  uint64_t *ret_current)
 {
     struct token_insert_args a = {.tok = tok, .max_per_project = max_per_project, .audit = audit};
-    ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_insert, &a);
+    ct_status rc = ct_sql_token_check(tok);
+    if (rc == CT_OK)
+        rc = ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_insert, &a);
     if (rc == CT_E_QUOTA && ret_current)
         *ret_current = a.current;
     return rc;
@@ -151,6 +161,8 @@ static ct_status pg_token_delete(struct ct_store_backend *be, const char *region
                                  const struct ct_audit_event *audit, struct ct_token *ret_deleted)
 {
     struct token_delete_args a = {.region = region, .id = id, .audit = audit};
+    if (!is_uuid(id))
+        return CT_E_NOT_FOUND;
     ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_delete, &a);
     if (rc == CT_OK && ret_deleted)
         *ret_deleted = a.deleted;
@@ -204,7 +216,11 @@ static ct_status pg_token_rotate(struct ct_store_backend *be, const char *region
         .old_expires_at_us = old_expires_at_us,
         .insert = {.tok = new_tok, .max_per_project = max_per_project, .audit = audit},
     };
-    ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_rotate, &a);
+    if (!is_uuid(old_id))
+        return CT_E_NOT_FOUND;
+    ct_status rc = ct_sql_token_check(new_tok);
+    if (rc == CT_OK)
+        rc = ct__pg_run_tx(be->db, CT_PG_TX_WRITE, op_token_rotate, &a);
     if (rc == CT_E_QUOTA && ret_current)
         *ret_current = a.insert.current;
     if (rc == CT_OK && ret_old)
@@ -225,16 +241,19 @@ struct touch_args {
 };
 
 /* Array literals {"id",...} and {n,...} for uses[from, from + n). Ids are
- * canonical UUIDs: nothing to escape. */
+ * canonical UUIDs, nothing to escape; one that is not (it names no token) is left
+ * out, or its uuid[] cast would fail the whole chunk. */
 static void touch_arrays(const struct touch_args *a, size_t from, size_t n)
 {
     size_t oi = 0, oa = 0;
     a->ids[oi++] = '{';
     a->ats[oa++] = '{';
     for (size_t i = from; i < from + n; i++) {
-        oi += (size_t)snprintf(a->ids + oi, TOUCH_IDS_MAX - oi, "%s\"%.36s\"", i > from ? "," : "",
-                               a->uses[i].id);
-        oa += (size_t)snprintf(a->ats + oa, TOUCH_ATS_MAX - oa, "%s%lld", i > from ? "," : "",
+        if (!is_uuid(a->uses[i].id))
+            continue;
+        const char *sep = oa > 1 ? "," : "";
+        oi += (size_t)snprintf(a->ids + oi, TOUCH_IDS_MAX - oi, "%s\"%.36s\"", sep, a->uses[i].id);
+        oa += (size_t)snprintf(a->ats + oa, TOUCH_ATS_MAX - oa, "%s%lld", sep,
                                (long long)a->uses[i].last_used_at_us);
     }
     snprintf(a->ids + oi, TOUCH_IDS_MAX - oi, "}");
@@ -296,6 +315,8 @@ static ct_status pg_token_insert_bulk(struct ct_store_backend *be, const struct 
                                       size_t n)
 {
     ct_status rc = CT_OK;
+    for (size_t i = 0; rc == CT_OK && i < n; i++)
+        rc = ct_sql_token_check(&toks[i]);
     for (size_t off = 0; rc == CT_OK && off < n; off += BULK_CHUNK) {
         size_t len = n - off < BULK_CHUNK ? n - off : BULK_CHUNK;
         struct bulk_args a = {.toks = toks + off, .n = len, .last = off + len == n};
@@ -333,6 +354,8 @@ static ct_status pg_token_get(struct ct_store_backend *be, const char *region, c
                               struct ct_token *ret_tok)
 {
     struct token_get_args a = {.region = region, .id = id};
+    if (!is_uuid(id))
+        return CT_E_NOT_FOUND; /* the uuid column would refuse it as malformed input */
     ct_status rc = ct__pg_run_tx(be->db, CT_PG_TX_AUTOCOMMIT, op_token_get, &a);
     if (rc == CT_OK && !a.found)
         return CT_E_NOT_FOUND;
@@ -342,7 +365,7 @@ static ct_status pg_token_get(struct ct_store_backend *be, const char *region, c
 }
 
 /* The projects parameter (ct__pg_list_shape): one project as is; several as a
- * text[] literal, {"a","b"}, elements quoted and escaped whatever they hold. */
+ * uuid[] literal, {"a","b"} (ct_store_token_list checked they are UUIDs). */
 static void projects_param(const struct ct_token_query *q, char buf[PROJECTS_ARRAY_MAX])
 {
     assert(q->n_projects <= CT_SQL_MAX_PROJECTS); /* ct_store_token_list checked */

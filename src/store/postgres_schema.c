@@ -67,6 +67,15 @@ static const char *const migrations[] = {
     "CREATE INDEX tokens_region_name ON tokens(region, name, id) INCLUDE (scopes, expires_at);"
     "CREATE INDEX tokens_expiry ON tokens(region, expires_at) INCLUDE (project_id, scopes)"
     " WHERE expires_at <> 0;",
+    /* 4: compact keys, as in sqlite_schema.c: token ids and project ids become
+     * uuid (16 bytes, compared as bytes: the order of their lowercase text, so
+     * every list order is unchanged) in the table and the counters. Each ALTER
+     * rewrites its table and rebuilds every index on it, the list indexes
+     * included; the trigger function reads NEW/OLD, whatever their type. The
+     * audit log and API keys' project lists stay text (docs/ARCHITECTURE.md). */
+    "ALTER TABLE tokens ALTER COLUMN id TYPE uuid USING id::uuid,"
+    " ALTER COLUMN project_id TYPE uuid USING project_id::uuid;"
+    "ALTER TABLE project_counts ALTER COLUMN project_id TYPE uuid USING project_id::uuid;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(sizeof migrations / sizeof migrations[0] == CT_STORE_SCHEMA_VERSION,

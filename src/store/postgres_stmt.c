@@ -23,7 +23,7 @@ static const char *const own_sql[CT_PGS_LIST_FIRST_ - CT_PGS_MIGRATE_LOCK] = {
     Q(CT_PGS_QUOTA_LOCK) = "SELECT pg_advisory_xact_lock(" CT_PG_LOCK_CLASS_QUOTA ","
                            " hashtext($1::text || '/' || $2::text))",
     Q(CT_PGS_TOKEN_TOUCH) = "UPDATE tokens t SET last_used_at = GREATEST(t.last_used_at, u.at)"
-                            " FROM unnest($1::text[], $2::bigint[]) AS u(id, at)"
+                            " FROM unnest($1::uuid[], $2::bigint[]) AS u(id, at)"
                             " WHERE t.id = u.id",
     Q(CT_PGS_NOTIFY) = "SELECT pg_notify('" CT_PG_CHANNEL "', $1::text)",
 };

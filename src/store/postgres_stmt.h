@@ -15,7 +15,7 @@
 
 /* How a list's projects travel when there are several: one array parameter,
  * whatever their number (a single one is a scalar: see ct__pg_list_shape). */
-#define CT_PG_PROJECTS_ARRAY "text[]"
+#define CT_PG_PROJECTS_ARRAY "uuid[]"
 
 /* Statement ids, numbered after the driver's own: first the statements both
  * dialects share (sql.h; CT_PGS(CT_SQL_TOKEN_INSERT) is the insert's id), then

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static const char *const stmt_sql[CT_SQL_N_STMTS] = {
     [CT_SQL_SCHEMA_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -60,7 +61,18 @@ ct_status ct_sql_list_check(const struct ct_token_query *q)
         (unsigned)q->expired > CT_EXPIRED_NOT || q->page < 1 || q->page_size < 1 ||
         q->n_projects > CT_SQL_MAX_PROJECTS || (q->n_projects > 0 && !q->projects))
         return CT_E_INVALID;
+    for (unsigned i = 0; i < q->n_projects; i++)
+        if (!ct_uuid_valid(q->projects[i], strnlen(q->projects[i], CT_UUID_LEN + 1)))
+            return CT_E_INVALID;
     return CT_OK;
+}
+
+ct_status ct_sql_token_check(const struct ct_token *t)
+{
+    return ct_uuid_valid(t->id, strlen(t->id)) &&
+                   ct_uuid_valid(t->project_id, strlen(t->project_id))
+               ? CT_OK
+               : CT_E_INVALID;
 }
 
 struct ct_sql_list_shape ct_sql_list_shape(const struct ct_token_query *q, enum ct_sql_list_kind k,

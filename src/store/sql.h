@@ -64,9 +64,12 @@ const char *ct_sql_text(enum ct_sql_stmt id);
 #define CT_SQL_N_ORDERS 4
 
 /* CT_OK when q can run: a region, a known order and expired filter, page and
- * page_size >= 1, and at most CT_SQL_MAX_PROJECTS projects (given when counted);
- * else CT_E_INVALID. */
+ * page_size >= 1, and at most CT_SQL_MAX_PROJECTS projects (given when counted),
+ * each a UUID; else CT_E_INVALID. */
 ct_status ct_sql_list_check(const struct ct_token_query *q);
+/* CT_OK when a token can be stored: its id and project id are UUIDs (the
+ * database holds their 16 bytes); else CT_E_INVALID. */
+ct_status ct_sql_token_check(const struct ct_token *t);
 
 /* What a list statement computes. */
 enum ct_sql_list_kind {

@@ -1,13 +1,33 @@
 /* SQLite row codecs: model structs to statement parameters, result columns back.
- * Column and parameter order follow the shared column lists. */
+ * Column and parameter order follow the shared column lists. Token ids and
+ * project ids are 16-byte BLOBs in the database (migration 4) and canonical
+ * lowercase UUID strings everywhere else: they are converted here, at the edge. */
 #include "store/sqlite_ops.h"
 
 #include <string.h>
 
+int ct__sq_bind_uuid(sqlite3_stmt *s, int i, const char *uuid)
+{
+    uint8_t b[16];
+    /* NULL equals nothing: a lookup by a malformed id finds no row. */
+    if (!uuid || !ct_uuid_parse(uuid, b))
+        return sqlite3_bind_null(s, i);
+    return sqlite3_bind_blob(s, i, b, sizeof b, SQLITE_TRANSIENT);
+}
+
+void ct__sq_col_uuid(sqlite3_stmt *s, int col, char out[CT_UUID_LEN + 1])
+{
+    const void *b = sqlite3_column_blob(s, col);
+    if (b && sqlite3_column_bytes(s, col) == 16)
+        ct_uuid_format(b, out);
+    else
+        out[0] = '\0'; /* the NOT NULL BLOB(16) columns never hold anything else */
+}
+
 int ct__sq_bind_token(sqlite3_stmt *s, const struct ct_token *t)
 {
-    return ct__sq_bind_text(s, 1, t->id) | ct__sq_bind_text(s, 2, t->region) |
-           ct__sq_bind_text(s, 3, t->project_id) | ct__sq_bind_text(s, 4, t->name) |
+    return ct__sq_bind_uuid(s, 1, t->id) | ct__sq_bind_text(s, 2, t->region) |
+           ct__sq_bind_uuid(s, 3, t->project_id) | ct__sq_bind_text(s, 4, t->name) |
            sqlite3_bind_int64(s, 5, t->scopes) | sqlite3_bind_int64(s, 6, t->created_at_us) |
            sqlite3_bind_blob(s, 7, t->secret_hash, CT_HASH_LEN, SQLITE_STATIC) |
            sqlite3_bind_int64(s, 8, t->expires_at_us) |
@@ -33,9 +53,9 @@ int ct__sq_bind_audit(sqlite3_stmt *s, const struct ct_audit_event *ev)
 
 void ct__sq_read_token(sqlite3_stmt *s, struct ct_token *t)
 {
-    ct__sq_col_text(s, 0, t->id, sizeof t->id);
+    ct__sq_col_uuid(s, 0, t->id);
     ct__sq_col_text(s, 1, t->region, sizeof t->region);
-    ct__sq_col_text(s, 2, t->project_id, sizeof t->project_id);
+    ct__sq_col_uuid(s, 2, t->project_id);
     ct__sq_col_text(s, 3, t->name, sizeof t->name);
     t->scopes = (uint32_t)sqlite3_column_int64(s, 4);
     t->created_at_us = sqlite3_column_int64(s, 5);

@@ -61,7 +61,7 @@ static int bind_filter(sqlite3_stmt *s, const struct ct_token_query *q,
 {
     int brc = ct__sq_bind_text(s, p->region, q->region);
     for (unsigned i = 0; p->projects && i < q->n_projects; i++)
-        brc |= ct__sq_bind_text(s, p->projects + (int)i, q->projects[i]);
+        brc |= ct__sq_bind_uuid(s, p->projects + (int)i, q->projects[i]);
     if (p->scopes)
         brc |= sqlite3_bind_int64(s, p->scopes, q->scopes_any);
     if (p->now)
@@ -120,7 +120,7 @@ static ct_status list_items(struct ct__sq_conn *c, const struct ct_token_query *
         bool by_name = q->order == CT_ORDER_NAME_ASC || q->order == CT_ORDER_NAME_DESC;
         brc |= by_name ? ct__sq_bind_text(s, p.after, after->name)
                        : sqlite3_bind_int64(s, p.after, after->created_at);
-        brc |= ct__sq_bind_text(s, p.after + 1, after->id);
+        brc |= ct__sq_bind_uuid(s, p.after + 1, after->id);
     }
     rc = ct__sq_bind_check(c, brc, "token list");
     while (rc == CT_OK && page->n_items < want) {

@@ -52,7 +52,7 @@ static ct_status count_project(struct ct__sq_conn *c, const char *region, const 
     if (rc != CT_OK)
         return rc;
     bool row = false;
-    rc = ct__sq_bind_check(c, ct__sq_bind_text(s, 1, region) | ct__sq_bind_text(s, 2, project),
+    rc = ct__sq_bind_check(c, ct__sq_bind_text(s, 1, region) | ct__sq_bind_uuid(s, 2, project),
                            "token count");
     if (rc == CT_OK)
         rc = ct__sq_step(c, s, &row);
@@ -123,7 +123,9 @@ static ct_status sq_token_insert(struct ct_store_backend *be, const struct ct_to
                                   .max_per_project = max_per_project,
                                   .audit = audit,
                                   .want_current = ret_current != NULL};
-    ct_status rc = ct__sq_submit(be, op_token_insert, &a);
+    ct_status rc = ct_sql_token_check(tok);
+    if (rc == CT_OK)
+        rc = ct__sq_submit(be, op_token_insert, &a);
     if (rc == CT_E_QUOTA && ret_current)
         *ret_current = a.current;
     return rc;
@@ -143,7 +145,7 @@ static ct_status op_token_delete(struct ct__sq_conn *c, void *arg)
     if (rc != CT_OK)
         return rc;
     bool row = false, more = false;
-    rc = ct__sq_bind_check(c, ct__sq_bind_text(s, 1, a->region) | ct__sq_bind_text(s, 2, a->id),
+    rc = ct__sq_bind_check(c, ct__sq_bind_text(s, 1, a->region) | ct__sq_bind_uuid(s, 2, a->id),
                            "token delete");
     if (rc == CT_OK)
         rc = ct__sq_step(c, s, &row);
@@ -187,7 +189,7 @@ static ct_status op_token_rotate(struct ct__sq_conn *c, void *arg)
     rc =
         ct__sq_bind_check(c,
                           sqlite3_bind_int64(s, 1, a->old_expires_at_us) |
-                              ct__sq_bind_text(s, 2, a->region) | ct__sq_bind_text(s, 3, a->old_id),
+                              ct__sq_bind_text(s, 2, a->region) | ct__sq_bind_uuid(s, 3, a->old_id),
                           "token rotate");
     if (rc == CT_OK)
         rc = ct__sq_step(c, s, &row);
@@ -213,7 +215,9 @@ static ct_status sq_token_rotate(struct ct_store_backend *be, const char *region
         .old_expires_at_us = old_expires_at_us,
         .insert = {.tok = new_tok, .max_per_project = max_per_project, .audit = audit},
     };
-    ct_status rc = ct__sq_submit(be, op_token_rotate, &a);
+    ct_status rc = ct_sql_token_check(new_tok);
+    if (rc == CT_OK)
+        rc = ct__sq_submit(be, op_token_rotate, &a);
     if (rc == CT_E_QUOTA && ret_current)
         *ret_current = a.insert.current;
     if (rc == CT_OK && ret_old)
@@ -234,7 +238,7 @@ static ct_status op_token_touch(struct ct__sq_conn *c, void *arg)
     for (size_t i = 0; rc == CT_OK && i < a->n; i++)
         rc = ct__sq_exec_bound(c, s, SQ_SLOT_TOKEN_TOUCH,
                                sqlite3_bind_int64(s, 1, a->uses[i].last_used_at_us) |
-                                   ct__sq_bind_text(s, 2, a->uses[i].id));
+                                   ct__sq_bind_uuid(s, 2, a->uses[i].id));
     return rc;
 }
 
@@ -266,6 +270,8 @@ static ct_status sq_token_insert_bulk(struct ct_store_backend *be, const struct 
                                       size_t n)
 {
     ct_status rc = CT_OK;
+    for (size_t i = 0; rc == CT_OK && i < n; i++)
+        rc = ct_sql_token_check(&toks[i]);
     for (size_t off = 0; rc == CT_OK && off < n; off += BULK_CHUNK) {
         struct bulk_args a = {.toks = toks + off, .n = n - off < BULK_CHUNK ? n - off : BULK_CHUNK};
         rc = ct__sq_write_tx(be, op_bulk_chunk, &a);
@@ -284,7 +290,7 @@ struct token_get_ctx {
 static int token_get_params(sqlite3_stmt *s, void *ctx)
 {
     struct token_get_ctx *x = ctx;
-    return ct__sq_bind_text(s, 1, x->region) | ct__sq_bind_text(s, 2, x->id);
+    return ct__sq_bind_text(s, 1, x->region) | ct__sq_bind_uuid(s, 2, x->id);
 }
 
 static int token_get_row(sqlite3_stmt *s, void *ctx)

@@ -31,6 +31,11 @@ enum ct__sq_slot {
 
 /* ---- row codecs (sqlite_codec.c); column order is sql.h's column lists' ------------------- */
 
+/* Binds a token id or project id as its 16 bytes (a BLOB); NULL, which matches
+ * no row, when uuid is not a canonical UUID. */
+int ct__sq_bind_uuid(sqlite3_stmt *s, int i, const char *uuid);
+/* Reads a 16-byte id column as a lowercase canonical UUID. */
+void ct__sq_col_uuid(sqlite3_stmt *s, int col, char out[CT_UUID_LEN + 1]);
 /* Binds a token as parameters 1..9 of an insert; returns the OR of the bind results. */
 int ct__sq_bind_token(sqlite3_stmt *s, const struct ct_token *t);
 /* Binds an API key as parameters 1..6; csv holds its projects (ct__store_projects_join). */

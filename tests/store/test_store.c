@@ -5,6 +5,7 @@
  * project id of their own. */
 #include "store/store.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,53 @@ static void test_not_found(void **state)
     assert_int_equal(ct_store_token_insert(fx->st, &t, 0, NULL, NULL), CT_OK);
     assert_int_equal(ct_store_token_delete(fx->st, REGION_A, t.id, NULL, NULL), CT_OK);
     assert_int_equal(ct_store_token_delete(fx->st, REGION_A, t.id, NULL, NULL), CT_E_NOT_FOUND);
+}
+
+/* The stores hold ids as 16 bytes: a string that is not a UUID names no token,
+ * and a token whose id or project is not one cannot be stored. */
+static void test_malformed_ids(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 2);
+    struct ct_token t, got;
+    make_token(&t, REGION_A, p, "tok", 1, 1);
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 0, NULL, NULL), CT_OK);
+    static const char *const bad[] = {"", "not-a-uuid", "00000000-0000-4000-8000-00000000000g",
+                                      "00000000000040008000000000000000"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(ct_store_token_get(fx->st, REGION_A, bad[i], &got), CT_E_NOT_FOUND);
+        assert_int_equal(ct_store_token_delete(fx->st, REGION_A, bad[i], NULL, NULL),
+                         CT_E_NOT_FOUND);
+        assert_int_equal(
+            ct_store_token_rotate(fx->st, REGION_A, bad[i], 5, &t, 0, NULL, NULL, NULL),
+            CT_E_NOT_FOUND);
+    }
+    struct ct_token_use uses[2] = {{.last_used_at_us = 77}, {.last_used_at_us = 88}};
+    snprintf(uses[0].id, sizeof uses[0].id, "%s", bad[1]);
+    snprintf(uses[1].id, sizeof uses[1].id, "%s", t.id);
+    assert_int_equal(ct_store_token_touch(fx->st, uses, 2), CT_OK); /* the bad one skipped */
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, t.id, &got), CT_OK);
+    assert_int_equal(got.last_used_at_us, 88);
+    struct ct_token bad_tok;
+    make_token(&bad_tok, REGION_A, "not-a-project", "bad", 1, 1);
+    assert_int_equal(ct_store_token_insert(fx->st, &bad_tok, 0, NULL, NULL), CT_E_INVALID);
+    make_token(&bad_tok, REGION_A, p, "bad", 1, 1);
+    snprintf(bad_tok.id, sizeof bad_tok.id, "%s", bad[1]);
+    assert_int_equal(ct_store_token_insert(fx->st, &bad_tok, 0, NULL, NULL), CT_E_INVALID);
+    assert_int_equal(ct_store_token_insert_bulk(fx->st, &bad_tok, 1), CT_E_INVALID);
+    const char projs[1][CT_UUID_LEN + 1] = {"not-a-project"};
+    struct ct_token_query q = {
+        .region = REGION_A, .projects = projs, .n_projects = 1, .page = 1, .page_size = 10};
+    struct ct_token_page page;
+    assert_int_equal(ct_store_token_list(fx->st, &q, &page), CT_E_INVALID);
+    /* Ids are stored as bytes and read back lowercase: an uppercase spelling finds the token. */
+    char upper[CT_UUID_LEN + 1];
+    for (size_t i = 0; i <= CT_UUID_LEN; i++)
+        upper[i] = (char)toupper((unsigned char)t.id[i]);
+    assert_int_equal(ct_store_token_get(fx->st, REGION_A, upper, &got), CT_OK);
+    t.last_used_at_us = 88;
+    assert_token_equal(&got, &t);
 }
 
 static void test_region_isolation(void **state)
@@ -445,6 +493,45 @@ static void test_list_paging_across_writes(void **state)
     m = expected(toks, N_LIST + 1, &q, want);
     check_page(fx->st, q, 3, want, m);
     check_page(fx->st, q, 4, want, m);
+}
+
+/* Ties broken by id: ids that differ in their first hex digit, digits against
+ * letters, and deep inside, all with one created_at and one name. The stores
+ * compare ids as 16 bytes, which must give the order of their lowercase text:
+ * every order, walked a page at a time (each page continuing the previous one),
+ * and read at random pages. */
+static void test_list_id_ties(void **state)
+{
+    struct fixture *fx = *state;
+    static const char first[] = "09af5a";
+    static const char *const mid[] = {"0000", "9fff", "a000", "ffff"};
+    char p[CT_UUID_LEN + 1];
+    project(p, 30);
+    struct ct_token toks[N_LIST];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof first - 1; i++)
+        for (size_t j = 0; j < 3 && n < N_LIST; j++) {
+            make_token(&toks[n], REGION_A, p, "same", 5000, 1);
+            snprintf(toks[n].id, sizeof toks[n].id, "%c%07x-%s-4000-8000-%012x", first[i],
+                     run_salt & 0xfffffffu, mid[(i + j) % 4], (unsigned)j);
+            assert_int_equal(ct_store_token_insert(fx->st, &toks[n], 0, NULL, NULL), CT_OK);
+            n++;
+        }
+    struct ct_token want[N_LIST];
+    for (int o = CT_ORDER_CREATED_AT_ASC; o <= CT_ORDER_NAME_DESC; o++) {
+        for (uint32_t size = 1; size <= 4; size += 3) {
+            struct ct_token_query q = {.region = REGION_A,
+                                       .projects = (const char(*)[CT_UUID_LEN + 1]) p,
+                                       .n_projects = 1,
+                                       .order = (enum ct_order)o,
+                                       .page_size = size};
+            check_listing(fx->st, toks, n, q);
+            size_t m = expected(toks, n, &q, want);
+            static const uint32_t pages[] = {3, 1, 5, 2, 4};
+            for (size_t k = 0; k < sizeof pages / sizeof pages[0]; k++)
+                check_page(fx->st, q, pages[k], want, m);
+        }
+    }
 }
 
 static void test_list_filters(void **state)
@@ -1043,12 +1130,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_roundtrip),
         T(test_not_found),
+        T(test_malformed_ids),
         T(test_region_isolation),
         T(test_duplicates),
         T(test_quota),
         T(test_list_orders),
         T(test_list_pagination),
         T(test_list_paging_across_writes),
+        T(test_list_id_ties),
         T(test_list_filters),
         T(test_list_expired),
         T(test_list_project_limit),

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store/sql.h"
@@ -44,8 +45,14 @@ static struct ct_token_query query(unsigned n_projects)
 static void list_check_limits(void **state)
 {
     (void)state;
+    for (unsigned i = 0; i <= CT_SQL_MAX_PROJECTS; i++)
+        snprintf(projects[i], sizeof projects[i], "00000000-0000-4000-8000-%012x", i);
     struct ct_token_query q = query(CT_SQL_MAX_PROJECTS);
     assert_int_equal(ct_sql_list_check(&q), CT_OK);
+    /* The stores hold a project's 16 bytes: a project that is not a UUID is refused. */
+    projects[CT_SQL_MAX_PROJECTS - 1][0] = 'x';
+    assert_int_equal(ct_sql_list_check(&q), CT_E_INVALID);
+    projects[CT_SQL_MAX_PROJECTS - 1][0] = '0';
     q.n_projects = CT_SQL_MAX_PROJECTS + 1; /* one more than an API key may hold */
     assert_int_equal(ct_sql_list_check(&q), CT_E_INVALID);
     q = query(1);

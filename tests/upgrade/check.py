@@ -38,6 +38,24 @@ def sql_version(backend, uri):
     return int(out.stdout.strip())
 
 
+def key_types(backend, uri):
+    """How token ids and project ids are stored, per table: since migration 4, as
+    16 bytes (SQLite BLOBs of length 16, PostgreSQL uuid)."""
+    if backend == "sqlite":
+        with sqlite3.connect("file:%s?mode=ro" % uri[len("sqlite:"):], uri=True) as db:
+            return sorted(set(
+                "%s.%s:%s" % (t, c, k) for t, cols in (("tokens", ("id", "project_id")),
+                                                      ("project_counts", ("project_id",)))
+                for c in cols for (k,) in db.execute(
+                    "SELECT DISTINCT typeof(%s) || length(%s) FROM %s" % (c, c, t))))
+    q = ("SELECT table_name || '.' || column_name || ':' || data_type FROM"
+         " information_schema.columns WHERE (table_name, column_name) IN (('tokens', 'id'),"
+         " ('tokens', 'project_id'), ('project_counts', 'project_id')) ORDER BY 1")
+    out = subprocess.run(["psql", "-X", "-qAt", "-d", uri, "-c", q], capture_output=True,
+                         text=True, timeout=30, check=True)
+    return out.stdout.split()
+
+
 def load(fixture_dir, backend, uri, work):
     if backend == "sqlite":
         path = os.path.join(work, "old.db")
@@ -159,6 +177,10 @@ def upgrade(fixture_dir, backend, uri, work):
     T.eq(applied, list(range(old_v + 1, new_v + 1)),
          "%s: migrations %d..%d each applied once" % (name, old_v + 1, new_v))
     T.eq(sql_version(backend, db), new_v, "%s: schema version %d -> %d" % (name, old_v, new_v))
+    kind = "blob16" if backend == "sqlite" else "uuid"
+    T.eq(key_types(backend, db), ["project_counts.project_id:" + kind, "tokens.id:" + kind,
+                                  "tokens.project_id:" + kind],
+         "%s: token ids and project ids are stored as 16 bytes (%s)" % (name, kind))
     srv = up[0]
     check_reads(name, fx, srv.port)
     check_verify(name, fx, srv.port)
