@@ -53,6 +53,20 @@ int main(int argc, char **argv)
                                    " 'fr-par', '127.0.0.1', 'ok')",
                                    -1, &au, NULL) != SQLITE_OK)
         return 1;
+    /* Since schema migration 4 the server stores ids and project ids as 16 bytes:
+     * write what it writes, in the schema it made. */
+    int blob_keys = 0;
+    sqlite3_stmt *ty;
+    if (full && sqlite3_prepare_v2(db,
+                                   "SELECT type FROM pragma_table_info('tokens')"
+                                   " WHERE name = 'id'",
+                                   -1, &ty, NULL) == SQLITE_OK) {
+        if (sqlite3_step(ty) == SQLITE_ROW)
+            blob_keys = sqlite3_stricmp((const char *)sqlite3_column_text(ty, 0), "BLOB") == 0;
+        sqlite3_finalize(ty);
+    }
+    static const unsigned char project_b[16] = {0x11, 0x11, 0x11, 0x11, 0x22, 0x22, 0x43, 0x33,
+                                                0x84, 0x44, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55};
     double t0 = now_s(), limit = atof(argv[2]);
     long n = 0;
     char id[64], hash[32];
@@ -60,9 +74,17 @@ int main(int argc, char **argv)
         snprintf(id, sizeof id, "00000000-0000-4000-8000-%012ld", n);
         for (int i = 0; i < 32; i++)
             hash[i] = (char)(rand() & 0xff);
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        if (blob_keys) {
+            unsigned char id_b[16] = {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 0x80, 0x00};
+            for (int i = 0; i < 6; i++)
+                id_b[15 - i] = (unsigned char)(n >> (8 * i));
+            sqlite3_bind_blob(st, 1, id_b, 16, SQLITE_TRANSIENT);
+            sqlite3_bind_blob(st, 3, project_b, 16, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 3, "11111111-2222-4333-8444-555555555555", -1, SQLITE_STATIC);
+        }
         sqlite3_bind_text(st, 2, "fr-par", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, "11111111-2222-4333-8444-555555555555", -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, "bench", -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 5, 2);
         sqlite3_bind_int64(st, 6, (sqlite3_int64)n);
