@@ -102,6 +102,8 @@ static ct_status sq_token_insert_async(struct ct_store_backend *be, const struct
                                        uint64_t max_per_project, const struct ct_audit_event *audit,
                                        ct_store_insert_done_fn done, void *ud)
 {
+    if (ct_sql_token_check(tok) != CT_OK)
+        return CT_E_INVALID;
     struct token_insert_async *p = malloc(sizeof *p);
     if (!p)
         return CT_E_NOMEM;

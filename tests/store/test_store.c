@@ -207,6 +207,12 @@ static void test_not_found(void **state)
     assert_int_equal(ct_store_token_delete(fx->st, REGION_A, t.id, NULL, NULL), CT_E_NOT_FOUND);
 }
 
+static void never_done(void *ud, ct_status rc, uint64_t current)
+{
+    (void)ud, (void)rc, (void)current;
+    fail_msg("an insert refused at once completed later");
+}
+
 /* The stores hold ids as 16 bytes: a string that is not a UUID names no token,
  * and a token whose id or project is not one cannot be stored. */
 static void test_malformed_ids(void **state)
@@ -240,6 +246,9 @@ static void test_malformed_ids(void **state)
     snprintf(bad_tok.id, sizeof bad_tok.id, "%s", bad[1]);
     assert_int_equal(ct_store_token_insert(fx->st, &bad_tok, 0, NULL, NULL), CT_E_INVALID);
     assert_int_equal(ct_store_token_insert_bulk(fx->st, &bad_tok, 1), CT_E_INVALID);
+    if (ct_store_async_inserts(fx->st)) /* refused at once: its callback never runs */
+        assert_int_equal(ct_store_token_insert_async(fx->st, &bad_tok, 0, NULL, never_done, NULL),
+                         CT_E_INVALID);
     const char projs[1][CT_UUID_LEN + 1] = {"not-a-project"};
     struct ct_token_query q = {
         .region = REGION_A, .projects = projs, .n_projects = 1, .page = 1, .page_size = 10};
