@@ -245,12 +245,21 @@ bool ct__handle_inline(struct ct_service *svc, struct ct_http_request *req,
         !req->auth_present)
         return false;
     struct ct_caller caller;
-    if (ct_service_authenticate_peek(svc, req->auth_token, req->client, ct_now_us(), &caller) !=
-        CT_OK)
+    struct ct_token tok;
+    struct ct_error err;
+    ct_status rc = ct_service_token_get_peek(svc, req->auth_token, req->client, req->region,
+                                             req->token_id, ct_now_us(), &caller, &tok, &err);
+    if (rc == CT_E_UNAUTHENTICATED)
         return false; /* the worker authenticates again, and records the denial */
     ct_wipe(req->auth_token, sizeof req->auth_token);
     memcpy(rep->access_key, caller.key.access_key, sizeof rep->access_key);
-    token_get(svc, &caller, req, rep);
+    if (rc != CT_OK) {
+        ct__reply_error(rep, &err);
+        return true;
+    }
+    size_t len = 0;
+    char *body = ct_json_token(&tok, NULL, &len);
+    reply_json(rep, 200, body, len);
     return true;
 }
 

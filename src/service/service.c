@@ -10,6 +10,7 @@
 #include "crypto/crypto.h"
 #include "json/json.h"
 #include "service/index.h"
+#include "service/keycache.h"
 #include "service/lastuse.h"
 #include "service/shidx_write.h"
 #include "service/throttle.h"
@@ -31,6 +32,8 @@ struct ct_service {
     struct ct_lastuse *lastuse;
     /* Failed logins per client address; owns its lock (throttle.h). */
     struct ct_throttle *throttle;
+    /* The keys each event thread authenticated (keycache.h: its ordering argument). */
+    struct ct__keycache_set *keys;
     /* Set when a committed change could not be applied to the index (out of
      * memory) or a resync failed: the index misses changes until a reload.
      * Written and read on the store's feed thread only (the one source of
@@ -103,7 +106,8 @@ ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cf
     svc->store = st;
     svc->cfg = *cfg;
     svc->throttle = ct_throttle_new(cfg->auth_fail_limit, cfg->auth_fail_window_us);
-    ct_status rc = svc->throttle ? ct_index_new(&svc->index) : CT_E_NOMEM;
+    svc->keys = ct__keycache_set_new();
+    ct_status rc = svc->throttle && svc->keys ? ct_index_new(&svc->index) : CT_E_NOMEM;
     if (rc == CT_OK)
         rc = ct_service_reload_index(svc);
     if (rc != CT_OK) {
@@ -175,6 +179,7 @@ void ct_service_free(struct ct_service *svc)
     ct_shidx_writer_close(svc->shidx);
     ct_index_free(svc->index);
     ct_throttle_free(svc->throttle);
+    ct__keycache_set_free(svc->keys);
     free(svc);
 }
 
@@ -610,6 +615,57 @@ ct_status ct_service_token_get(struct ct_service *svc, const struct ct_caller *c
     if (rc != CT_OK)
         return ct_error_status(err, rc);
     *ret_tok = tok;
+    return CT_OK;
+}
+
+/* The caller of a key read by ct_service_token_get_peek; false: it does not
+ * authenticate now (absent or expired). */
+static bool peek_caller(const struct ct_store_keyed_get *io, const char *client, int64_t now_us,
+                        struct ct_caller *ret_caller)
+{
+    if (io->key_rc != CT_OK || (io->key.expires_at_us != 0 && io->key.expires_at_us <= now_us))
+        return false;
+    memset(ret_caller, 0, sizeof *ret_caller);
+    ret_caller->key = io->key;
+    snprintf(ret_caller->client, sizeof ret_caller->client, "%s", client ? client : "");
+    return true;
+}
+
+ct_status ct_service_token_get_peek(struct ct_service *svc, const char *x_auth_token,
+                                    const char *client, const char *region, const char *token_id,
+                                    int64_t now_us, struct ct_caller *ret_caller,
+                                    struct ct_token *ret_tok, struct ct_error *err)
+{
+    assert(svc && region && token_id && ret_caller && ret_tok);
+    size_t len = x_auth_token ? strlen(x_auth_token) : 0;
+    if (len == 0 || !ct_uuid_valid(x_auth_token, len))
+        return CT_E_UNAUTHENTICATED;
+    if (!ct__service_region_valid(svc, region) || !ct_uuid_valid(token_id, strlen(token_id))) {
+        /* Rare: the key first, then the argument's error, as ct_service_token_get says it. */
+        if (ct_service_authenticate_peek(svc, x_auth_token, client, now_us, ret_caller) != CT_OK)
+            return CT_E_UNAUTHENTICATED;
+        return ct_service_token_get(svc, ret_caller, region, token_id, ret_tok, err);
+    }
+    uint8_t hash[CT_HASH_LEN];
+    ct_apikey_hash(x_auth_token, len, hash);
+    struct ct_store_keyed_get io = {.key_hash = hash, .key_version = CT_STORE_NO_VERSION};
+    struct ct__keycache *kc = ct__keycache_local(svc->keys); /* NULL: read the key every time */
+    if (kc && ct__keycache_find(kc, hash, &io.key))
+        io.key_version = ct__keycache_version(kc);
+    char id[CT_UUID_LEN + 1];
+    ct_uuid_lower(id, token_id);
+    if (ct_store_token_get_keyed(svc->store, region, id, &io) != CT_OK)
+        return CT_E_UNAUTHENTICATED; /* the full path reads again, and reports */
+    if (kc)
+        ct__keycache_note(kc, io.version, hash, io.key_read && io.key_rc == CT_OK ? &io.key : NULL);
+    struct ct_caller c;
+    if (!peek_caller(&io, client, now_us, &c))
+        return CT_E_UNAUTHENTICATED;
+    *ret_caller = c;
+    /* A token the caller may not see does not exist for it: 404, never 403. */
+    if (io.token_rc != CT_OK || !ct__caller_may(&c, io.tok.project_id))
+        return ct_error_not_found(err, "token", token_id);
+    *ret_tok = io.tok;
     return CT_OK;
 }
 

@@ -104,6 +104,17 @@ ct_status ct_service_authenticate(struct ct_service *svc, const char *x_auth_tok
 ct_status ct_service_authenticate_peek(struct ct_service *svc, const char *x_auth_token,
                                        const char *client, int64_t now_us,
                                        struct ct_caller *ret_caller);
+/* An authenticated Get for the event thread: ct_service_authenticate_peek and
+ * ct_service_token_get in one read of the store, on the calling thread's own
+ * connection, the key not read again while the database is unchanged (a
+ * revoked key stops working at once: service/keycache.c). CT_E_UNAUTHENTICATED
+ * (err untouched, nothing written): not authenticated here, for whatever reason;
+ * take the full path, which records a denial. Any other status: *ret_caller is
+ * written, and the status is ct_service_token_get's. */
+ct_status ct_service_token_get_peek(struct ct_service *svc, const char *x_auth_token,
+                                    const char *client, const char *region, const char *token_id,
+                                    int64_t now_us, struct ct_caller *ret_caller,
+                                    struct ct_token *ret_tok, struct ct_error *err);
 /* True when the store's reads stay in this process (SQLite: a statement on a
  * pooled reader, no network round trip), so a read may run on an event thread. */
 bool ct_service_reads_local(const struct ct_service *svc);

@@ -54,7 +54,26 @@ struct ct__sq_conn {
     sqlite3_stmt **slot; /* n_slots statements of the operations, prepared on first use */
     unsigned n_slots;
     struct ct__sq_conn *next_free; /* read pool free list */
+    uint32_t local;                /* a thread's own reader: its number (> 0); else 0 */
 };
+
+/* A reader that one thread keeps for itself (ct__sq_local_read_tx). */
+struct local_reader {
+    struct ct__sq_conn conn;
+    struct local_reader *next;
+};
+
+/* Ordering argument: a thread's reader is found through this thread-local
+ * pointer and used by that thread only (one statement at a time, like a pooled
+ * reader between acquire and release), so it needs no lock. The owner's list
+ * (under local_lock) is only for closing: ct__sq_close closes them after every
+ * thread that could call ct__sq_local_read_tx has stopped (the store is closed
+ * after the HTTP server). */
+static __thread struct local_reader *tls_local;
+/* Whose tls_local is (compared before tls_local is touched: it may be freed):
+ * a handle's address can be reused by a later one, its serial cannot. */
+static __thread uint64_t tls_local_serial;
+static _Atomic uint64_t open_serial;
 
 /* One queued write. A synchronous one lives on its caller's stack until its
  * semaphore is posted with done set: a commit wakes exactly the callers it
@@ -94,6 +113,11 @@ struct ct_store_backend {
     struct ct__sq_conn *free_readers;
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
+
+    uint64_t serial;             /* set at open, from open_serial */
+    pthread_mutex_t local_lock;  /* guards the list, not the readers */
+    struct local_reader *locals; /* every thread's own reader */
+    unsigned n_locals;
 
     /* Group commit: the committer thread writes whatever is queued as one batch. */
     pthread_mutex_t gc_lock;
@@ -645,6 +669,55 @@ ct_status ct__sq_read_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg
     return rc;
 }
 
+/* The calling thread's own reader, opened on its first call. */
+static struct ct__sq_conn *local_reader(struct ct_store_backend *be)
+{
+    if (tls_local_serial == be->serial)
+        return &tls_local->conn;
+    struct local_reader *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    if (conn_open(be, &l->conn, true) != CT_OK) {
+        conn_close(&l->conn);
+        free(l);
+        return NULL;
+    }
+    pthread_mutex_lock(&be->local_lock);
+    l->conn.local = ++be->n_locals;
+    l->next = be->locals;
+    be->locals = l;
+    pthread_mutex_unlock(&be->local_lock);
+    tls_local = l;
+    tls_local_serial = be->serial;
+    return &l->conn;
+}
+
+ct_status ct__sq_local_read_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
+{
+    struct ct__sq_conn *c = local_reader(be);
+    if (!c)
+        return CT_E_NOMEM;
+    ct_status rc = exec_tx(c, T_BEGIN);
+    if (rc == CT_OK) {
+        rc = fn(c, arg);
+        ct_status end = exec_tx(c, T_COMMIT);
+        if (rc == CT_OK)
+            rc = end;
+        if (!sqlite3_get_autocommit(c->db))
+            (void)exec_tx(c, T_ROLLBACK);
+    }
+    return rc;
+}
+
+uint64_t ct__sq_data_version(struct ct__sq_conn *c)
+{
+    assert(c->local > 0);
+    unsigned int v = 0;
+    /* Cannot fail on "main" of an open connection. */
+    (void)sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &v);
+    return (uint64_t)c->local << 32 | v;
+}
+
 ct_status ct__sq_scan(struct ct_store_backend *be, unsigned slot, const char *sql,
                       int (*params)(sqlite3_stmt *s, void *ctx),
                       int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
@@ -667,6 +740,12 @@ void ct__sq_close(struct ct_store_backend *be)
     for (unsigned i = 0; i < be->n_readers; i++)
         conn_close(&be->readers[i]);
     free(be->readers);
+    for (struct local_reader *l = be->locals, *next; l; l = next) {
+        next = l->next;
+        conn_close(&l->conn);
+        free(l);
+    }
+    pthread_mutex_destroy(&be->local_lock);
     conn_close(&be->writer);
     pthread_mutex_destroy(&be->write_lock);
     pthread_mutex_destroy(&be->pool_lock);
@@ -690,6 +769,8 @@ ct_status ct__sq_open(const char *path, const struct ct_store_options *opts, uns
     pthread_mutex_init(&be->write_lock, NULL);
     pthread_mutex_init(&be->pool_lock, NULL);
     pthread_cond_init(&be->pool_cond, NULL);
+    pthread_mutex_init(&be->local_lock, NULL);
+    be->serial = atomic_fetch_add(&open_serial, 1) + 1;
     pthread_mutex_init(&be->gc_lock, NULL);
     pthread_cond_init(&be->gc_cond, NULL);
     pthread_mutex_init(&be->ckpt_lock, NULL);

@@ -419,6 +419,45 @@ static ct_status sq_apikey_by_hash(struct ct_store_backend *be, const uint8_t ha
     return rc;
 }
 
+struct keyed_get_ctx {
+    struct token_get_ctx token;
+    struct apikey_get_ctx key;
+    struct ct_store_keyed_get *io;
+};
+
+/* The token first: its read opens the snapshot whose version decides the key's. */
+static ct_status op_token_get_keyed(struct ct__sq_conn *c, void *arg)
+{
+    struct keyed_get_ctx *x = arg;
+    ct_status rc = ct__sq_query(c, CT_SQL_TOKEN_GET, ct_sql_text(CT_SQL_TOKEN_GET),
+                                token_get_params, token_get_row, &x->token);
+    if (rc != CT_OK)
+        return rc;
+    x->io->version = ct__sq_data_version(c);
+    x->io->key_read = x->io->version != x->io->key_version;
+    if (!x->io->key_read)
+        return CT_OK;
+    return ct__sq_query(c, CT_SQL_APIKEY_BY_HASH, ct_sql_text(CT_SQL_APIKEY_BY_HASH),
+                        apikey_hash_param, apikey_get_row, &x->key);
+}
+
+static ct_status sq_token_get_keyed(struct ct_store_backend *be, const char *region,
+                                    const char *id, struct ct_store_keyed_get *io)
+{
+    struct keyed_get_ctx x = {
+        .token = {.region = region, .id = id}, .key = {.hash = io->key_hash}, .io = io};
+    ct_status rc = ct__sq_local_read_tx(be, op_token_get_keyed, &x);
+    if (rc != CT_OK)
+        return rc;
+    io->token_rc = x.token.found ? CT_OK : CT_E_NOT_FOUND;
+    if (x.token.found)
+        io->tok = x.token.tok;
+    io->key_rc = !io->key_read || x.key.found ? CT_OK : CT_E_NOT_FOUND;
+    if (io->key_read && x.key.found)
+        io->key = x.key.key;
+    return CT_OK;
+}
+
 struct apikey_scan_ctx {
     ct_store_apikey_fn fn;
     void *ud;
@@ -520,6 +559,7 @@ const struct ct_store_ops ct_store_sqlite_ops = {
     .token_rotate = sq_token_rotate,
     .token_touch = sq_token_touch,
     .token_get = sq_token_get,
+    .token_get_keyed = sq_token_get_keyed,
     .token_list = ct__sq_token_list,
     .token_scan = sq_token_scan,
     .token_insert_bulk = sq_token_insert_bulk,

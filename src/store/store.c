@@ -169,6 +169,27 @@ ct_status ct_store_token_get(struct ct_store *st, const char *region, const char
     TIMED(CT_STORE_OP_TOKEN_GET, st->ops->token_get(st->be, region, id, ret_tok));
 }
 
+/* The keyed Get of a backend without per-thread connections: two reads. */
+static ct_status token_get_keyed_apart(struct ct_store *st, const char *region, const char *id,
+                                       struct ct_store_keyed_get *io)
+{
+    io->version = CT_STORE_NO_VERSION;
+    io->key_read = true;
+    io->key_rc = st->ops->apikey_by_hash(st->be, io->key_hash, &io->key);
+    if (io->key_rc != CT_OK && io->key_rc != CT_E_NOT_FOUND)
+        return io->key_rc;
+    io->token_rc = st->ops->token_get(st->be, region, id, &io->tok);
+    return io->token_rc == CT_E_NOT_FOUND ? CT_OK : io->token_rc;
+}
+
+ct_status ct_store_token_get_keyed(struct ct_store *st, const char *region, const char *id,
+                                   struct ct_store_keyed_get *io)
+{
+    if (!st->ops->token_get_keyed)
+        TIMED(CT_STORE_OP_TOKEN_GET, token_get_keyed_apart(st, region, id, io));
+    TIMED(CT_STORE_OP_TOKEN_GET, st->ops->token_get_keyed(st->be, region, id, io));
+}
+
 /* The one validation of a list query, for every backend (sql.h). */
 static ct_status token_list(struct ct_store *st, const struct ct_token_query *q,
                             struct ct_token_page *ret_page)

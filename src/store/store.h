@@ -81,6 +81,28 @@ ct_status ct_store_token_touch(struct ct_store *st, const struct ct_token_use *u
 /* Fetches a token of a region by id. */
 ct_status ct_store_token_get(struct ct_store *st, const char *region, const char *id,
                              struct ct_token *ret_tok);
+/* An authenticated Get read at once: the token, and the caller's API key unless
+ * the caller's copy of it is current. In: key_hash, key_version. Out: the rest. */
+struct ct_store_keyed_get {
+    const uint8_t *key_hash; /* CT_HASH_LEN bytes */
+    uint64_t key_version;    /* the version the caller's copy of the key was read at */
+    uint64_t version;        /* the version of this read */
+    bool key_read;           /* false: version == key_version, the copy is current */
+    ct_status key_rc, token_rc; /* CT_OK or CT_E_NOT_FOUND (key_rc: when key_read) */
+    struct ct_apikey key;
+    struct ct_token tok;
+};
+/* No version: never equal to what a read reports. */
+#define CT_STORE_NO_VERSION UINT64_MAX
+/* Reads the token `id` of `region` and, unless this read's version equals
+ * io->key_version, the API key of io->key_hash, in one snapshot on a connection
+ * the calling thread keeps for itself (opened on its first call, closed with the
+ * store): nothing waits for a pooled connection. Versions: two consecutive
+ * reads of one thread report equal versions only if nothing was committed (by
+ * any process) between them. A backend without such connections reads both with
+ * version CT_STORE_NO_VERSION. CT_OK: io is filled; else a store error. */
+ct_status ct_store_token_get_keyed(struct ct_store *st, const char *region, const char *id,
+                                   struct ct_store_keyed_get *io);
 /* One page of a filtered, ordered list with the exact total count. Ties break by id.
  * CT_E_INVALID when q is malformed or names more than CT_APIKEY_MAX_PROJECTS
  * projects (on every backend). */

@@ -30,6 +30,9 @@ struct ct_store_ops {
                              size_t n);
     ct_status (*token_get)(struct ct_store_backend *be, const char *region, const char *id,
                            struct ct_token *ret_tok);
+    /* NULL: store.c reads the key and the token separately. */
+    ct_status (*token_get_keyed)(struct ct_store_backend *be, const char *region, const char *id,
+                                 struct ct_store_keyed_get *io);
     ct_status (*token_list)(struct ct_store_backend *be, const struct ct_token_query *q,
                             struct ct_token_page *ret_page);
     ct_status (*token_scan)(struct ct_store_backend *be, ct_store_token_fn fn, void *ud);
