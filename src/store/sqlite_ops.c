@@ -441,8 +441,8 @@ static ct_status op_token_get_keyed(struct ct__sq_conn *c, void *arg)
                         apikey_hash_param, apikey_get_row, &x->key);
 }
 
-static ct_status sq_token_get_keyed(struct ct_store_backend *be, const char *region,
-                                    const char *id, struct ct_store_keyed_get *io)
+static ct_status sq_token_get_keyed(struct ct_store_backend *be, const char *region, const char *id,
+                                    struct ct_store_keyed_get *io)
 {
     struct keyed_get_ctx x = {
         .token = {.region = region, .id = id}, .key = {.hash = io->key_hash}, .io = io};

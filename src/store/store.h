@@ -84,10 +84,10 @@ ct_status ct_store_token_get(struct ct_store *st, const char *region, const char
 /* An authenticated Get read at once: the token, and the caller's API key unless
  * the caller's copy of it is current. In: key_hash, key_version. Out: the rest. */
 struct ct_store_keyed_get {
-    const uint8_t *key_hash; /* CT_HASH_LEN bytes */
-    uint64_t key_version;    /* the version the caller's copy of the key was read at */
-    uint64_t version;        /* the version of this read */
-    bool key_read;           /* false: version == key_version, the copy is current */
+    const uint8_t *key_hash;    /* CT_HASH_LEN bytes */
+    uint64_t key_version;       /* the version the caller's copy of the key was read at */
+    uint64_t version;           /* the version of this read */
+    bool key_read;              /* false: version == key_version, the copy is current */
     ct_status key_rc, token_rc; /* CT_OK or CT_E_NOT_FOUND (key_rc: when key_read) */
     struct ct_apikey key;
     struct ct_token tok;
