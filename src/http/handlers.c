@@ -223,12 +223,10 @@ static void regions(struct ct_service *svc, struct ct_http_reply *rep)
 
 static void healthz(struct ct_service *svc, struct ct_http_reply *rep)
 {
-    static const char *const keys[] = {"status", "store"};
     struct ct_service_health hl;
     ct_service_health(svc, &hl);
-    const char *values[] = {hl.store_ok ? "ok" : "unavailable", hl.backend};
     size_t len = 0;
-    char *body = ct_json_object_strings(keys, values, 2, &len);
+    char *body = ct_json_health(hl.store_ok, hl.backend, &len);
     reply_json(rep, hl.store_ok ? 200 : 503, body, len);
 }
 

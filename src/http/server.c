@@ -272,10 +272,15 @@ static void set_request_id(struct request *r, struct MHD_Connection *conn)
             return;
         }
     }
-    /* A random per-process prefix and a counter: unique, and no syscall per request. */
+    /* A random per-process prefix and a counter: unique, and no syscall per request
+     * (nor printf: this runs for every management request). */
+    static const char hex[] = "0123456789abcdef";
     uint64_t n = atomic_fetch_add_explicit(&request_counter, 1, memory_order_relaxed);
-    snprintf(r->request_id, sizeof r->request_id, "%016llx%016llx",
-             (unsigned long long)request_prefix, (unsigned long long)n);
+    for (int i = 0; i < 16; i++) {
+        r->request_id[15 - i] = hex[request_prefix >> (4 * i) & 15];
+        r->request_id[31 - i] = hex[n >> (4 * i) & 15];
+    }
+    r->request_id[32] = '\0';
 }
 
 static void peer_address(struct MHD_Connection *conn, char *dst, size_t cap)
@@ -308,9 +313,13 @@ static enum MHD_Result last_xff(void *cls, enum MHD_ValueKind kind, const char *
 static void client_address(const struct ct_http *h, struct MHD_Connection *conn, char *dst,
                            size_t cap)
 {
+    if (h->n_trusted == 0) {
+        peer_address(conn, dst, cap);
+        return;
+    }
     char peer[CT_CIDR_ADDR_LEN];
     peer_address(conn, peer, sizeof peer);
-    if (h->n_trusted == 0 || !ct_cidr_contains(h->trusted, h->n_trusted, peer)) {
+    if (!ct_cidr_contains(h->trusted, h->n_trusted, peer)) {
         snprintf(dst, cap, "%s", peer);
         return;
     }

@@ -203,6 +203,7 @@ ct_status ct_json_parse_token_rotate(const char *body, size_t len, int64_t *ret_
  * without escaping; this also keeps the secret out of allocator copies we
  * could not wipe. */
 #define TOKEN_JSON_MAX 1024 /* the largest Token object is under 600 bytes */
+#define HEALTH_JSON_MAX 64
 
 /* snprintf into out + *o, clamping *o so a (never expected) overflow truncates
  * instead of writing past the buffer. */
@@ -222,16 +223,42 @@ static void put(char *out, size_t cap, size_t *o, const char *fmt, ...)
     *o = *o + (size_t)n < cap ? *o + (size_t)n : cap - 1;
 }
 
+/* Appends s (no formatting: the renderer runs for every token answered, and
+ * vsnprintf was most of its cost), truncating like put. */
+static void put_str(char *out, size_t cap, size_t *o, const char *s)
+{
+    size_t n = strlen(s);
+    if (*o >= cap)
+        return;
+    if (n > cap - *o - 1)
+        n = cap - *o - 1;
+    memcpy(out + *o, s, n);
+    *o += n;
+    out[*o] = '\0';
+}
+
+/* ,"key":"value" */
+static void put_field(char *out, size_t cap, size_t *o, const char *key, const char *value)
+{
+    put_str(out, cap, o, ",\"");
+    put_str(out, cap, o, key);
+    put_str(out, cap, o, "\":\"");
+    put_str(out, cap, o, value);
+    put_str(out, cap, o, "\"");
+}
+
 /* An optional instant: a quoted timestamp, or null for 0. */
 static void put_instant(char *out, size_t cap, size_t *o, const char *key, int64_t us)
 {
     char ts[CT_RFC3339_LEN];
     if (us == 0) {
-        put(out, cap, o, ",\"%s\":null", key);
+        put_str(out, cap, o, ",\"");
+        put_str(out, cap, o, key);
+        put_str(out, cap, o, "\":null");
         return;
     }
     ct_rfc3339(us, ts);
-    put(out, cap, o, ",\"%s\":\"%s\"", key, ts);
+    put_field(out, cap, o, key, ts);
 }
 
 static size_t render_token(char *out, size_t cap, const struct ct_token *tok, const char *secret)
@@ -239,25 +266,33 @@ static size_t render_token(char *out, size_t cap, const struct ct_token *tok, co
     char ts[CT_RFC3339_LEN];
     ct_rfc3339(tok->created_at_us, ts);
     size_t o = 0;
-    put(out, cap, &o,
-        "{\"id\":\"%s\",\"project_id\":\"%s\",\"name\":\"%s\",\"created_at\":\"%s\","
-        "\"updated_at\":\"%s\",\"scopes\":[",
-        tok->id, tok->project_id, tok->name, ts, ts);
+    put_str(out, cap, &o, "{\"id\":\"");
+    put_str(out, cap, &o, tok->id);
+    put_str(out, cap, &o, "\"");
+    put_field(out, cap, &o, "project_id", tok->project_id);
+    put_field(out, cap, &o, "name", tok->name);
+    put_field(out, cap, &o, "created_at", ts);
+    put_field(out, cap, &o, "updated_at", ts);
+    put_str(out, cap, &o, ",\"scopes\":[");
     bool first = true;
     for (unsigned s = 1; s < CT_SCOPE_COUNT_; s++) {
         if (!(tok->scopes & CT_SCOPE_BIT(s)))
             continue;
-        put(out, cap, &o, "%s\"%s\"", first ? "" : ",", ct_scope_name((enum ct_scope)s));
+        put_str(out, cap, &o, first ? "\"" : ",\"");
+        put_str(out, cap, &o, ct_scope_name((enum ct_scope)s));
+        put_str(out, cap, &o, "\"");
         first = false;
     }
+    put_str(out, cap, &o, "]");
     if (secret)
-        put(out, cap, &o, "],\"secret_key\":\"%s\",\"region\":\"%s\"", secret, tok->region);
+        put_field(out, cap, &o, "secret_key", secret);
     else
-        put(out, cap, &o, "],\"secret_key\":null,\"region\":\"%s\"", tok->region);
+        put_str(out, cap, &o, ",\"secret_key\":null");
+    put_field(out, cap, &o, "region", tok->region);
     /* Ours, not Scaleway's: after "region", which the SDKs skip as unknown keys. */
     put_instant(out, cap, &o, "expires_at", tok->expires_at_us);
     put_instant(out, cap, &o, "last_used_at", tok->last_used_at_us);
-    put(out, cap, &o, "}");
+    put_str(out, cap, &o, "}");
     return o;
 }
 
@@ -363,6 +398,19 @@ char *ct_json_object_strings(const char *const *keys, const char *const *values,
     for (size_t i = 0; i < n; i++)
         json_object_set_new(root, keys[i], values[i] ? json_string(values[i]) : json_null());
     return dump(root, ret_len);
+}
+
+char *ct_json_health(bool ok, const char *backend, size_t *ret_len)
+{
+    char *out = malloc(HEALTH_JSON_MAX);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    put_str(out, HEALTH_JSON_MAX, &o, ok ? "{\"status\":\"ok\"" : "{\"status\":\"unavailable\"");
+    put_field(out, HEALTH_JSON_MAX, &o, "store", backend);
+    put_str(out, HEALTH_JSON_MAX, &o, "}");
+    *ret_len = o;
+    return out;
 }
 
 static json_t *string_array(const char *const *items, unsigned n)

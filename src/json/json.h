@@ -33,6 +33,9 @@ char *ct_json_token_page(const struct ct_token_page *page, size_t *ret_len);
 char *ct_json_error(const struct ct_error *err, size_t *ret_len);
 /* Renders {"regions":["fr-par",...]}: the regions a server serves, in order. */
 char *ct_json_regions(const char *const *regions, size_t n, size_t *ret_len);
+/* /healthz's body: {"status":"ok"|"unavailable","store":backend}; backend is a
+ * plain word (not escaped). NULL when out of memory. */
+char *ct_json_health(bool ok, const char *backend, size_t *ret_len);
 /* Renders a flat object of string fields: keys[i] -> values[i] (NULL value = JSON null). */
 char *ct_json_object_strings(const char *const *keys, const char *const *values, size_t n,
                              size_t *ret_len);

@@ -34,6 +34,7 @@ struct ct_service {
     struct ct_throttle *throttle;
     /* The keys each event thread authenticated (keycache.h: its ordering argument). */
     struct ct__keycache_set *keys;
+    bool reads_local; /* set at creation: the store is SQLite (ct_service_reads_local) */
     /* Set when a committed change could not be applied to the index (out of
      * memory) or a resync failed: the index misses changes until a reload.
      * Written and read on the store's feed thread only (the one source of
@@ -105,6 +106,7 @@ ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cf
         return CT_E_NOMEM;
     svc->store = st;
     svc->cfg = *cfg;
+    svc->reads_local = strcmp(ct_store_backend(st), "sqlite") == 0;
     svc->throttle = ct_throttle_new(cfg->auth_fail_limit, cfg->auth_fail_window_us);
     svc->keys = ct__keycache_set_new();
     ct_status rc = svc->throttle && svc->keys ? ct_index_new(&svc->index) : CT_E_NOMEM;
@@ -361,7 +363,7 @@ ct_status ct_service_authenticate_peek(struct ct_service *svc, const char *x_aut
 
 bool ct_service_reads_local(const struct ct_service *svc)
 {
-    return strcmp(ct_store_backend(svc->store), "sqlite") == 0;
+    return svc->reads_local;
 }
 
 bool ct__caller_may(const struct ct_caller *c, const char *project_id)
@@ -625,9 +627,10 @@ static bool peek_caller(const struct ct_store_keyed_get *io, const char *client,
 {
     if (io->key_rc != CT_OK || (io->key.expires_at_us != 0 && io->key.expires_at_us <= now_us))
         return false;
-    memset(ret_caller, 0, sizeof *ret_caller);
     ret_caller->key = io->key;
-    snprintf(ret_caller->client, sizeof ret_caller->client, "%s", client ? client : "");
+    size_t n = client ? strnlen(client, sizeof ret_caller->client - 1) : 0;
+    memcpy(ret_caller->client, client ? client : "", n);
+    ret_caller->client[n] = '\0';
     return true;
 }
 

@@ -57,7 +57,7 @@ struct ct__sq_conn {
     uint32_t local;                /* a thread's own reader: its number (> 0); else 0 */
 };
 
-/* A reader that one thread keeps for itself (ct__sq_local_read_tx). */
+/* A reader that one thread keeps for itself (ct__sq_local_read). */
 struct local_reader {
     struct ct__sq_conn conn;
     struct local_reader *next;
@@ -67,7 +67,7 @@ struct local_reader {
  * pointer and used by that thread only (one statement at a time, like a pooled
  * reader between acquire and release), so it needs no lock. The owner's list
  * (under local_lock) is only for closing: ct__sq_close closes them after every
- * thread that could call ct__sq_local_read_tx has stopped (the store is closed
+ * thread that could call ct__sq_local_read has stopped (the store is closed
  * after the HTTP server). */
 static __thread struct local_reader *tls_local;
 /* Whose tls_local is (compared before tls_local is touched: it may be freed):
@@ -692,21 +692,10 @@ static struct ct__sq_conn *local_reader(struct ct_store_backend *be)
     return &l->conn;
 }
 
-ct_status ct__sq_local_read_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
+ct_status ct__sq_local_read(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
 {
     struct ct__sq_conn *c = local_reader(be);
-    if (!c)
-        return CT_E_NOMEM;
-    ct_status rc = exec_tx(c, T_BEGIN);
-    if (rc == CT_OK) {
-        rc = fn(c, arg);
-        ct_status end = exec_tx(c, T_COMMIT);
-        if (rc == CT_OK)
-            rc = end;
-        if (!sqlite3_get_autocommit(c->db))
-            (void)exec_tx(c, T_ROLLBACK);
-    }
-    return rc;
+    return c ? fn(c, arg) : CT_E_NOMEM;
 }
 
 uint64_t ct__sq_data_version(struct ct__sq_conn *c)

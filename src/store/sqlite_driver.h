@@ -66,14 +66,16 @@ ct_status ct__sq_submit_async(struct ct_store_backend *be, ct__sq_tx_fn fn, void
 /* fn on a pooled reader inside one read transaction (one snapshot). */
 ct_status ct__sq_read_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg);
 
-/* fn inside one read transaction on a reader the calling thread keeps for
- * itself (opened on its first call, closed with the store): no pool, no wait
- * for a free reader. For event threads, which must not block on the pool. */
-ct_status ct__sq_local_read_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg);
-/* Inside ct__sq_local_read_tx, after fn's first read: a number that changes
+/* fn on a reader the calling thread keeps for itself (opened on its first call,
+ * closed with the store): no pool, no wait for a free reader. For event threads,
+ * which must not block on the pool. No explicit transaction (BEGIN and COMMIT
+ * cost two statements): a statement is one snapshot, and so are statements run
+ * while another one of c stands on a row (its read transaction stays open). */
+ct_status ct__sq_local_read(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg);
+/* On a reader of ct__sq_local_read, after a read: a number that changes
  * whenever the database changed (a commit by any connection of any process)
- * since this thread's previous transaction, and that differs between threads'
- * readers. Equal values from two transactions of one thread: same content. */
+ * between this thread's previous read and this one, and that differs between
+ * threads' readers. Equal values from consecutive reads: same content. */
 uint64_t ct__sq_data_version(struct ct__sq_conn *c);
 
 /* ---- statements ----------------------------------------------------------------------------- */

@@ -425,20 +425,31 @@ struct keyed_get_ctx {
     struct ct_store_keyed_get *io;
 };
 
-/* The token first: its read opens the snapshot whose version decides the key's. */
+/* The token first: its statement, left on its row while the key is read, holds
+ * the one snapshot whose version decides whether the key is read. (No row: the
+ * key is then read in a snapshot of its own, as new as or newer than the
+ * version reported, which only makes the caller's copy look older than it is.) */
 static ct_status op_token_get_keyed(struct ct__sq_conn *c, void *arg)
 {
     struct keyed_get_ctx *x = arg;
-    ct_status rc = ct__sq_query(c, CT_SQL_TOKEN_GET, ct_sql_text(CT_SQL_TOKEN_GET),
-                                token_get_params, token_get_row, &x->token);
-    if (rc != CT_OK)
-        return rc;
-    x->io->version = ct__sq_data_version(c);
-    x->io->key_read = x->io->version != x->io->key_version;
-    if (!x->io->key_read)
-        return CT_OK;
-    return ct__sq_query(c, CT_SQL_APIKEY_BY_HASH, ct_sql_text(CT_SQL_APIKEY_BY_HASH),
-                        apikey_hash_param, apikey_get_row, &x->key);
+    sqlite3_stmt *s = NULL;
+    bool row = false;
+    ct_status rc = get_stmt(c, CT_SQL_TOKEN_GET, &s);
+    if (rc == CT_OK)
+        rc = ct__sq_bind_check(c, token_get_params(s, &x->token), "token get");
+    if (rc == CT_OK)
+        rc = ct__sq_step(c, s, &row);
+    if (rc == CT_OK && row)
+        token_get_row(s, &x->token);
+    if (rc == CT_OK) {
+        x->io->version = ct__sq_data_version(c);
+        x->io->key_read = x->io->version != x->io->key_version;
+    }
+    if (rc == CT_OK && x->io->key_read)
+        rc = ct__sq_query(c, CT_SQL_APIKEY_BY_HASH, ct_sql_text(CT_SQL_APIKEY_BY_HASH),
+                          apikey_hash_param, apikey_get_row, &x->key);
+    ct__sq_done(s, CT_SQL_TOKEN_GET);
+    return rc;
 }
 
 static ct_status sq_token_get_keyed(struct ct_store_backend *be, const char *region, const char *id,
@@ -446,7 +457,7 @@ static ct_status sq_token_get_keyed(struct ct_store_backend *be, const char *reg
 {
     struct keyed_get_ctx x = {
         .token = {.region = region, .id = id}, .key = {.hash = io->key_hash}, .io = io};
-    ct_status rc = ct__sq_local_read_tx(be, op_token_get_keyed, &x);
+    ct_status rc = ct__sq_local_read(be, op_token_get_keyed, &x);
     if (rc != CT_OK)
         return rc;
     io->token_rc = x.token.found ? CT_OK : CT_E_NOT_FOUND;

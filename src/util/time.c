@@ -18,22 +18,49 @@ int64_t ct_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Writes v as n decimal digits (the low n) ending before end. */
+static void put_digits(char *end, unsigned long v, int n)
+{
+    while (n-- > 0) {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* Every response carries timestamps: the civil date is computed here (days to
+ * year/month/day, proleptic Gregorian, H. Hinnant's algorithm) instead of by
+ * gmtime_r, which takes glibc's time-zone lock, and written without printf. */
 void ct_rfc3339(int64_t us, char buf[CT_RFC3339_LEN])
 {
-    time_t secs = (time_t)(us / 1000000);
+    int64_t secs = us / 1000000;
     long frac = (long)(us % 1000000);
     if (frac < 0) {
         frac += 1000000;
         secs -= 1;
     }
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    /* Years past 9999 are not representable in RFC 3339; clamp the fields. */
-    unsigned year = (unsigned)(tm.tm_year + 1900) % 10000u;
-    snprintf(buf, CT_RFC3339_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%06luZ", year,
-             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
-             (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
-             (unsigned long)frac % 1000000ul);
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days -= 1;
+    }
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                      /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
+    int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    int64_t year = yoe + era * 400 + (month <= 2);
+    /* Years past 9999 are not representable in RFC 3339: the low four digits, as before. */
+    memcpy(buf, "0000-00-00T00:00:00.000000Z", CT_RFC3339_LEN);
+    put_digits(buf + 4, (unsigned)(int)year % 10000u, 4);
+    put_digits(buf + 7, (unsigned long)month, 2);
+    put_digits(buf + 10, (unsigned long)day, 2);
+    put_digits(buf + 13, (unsigned long)(sod / 3600), 2);
+    put_digits(buf + 16, (unsigned long)(sod / 60 % 60), 2);
+    put_digits(buf + 19, (unsigned long)(sod % 60), 2);
+    put_digits(buf + 26, (unsigned long)frac, 6);
 }
 
 /* "Z" or "+HH:MM" / "-HH:MM" ending the string: the offset east of UTC, seconds. */

@@ -202,6 +202,23 @@ static void render_largest_token(void **state)
     free(s);
 }
 
+/* /healthz's body, byte for byte what jansson wrote before it was rendered directly. */
+static void render_health(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"status", "store"};
+    for (int ok = 0; ok < 2; ok++) {
+        const char *values[] = {ok ? "ok" : "unavailable", ok ? "sqlite" : "postgresql"};
+        size_t len = 0, jlen = 0;
+        char *s = ct_json_health(ok, values[1], &len);
+        char *j = ct_json_object_strings(keys, values, 2, &jlen);
+        assert_string_equal(s, j);
+        assert_int_equal(len, jlen);
+        free(s);
+        free(j);
+    }
+}
+
 static void render_errors(void **state)
 {
     (void)state;
@@ -326,7 +343,8 @@ int main(void)
         cmocka_unit_test(create_ok),          cmocka_unit_test(create_invalid),
         cmocka_unit_test(render_token_order), cmocka_unit_test(render_largest_token),
         cmocka_unit_test(render_errors),      cmocka_unit_test(list_args),
-        cmocka_unit_test(render_session),     cmocka_unit_test(create_expires_at),
+        cmocka_unit_test(render_health),      cmocka_unit_test(render_session),
+        cmocka_unit_test(create_expires_at),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,6 +189,22 @@ static void time_format(void **state)
     assert_string_equal(buf, "2026-11-28T09:04:30.777794Z");
     ct_rfc3339(0, buf);
     assert_string_equal(buf, "1970-01-01T00:00:00.000000Z");
+    /* The civil-date arithmetic at its edges (what gmtime_r gave). */
+    static const struct {
+        int64_t us;
+        const char *text;
+    } edges[] = {
+        {-1, "1969-12-31T23:59:59.999999Z"},
+        {951782400000000LL, "2000-02-29T00:00:00.000000Z"},
+        {4107542400000000LL, "2100-03-01T00:00:00.000000Z"},
+        {-62135596800000000LL, "0001-01-01T00:00:00.000000Z"},
+        {253402300799999999LL, "9999-12-31T23:59:59.999999Z"},
+        {253402300800000000LL, "0000-01-01T00:00:00.000000Z"}, /* 10000: the low digits */
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        ct_rfc3339(edges[i].us, buf);
+        assert_string_equal(buf, edges[i].text);
+    }
     int64_t us;
     assert_int_equal(ct_rfc3339_parse("2026-11-28T09:04:30.777794Z", &us), 0);
     assert_int_equal(us, 1795856670777794LL);
