@@ -749,9 +749,20 @@ void ct__sq_close(struct ct_store_backend *be)
     free(be);
 }
 
+/* Before SQLite's first use in the process: no memory statistics. With them, as
+ * Debian builds it (no lookaside), every sqlite3_malloc and sqlite3_free takes a
+ * process-wide mutex: several per statement, on every thread, for counters
+ * nothing here reads. (Too late when SQLite was initialized already: then a no-op.) */
+static void sqlite_global_config(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 ct_status ct__sq_open(const char *path, const struct ct_store_options *opts, unsigned n_slots,
                       struct ct_store_backend **ret_be)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_global_config);
     struct ct_store_backend *be = calloc(1, sizeof *be);
     if (!be)
         return CT_E_NOMEM;
