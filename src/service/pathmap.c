@@ -24,9 +24,15 @@ enum verbs {
 struct rule {
     unsigned char match, verbs;
     bool prefixed_only; /* metrics: only below Mimir's /prometheus prefix */
+    unsigned char len;  /* strlen(path), fixed at compile time: no strlen per request */
     const char *path;
     uint32_t scopes;
 };
+
+#define R(match, verbs, prefixed_only, path, scopes)                                               \
+    {                                                                                              \
+        match, verbs, prefixed_only, sizeof(path) - 1, path, scopes                                \
+    }
 
 #define B(s) CT_SCOPE_BIT(CT_SCOPE_##s)
 #define W_M B(WRITE_ONLY_METRICS)
@@ -41,99 +47,99 @@ struct rule {
 
 /* Prometheus and Mimir. Matched after Mimir's "/prometheus" prefix is taken off. */
 static const struct rule metrics_rules[] = {
-    {SEG, ANY, false, "/api/v1/push", W_M},
-    {SEG, ANY, false, "/api/v1/write", W_M},
-    {SEG, ANY, false, "/api/v1/otlp/v1/metrics", W_M},
-    {SEG, ANY, false, "/otlp/v1/metrics", W_M},
-    {SEG, ANY, false, "/api/prom/push", W_M},
-    {SEG, ANY, false, "/api/v1/upload/block", W_M},
+    R(SEG, ANY, false, "/api/v1/push", W_M),
+    R(SEG, ANY, false, "/api/v1/write", W_M),
+    R(SEG, ANY, false, "/api/v1/otlp/v1/metrics", W_M),
+    R(SEG, ANY, false, "/otlp/v1/metrics", W_M),
+    R(SEG, ANY, false, "/api/prom/push", W_M),
+    R(SEG, ANY, false, "/api/v1/upload/block", W_M),
     /* Listing rules and alerts through the query API is a read. Bare
      * /api/v1/alerts is also Mimir's Alertmanager configuration: not a read. */
-    {EXACT, READS, false, "/api/v1/rules", R_M | RU_M},
-    {EXACT, READS, true, "/api/v1/alerts", R_M | RU_M},
-    {SEG, ANY, false, "/api/v1/rules", RU_M},
-    {SEG, ANY, false, "/api/v1/alerts", RU_M},
-    {SEG, ANY, false, "/config/v1/rules", RU_M},
-    {SEG, ANY, false, "/api/prom/rules", RU_M},
-    {SEG, ANY, false, "/api/v1/query", R_M},
-    {SEG, ANY, false, "/api/v1/query_range", R_M},
-    {SEG, ANY, false, "/api/v1/query_exemplars", R_M},
-    {SEG, ANY, false, "/api/v1/series", R_M},
-    {SEG, ANY, false, "/api/v1/labels", R_M},
-    {SEG, ANY, false, "/api/v1/label", R_M},
-    {SEG, ANY, false, "/api/v1/metadata", R_M},
-    {SEG, ANY, false, "/api/v1/read", R_M},
-    {SEG, ANY, false, "/api/v1/targets", R_M},
-    {SEG, ANY, false, "/api/v1/status/buildinfo", R_M},
-    {SEG, ANY, false, "/api/v1/format_query", R_M},
-    {SEG, ANY, false, "/api/v1/parse_query", R_M},
-    {SEG, ANY, false, "/api/v1/cardinality", R_M},
-    {SEG, ANY, false, "/api/v1/user_stats", R_M},
-    {SEG, ANY, false, "/api/v1/user_limits", R_M},
-    {SEG, ANY, false, "/federate", R_M},
+    R(EXACT, READS, false, "/api/v1/rules", R_M | RU_M),
+    R(EXACT, READS, true, "/api/v1/alerts", R_M | RU_M),
+    R(SEG, ANY, false, "/api/v1/rules", RU_M),
+    R(SEG, ANY, false, "/api/v1/alerts", RU_M),
+    R(SEG, ANY, false, "/config/v1/rules", RU_M),
+    R(SEG, ANY, false, "/api/prom/rules", RU_M),
+    R(SEG, ANY, false, "/api/v1/query", R_M),
+    R(SEG, ANY, false, "/api/v1/query_range", R_M),
+    R(SEG, ANY, false, "/api/v1/query_exemplars", R_M),
+    R(SEG, ANY, false, "/api/v1/series", R_M),
+    R(SEG, ANY, false, "/api/v1/labels", R_M),
+    R(SEG, ANY, false, "/api/v1/label", R_M),
+    R(SEG, ANY, false, "/api/v1/metadata", R_M),
+    R(SEG, ANY, false, "/api/v1/read", R_M),
+    R(SEG, ANY, false, "/api/v1/targets", R_M),
+    R(SEG, ANY, false, "/api/v1/status/buildinfo", R_M),
+    R(SEG, ANY, false, "/api/v1/format_query", R_M),
+    R(SEG, ANY, false, "/api/v1/parse_query", R_M),
+    R(SEG, ANY, false, "/api/v1/cardinality", R_M),
+    R(SEG, ANY, false, "/api/v1/user_stats", R_M),
+    R(SEG, ANY, false, "/api/v1/user_limits", R_M),
+    R(SEG, ANY, false, "/federate", R_M),
 };
 
 /* Loki. */
 static const struct rule logs_rules[] = {
-    {SEG, ANY, false, "/loki/api/v1/push", W_L},
-    {SEG, ANY, false, "/otlp/v1/logs", W_L},
-    {SEG, ANY, false, "/api/prom/push", W_L},
+    R(SEG, ANY, false, "/loki/api/v1/push", W_L),
+    R(SEG, ANY, false, "/otlp/v1/logs", W_L),
+    R(SEG, ANY, false, "/api/prom/push", W_L),
     /* The ruler's Prometheus-compatible listings are reads; its configuration
      * API (/loki/api/v1/rules, /api/prom/rules) is not, even for GET. */
-    {EXACT, READS, false, "/prometheus/api/v1/rules", R_L | RU_L},
-    {EXACT, READS, false, "/prometheus/api/v1/alerts", R_L | RU_L},
-    {SEG, ANY, false, "/prometheus/api/v1/rules", RU_L},
-    {SEG, ANY, false, "/prometheus/api/v1/alerts", RU_L},
-    {SEG, ANY, false, "/loki/api/v1/rules", RU_L},
-    {SEG, ANY, false, "/api/prom/rules", RU_L},
-    {SEG, ANY, false, "/loki/api/v1/query", R_L},
-    {SEG, ANY, false, "/loki/api/v1/query_range", R_L},
-    {SEG, ANY, false, "/loki/api/v1/labels", R_L},
-    {SEG, ANY, false, "/loki/api/v1/label", R_L},
-    {SEG, ANY, false, "/loki/api/v1/series", R_L},
-    {SEG, ANY, false, "/loki/api/v1/tail", R_L},
-    {SEG, ANY, false, "/loki/api/v1/index", R_L},
-    {SEG, ANY, false, "/loki/api/v1/patterns", R_L},
-    {SEG, ANY, false, "/loki/api/v1/detected_labels", R_L},
-    {SEG, ANY, false, "/loki/api/v1/detected_fields", R_L},
-    {SEG, ANY, false, "/loki/api/v1/detected_field", R_L},
-    {SEG, ANY, false, "/loki/api/v1/drilldown-limits", R_L},
-    {SEG, ANY, false, "/loki/api/v1/format_query", R_L},
-    {SEG, ANY, false, "/loki/api/v1/status/buildinfo", R_L},
-    {SEG, ANY, false, "/api/prom/query", R_L},
-    {SEG, ANY, false, "/api/prom/label", R_L},
-    {SEG, ANY, false, "/api/prom/series", R_L},
-    {SEG, ANY, false, "/api/prom/tail", R_L},
+    R(EXACT, READS, false, "/prometheus/api/v1/rules", R_L | RU_L),
+    R(EXACT, READS, false, "/prometheus/api/v1/alerts", R_L | RU_L),
+    R(SEG, ANY, false, "/prometheus/api/v1/rules", RU_L),
+    R(SEG, ANY, false, "/prometheus/api/v1/alerts", RU_L),
+    R(SEG, ANY, false, "/loki/api/v1/rules", RU_L),
+    R(SEG, ANY, false, "/api/prom/rules", RU_L),
+    R(SEG, ANY, false, "/loki/api/v1/query", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/query_range", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/labels", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/label", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/series", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/tail", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/index", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/patterns", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/detected_labels", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/detected_fields", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/detected_field", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/drilldown-limits", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/format_query", R_L),
+    R(SEG, ANY, false, "/loki/api/v1/status/buildinfo", R_L),
+    R(SEG, ANY, false, "/api/prom/query", R_L),
+    R(SEG, ANY, false, "/api/prom/label", R_L),
+    R(SEG, ANY, false, "/api/prom/series", R_L),
+    R(SEG, ANY, false, "/api/prom/tail", R_L),
 };
 
 /* Tempo: its receivers (OTLP, Jaeger, Zipkin) and its query API. */
 static const struct rule traces_rules[] = {
-    {SEG, ANY, false, "/otlp/v1/traces", W_T},
-    {SEG, ANY, false, "/v1/traces", W_T},
-    {SEG, ANY, false, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", W_T},
-    {PREFIX, ANY, false, "/jaeger", W_T},
-    {PREFIX, ANY, false, "/zipkin", W_T},
+    R(SEG, ANY, false, "/otlp/v1/traces", W_T),
+    R(SEG, ANY, false, "/v1/traces", W_T),
+    R(SEG, ANY, false, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", W_T),
+    R(PREFIX, ANY, false, "/jaeger", W_T),
+    R(PREFIX, ANY, false, "/zipkin", W_T),
     /* Jaeger's Thrift-over-HTTP collector: the bare path only; /api/traces/<id>
      * is Tempo's trace lookup, a read. */
-    {EXACT, ANY, false, "/api/traces", W_T},
-    {SEG, ANY, false, "/api/v1/spans", W_T},
-    {SEG, ANY, false, "/api/v2/spans", W_T},
-    {PREFIX, ANY, false, "/api/traces/", R_T},
-    {SEG, ANY, false, "/api/v2/traces", R_T},
-    {SEG, ANY, false, "/api/search", R_T},
-    {SEG, ANY, false, "/api/v2/search", R_T},
-    {SEG, ANY, false, "/api/echo", R_T},
-    {SEG, ANY, false, "/api/metrics", R_T},
-    {SEG, ANY, false, "/api/status/buildinfo", R_T},
+    R(EXACT, ANY, false, "/api/traces", W_T),
+    R(SEG, ANY, false, "/api/v1/spans", W_T),
+    R(SEG, ANY, false, "/api/v2/spans", W_T),
+    R(PREFIX, ANY, false, "/api/traces/", R_T),
+    R(SEG, ANY, false, "/api/v2/traces", R_T),
+    R(SEG, ANY, false, "/api/search", R_T),
+    R(SEG, ANY, false, "/api/v2/search", R_T),
+    R(SEG, ANY, false, "/api/echo", R_T),
+    R(SEG, ANY, false, "/api/metrics", R_T),
+    R(SEG, ANY, false, "/api/status/buildinfo", R_T),
 };
 
 /* Alertmanager (its v2 and v1 APIs) or Mimir's (below /alertmanager, and its
  * configuration at /api/v1/alerts). Lifecycle (/-/reload), /metrics and the
  * web UI are the server's, not a tenant's. */
 static const struct rule alert_manager_rules[] = {
-    {SEG, ANY, false, "/api/v2", AM},
-    {SEG, ANY, false, "/api/v1", AM},
-    {SEG, ANY, false, "/alertmanager", AM},
+    R(SEG, ANY, false, "/api/v2", AM),
+    R(SEG, ANY, false, "/api/v1", AM),
+    R(SEG, ANY, false, "/alertmanager", AM),
 };
 
 #define N(t) (sizeof t / sizeof t[0])
@@ -153,14 +159,32 @@ static const struct {
 
 /* ---- matching ---------------------------------------------------------------- */
 
-/* Decodes the path part of uri into out; false when it is unusable (too long,
- * bad escape, an encoded '/', '\\' or NUL, dot segments, not absolute). */
-static bool normalize_path(const char *uri, char out[CT_PATHMAP_PATH_MAX])
+/* Whether a decoded path has a "." or ".." segment (which upstreams resolve and
+ * we do not): one pass, no strstr. */
+static bool has_dot_segment(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '/' || p[i + 1] != '.')
+            continue;
+        size_t k = i + 2; /* after "/." */
+        if (k < n && p[k] == '.')
+            k++;
+        if (k == n || p[k] == '/')
+            return true;
+    }
+    return false;
+}
+
+/* Decodes the path part of uri into out and writes its length; false when it is
+ * unusable (too long, bad escape, an encoded '/', '\\' or NUL, dot segments, not
+ * absolute, a raw '#' anywhere). */
+static bool normalize_path(const char *uri, char out[CT_PATHMAP_PATH_MAX], size_t *ret_len)
 {
     size_t o = 0;
     if (!uri || uri[0] != '/')
         return false;
-    for (const char *p = uri; *p && *p != '?' && *p != '#'; p++) {
+    const char *p = uri;
+    for (; *p && *p != '?' && *p != '#'; p++) {
         char c = *p;
         if (c == '%') {
             int hi = ct_hex_value(p[1]), lo = hi < 0 ? -1 : ct_hex_value(p[2]);
@@ -178,24 +202,28 @@ static bool normalize_path(const char *uri, char out[CT_PATHMAP_PATH_MAX])
             continue;
         out[o++] = c;
     }
+    /* A raw '#' ends the path for us but not for nginx or a Go upstream: a path two
+     * parties read differently is not judged at all (undetermined). */
+    if (*p == '#' || (*p == '?' && strchr(p, '#')))
+        return false;
     out[o] = '\0';
-    return !(strstr(out, "/./") || strstr(out, "/../") ||
-             (o >= 2 && strcmp(out + o - 2, "/.") == 0) ||
-             (o >= 3 && strcmp(out + o - 3, "/..") == 0));
+    *ret_len = o;
+    return !has_dot_segment(out, o);
 }
 
-static bool matches(const char *path, const struct rule *r)
+static bool matches(const char *path, size_t n, const struct rule *r)
 {
-    size_t n = strlen(r->path);
+    if (n < r->len || memcmp(path, r->path, r->len) != 0)
+        return false;
     switch ((enum match)r->match) {
     case EXACT:
-        return strcmp(path, r->path) == 0;
+        return n == r->len;
     case PREFIX:
-        return strncmp(path, r->path, n) == 0;
+        return true;
     case SEG:
         break;
     }
-    return strncmp(path, r->path, n) == 0 && (path[n] == '\0' || path[n] == '/');
+    return n == r->len || path[r->len] == '/';
 }
 
 static bool is_read_method(const char *method)
@@ -206,22 +234,26 @@ static bool is_read_method(const char *method)
 uint32_t ct_pathmap_scopes(const char *data_source, const char *method, const char *uri)
 {
     char path[CT_PATHMAP_PATH_MAX];
-    /* A raw '#' ends the path for us but not for nginx or a Go upstream: a path two
-     * parties read differently is not judged at all (undetermined). */
-    if (!data_source || (uri && strchr(uri, '#')) || !normalize_path(uri, path))
+    size_t n;
+    if (!data_source || !normalize_path(uri, path, &n))
         return 0;
     for (size_t f = 0; f < N(families); f++) {
         if (strcmp(data_source, families[f].name) != 0)
             continue;
         const char *p = path;
-        bool prefixed = families[f].mimir_prefix && strncmp(p, "/prometheus/", 12) == 0;
-        if (prefixed)
+        bool prefixed = families[f].mimir_prefix && n >= 12 && memcmp(p, "/prometheus/", 12) == 0;
+        if (prefixed) {
             p += strlen("/prometheus");
+            n -= strlen("/prometheus");
+        }
+        int reads = -1; /* whether method is a read, once a READS row asks */
         for (size_t i = 0; i < families[f].n; i++) {
             const struct rule *r = &families[f].rules[i];
-            if ((r->prefixed_only && !prefixed) || (r->verbs == READS && !is_read_method(method)))
+            if (r->prefixed_only && !prefixed)
                 continue;
-            if (matches(p, r))
+            if (r->verbs == READS && (reads < 0 ? (reads = is_read_method(method)) : reads) == 0)
+                continue;
+            if (matches(p, n, r))
                 return r->scopes;
         }
         return 0;
