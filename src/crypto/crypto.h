@@ -32,6 +32,19 @@ void ct_secret_hash(const char *secret, size_t len, uint8_t out[CT_HASH_LEN]);
 void ct_access_key_new(char out[CT_ACCESS_KEY_LEN + 1]);
 /* Hash of an API key secret key (a UUID; hashed lowercase). */
 void ct_apikey_hash(const char *secret_key, size_t len, uint8_t out[CT_HASH_LEN]);
+/* A process-private memo key (the nginx module's worker memo, service/shidx.h):
+ * a 128-bit keyed tag of a secret, several times cheaper than ct_secret_hash.
+ * The key is random per process and never leaves it, so a tag is worth nothing
+ * outside; it is not the stored hash and never replaces it. */
+#define CT_TAG_LEN 16
+#define CT_TAG_KEY_LEN 16
+/* Fills a tag key from the CSPRNG. */
+void ct_tag_key_new(uint8_t key[CT_TAG_KEY_LEN]);
+/* SipHash-2-4 with a 128-bit output of secret under key. */
+void ct_secret_tag(const uint8_t key[CT_TAG_KEY_LEN], const char *secret, size_t len,
+                   uint8_t out[CT_TAG_LEN]);
+/* Constant-time equality of two tags. */
+bool ct_tag_equal(const uint8_t a[CT_TAG_LEN], const uint8_t b[CT_TAG_LEN]);
 /* Constant-time equality of two hashes. */
 bool ct_hash_equal(const uint8_t a[CT_HASH_LEN], const uint8_t b[CT_HASH_LEN]);
 /* Wipes memory in a way the compiler cannot elide. */

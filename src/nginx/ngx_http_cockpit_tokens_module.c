@@ -42,9 +42,11 @@ typedef struct {
     struct ct_verify_result res;
 } ct_req_ctx_t;
 
-/* Per worker process: the mapping and the last lookup failure (logged once). */
+/* Per worker process: the mapping, and the last lookup failure with the file it
+ * came from (logged once per reason and file). */
 static struct ct_shidx_reader *ct_reader;
 static enum ct_shidx_result ct_last_failure = CT_SHIDX_HIT;
+static uint64_t ct_last_failure_file;
 
 static ngx_int_t ct_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ct_postconfiguration(ngx_conf_t *cf);
@@ -215,6 +217,15 @@ static int64_t ct_clock_us(clockid_t id)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The index answered (a lookup or the memo): the end of a failure is logged once,
+ * and the next failure is logged again. */
+static void ct_index_usable(ngx_log_t *log)
+{
+    if (ct_last_failure != CT_SHIDX_HIT)
+        ngx_log_error(NGX_LOG_NOTICE, log, 0, "cockpit_tokens: the index is usable again");
+    ct_last_failure = CT_SHIDX_HIT;
+}
+
 static enum ct_verify_lookup ct_lookup(void *ud, const uint8_t hash[CT_HASH_LEN],
                                        struct ct_index_hit *ret_hit)
 {
@@ -223,34 +234,62 @@ static enum ct_verify_lookup ct_lookup(void *ud, const uint8_t hash[CT_HASH_LEN]
         ct_reader ? ct_shidx_reader_lookup(ct_reader, hash, lc->mono_us, lc->real_us, ret_hit)
                   : CT_SHIDX_STALE;
     if (res == CT_SHIDX_HIT || res == CT_SHIDX_MISS) {
-        if (ct_last_failure != CT_SHIDX_HIT)
-            ngx_log_error(NGX_LOG_NOTICE, lc->log, 0, "cockpit_tokens: the index is usable again");
-        ct_last_failure = CT_SHIDX_HIT;
+        ct_index_usable(lc->log);
         return res == CT_SHIDX_HIT ? CT_VERIFY_LOOKUP_HIT : CT_VERIFY_LOOKUP_MISS;
     }
-    if (res != ct_last_failure)
+    uint64_t file = ct_reader ? ct_shidx_reader_file(ct_reader) : 0;
+    if (res != ct_last_failure || file != ct_last_failure_file)
         ngx_log_error(NGX_LOG_ERR, lc->log, 0,
                       "cockpit_tokens: the index cannot vouch (%s): answering 503",
                       ct_shidx_result_name(res));
     ct_last_failure = res;
+    ct_last_failure_file = file;
     return CT_VERIFY_LOOKUP_UNAVAILABLE;
 }
 
-/* The first value of a request header, NUL-terminated as nginx keeps them. */
-static const char *ct_header(ngx_http_request_t *r, const char *name, size_t len)
+/* The worker's memo (service/shidx.h): a token presented again is decided
+ * without its checksum, hash and probe while its slot is unchanged. */
+static enum ct_verify_lookup ct_recall(void *ud, const char secret[CT_SECRET_LEN],
+                                       struct ct_index_hit *ret_hit)
+{
+    struct ct_lookup_ctx *lc = ud;
+    if (!ct_reader || ct_shidx_reader_recall(ct_reader, secret, lc->mono_us, lc->real_us,
+                                             ret_hit) != CT_SHIDX_HIT)
+        return CT_VERIFY_LOOKUP_MISS;
+    ct_index_usable(lc->log);
+    return CT_VERIFY_LOOKUP_HIT;
+}
+
+static void ct_remember(void *ud, const char secret[CT_SECRET_LEN])
+{
+    (void)ud;
+    if (ct_reader)
+        ct_shidx_reader_remember(ct_reader, secret);
+}
+
+/* X-Token and X-Scope-OrgID (first values, NUL-terminated as nginx keeps them),
+ * in one pass over the request headers, by the lowercase names nginx keeps too. */
+static void ct_token_headers(ngx_http_request_t *r, const char **ret_x_token,
+                             const char **ret_x_scope_orgid)
 {
     ngx_list_part_t *part = &r->headers_in.headers.part;
     ngx_table_elt_t *h = part->elts;
+    *ret_x_token = *ret_x_scope_orgid = NULL;
     for (ngx_uint_t i = 0;; i++) {
         if (i >= part->nelts) {
             if (!part->next)
-                return NULL;
+                return;
             part = part->next;
             h = part->elts;
             i = 0;
         }
-        if (h[i].key.len == len && ngx_strncasecmp(h[i].key.data, (u_char *)name, len) == 0)
-            return (const char *)h[i].value.data;
+        const char **slot = NULL;
+        if (h[i].key.len == 7 && ngx_memcmp(h[i].lowcase_key, "x-token", 7) == 0)
+            slot = ret_x_token;
+        else if (h[i].key.len == 13 && ngx_memcmp(h[i].lowcase_key, "x-scope-orgid", 13) == 0)
+            slot = ret_x_scope_orgid;
+        if (slot && !*slot)
+            *slot = (const char *)h[i].value.data;
     }
 }
 
@@ -262,6 +301,25 @@ static const char *ct_pstr(ngx_http_request_t *r, const ngx_str_t *v)
         p[v->len] = '\0';
     }
     return (const char *)p;
+}
+
+/* The method as a C string: the parsed common ones without a copy. */
+static const char *ct_method(ngx_http_request_t *r)
+{
+    switch (r->method) {
+    case NGX_HTTP_GET:
+        return "GET";
+    case NGX_HTTP_HEAD:
+        return "HEAD";
+    case NGX_HTTP_POST:
+        return "POST";
+    case NGX_HTTP_PUT:
+        return "PUT";
+    case NGX_HTTP_DELETE:
+        return "DELETE";
+    default:
+        return ct_pstr(r, &r->method_name);
+    }
 }
 
 static ngx_int_t ct_status_of(enum ct_verify_outcome o)
@@ -286,28 +344,31 @@ static ngx_int_t ct_access_handler(ngx_http_request_t *r)
     ct_req_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_cockpit_tokens_module);
     if (ctx)
         return ctx->rc;
-    ctx = ngx_pcalloc(r->pool, sizeof *ctx);
+    ctx = ngx_palloc(r->pool, sizeof *ctx);
     if (!ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     /* The URI as the client sent it, escapes included ($request_uri), as the
      * auth_request configuration passes it in X-Original-URI. */
     struct ct_verify_input in = {
-        .x_token = ct_header(r, "X-Token", 7),
         .authorization = r->headers_in.authorization
                              ? (const char *)r->headers_in.authorization->value.data
                              : NULL,
-        .x_scope_orgid = ct_header(r, "X-Scope-OrgID", 13),
         .scope = lcf->scope.len ? (const char *)lcf->scope.data : NULL,
         .data_source = (const char *)lcf->data_source.data,
-        .method = ct_pstr(r, &r->method_name),
+        .method = ct_method(r),
         .uri = ct_pstr(r, &r->unparsed_uri),
         .region = (const char *)lcf->region.data,
     };
     if (!in.method || !in.uri)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    struct ct_lookup_ctx lc = {r->connection->log, ct_clock_us(CLOCK_MONOTONIC),
+    ct_token_headers(r, &in.x_token, &in.x_scope_orgid);
+    /* Monotonic: nginx's own reading of CLOCK_MONOTONIC for this event-loop pass
+     * (ms), good enough for heartbeats counted in seconds; the wall clock is read
+     * now, as expiry is exact to the instant. */
+    struct ct_lookup_ctx lc = {r->connection->log, (int64_t)ngx_current_msec * 1000,
                                ct_clock_us(CLOCK_REALTIME)};
-    ctx->outcome = ct_verify_decide(&in, NULL, ct_lookup, &lc, lc.real_us, &ctx->res);
+    const struct ct_verify_index ix = {ct_lookup, ct_recall, ct_remember, &lc};
+    ctx->outcome = ct_verify_decide_in(&in, NULL, &ix, lc.real_us, &ctx->res);
     ctx->res.outcome = ctx->outcome;
     ctx->rc = ct_status_of(ctx->outcome);
     ngx_http_set_ctx(r, ctx, ngx_http_cockpit_tokens_module);
@@ -331,7 +392,7 @@ static ngx_int_t ct_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v
         return NGX_OK;
     }
     v->data = (u_char *)s;
-    v->len = ngx_strlen(s);
+    v->len = data == CT_VAR_OUTCOME ? ngx_strlen(s) : CT_UUID_LEN;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;

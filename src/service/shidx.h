@@ -117,6 +117,34 @@ void ct_shidx_reader_free(struct ct_shidx_reader *r);
 enum ct_shidx_result ct_shidx_reader_lookup(struct ct_shidx_reader *r,
                                             const uint8_t hash[CT_HASH_LEN], int64_t mono_us,
                                             int64_t real_us, struct ct_index_hit *ret_hit);
+/* The file the reader last opened (its inode; 0: none or missing), so that a
+ * caller logging failures once per change can tell a new file failing the same
+ * way (a replaced file still stale) from the same file still failing. */
+uint64_t ct_shidx_reader_file(const struct ct_shidx_reader *r);
+/* The reader's memo: recent credentials it found, keyed by a process-private tag
+ * of the secret (crypto.h ct_secret_tag), so that a token presented again skips
+ * the checksum, the BLAKE2b hash and the probe. An entry holds the slot it was
+ * found in, that slot's sequence then, and the hit; it answers only while the
+ * reader still maps the same file (an epoch bumped at every mapping) and the
+ * slot's sequence is unchanged. Ordering argument: every change the writer makes
+ * to a slot (delete, update, reuse) moves its sequence (odd while writing, +2
+ * once done, stored with release before the API answers), and a retired file
+ * is left before any memo entry is read (the same view check as a lookup). A
+ * recall loads the sequence with acquire after the request arrived, so a change
+ * answered before the request began is seen (never equal), and the caller then
+ * takes the full path: a deleted token is refused on the next request. The memo
+ * itself belongs to the one thread that uses the reader (an nginx worker). */
+#define CT_SHIDX_MEMO_SLOTS 4096u
+/* HIT (ret_hit written) when secret (CT_SECRET_LEN bytes, well formed or not)
+ * was remembered and its slot is unchanged in the table usable now; MISS
+ * otherwise, whatever the reason (the caller then takes the full path). */
+enum ct_shidx_result ct_shidx_reader_recall(struct ct_shidx_reader *r, const char *secret,
+                                            int64_t mono_us, int64_t real_us,
+                                            struct ct_index_hit *ret_hit);
+/* Remembers secret (CT_SECRET_LEN bytes) as the credential the reader's last
+ * lookup found: call it right after a ct_shidx_reader_lookup that answered HIT,
+ * with the secret whose hash was looked up. Does nothing otherwise. */
+void ct_shidx_reader_remember(struct ct_shidx_reader *r, const char *secret);
 /* Short name of a result ("hit", "stale", ...). */
 const char *ct_shidx_result_name(enum ct_shidx_result res);
 

@@ -64,7 +64,8 @@ enum ct_shidx_result ct_shidx_view_check(const struct ct_shidx_view *v, int64_t 
     return CT_SHIDX_HIT;
 }
 
-/* One consistent copy of a slot (see the seqlock argument in shidx.h). */
+/* One consistent copy of a slot (see the seqlock argument in shidx.h); w[0] is
+ * the (even) sequence the copy was taken at. */
 static bool read_slot(const struct ct_shidx_slot *s, uint64_t w[CT_SHIDX_WORDS])
 {
     for (int i = 0; i < SPIN_LIMIT * YIELD_ROUNDS; i++) {
@@ -76,8 +77,10 @@ static bool read_slot(const struct ct_shidx_slot *s, uint64_t w[CT_SHIDX_WORDS])
         for (unsigned k = 1; k < CT_SHIDX_WORDS; k++)
             w[k] = atomic_load_explicit(&s->w[k], memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&s->w[0], memory_order_relaxed) == seq)
+        if (atomic_load_explicit(&s->w[0], memory_order_relaxed) == seq) {
+            w[0] = seq;
             return true;
+        }
     }
     return false;
 }
@@ -103,9 +106,10 @@ static enum ct_shidx_result fill_hit(const struct ct_shidx_view *v, const uint64
     return CT_SHIDX_HIT;
 }
 
-enum ct_shidx_result ct_shidx_view_lookup(const struct ct_shidx_view *v,
-                                          const uint8_t hash[CT_HASH_LEN],
-                                          struct ct_index_hit *ret_hit)
+/* The lookup; on HIT also writes the slot and the sequence the hit was read at. */
+static enum ct_shidx_result find(const struct ct_shidx_view *v, const uint8_t hash[CT_HASH_LEN],
+                                 struct ct_index_hit *ret_hit, uint64_t *ret_slot,
+                                 uint64_t *ret_seq)
 {
     uint64_t w[CT_SHIDX_WORDS];
     uint64_t s = ct_shidx_home(hash, v->mask);
@@ -126,6 +130,8 @@ enum ct_shidx_result ct_shidx_view_lookup(const struct ct_shidx_view *v,
         /* Constant-time on the candidate's bytes, as the in-memory index. */
         if (state == CT_SHIDX_LIVE && ct_hash_equal((const uint8_t *)&w[1], hash)) {
             res = fill_hit(v, w, ret_hit);
+            *ret_slot = s;
+            *ret_seq = w[0];
             break;
         }
         if (i == v->mask)
@@ -133,6 +139,14 @@ enum ct_shidx_result ct_shidx_view_lookup(const struct ct_shidx_view *v,
     }
     ct_wipe(w, sizeof w);
     return res;
+}
+
+enum ct_shidx_result ct_shidx_view_lookup(const struct ct_shidx_view *v,
+                                          const uint8_t hash[CT_HASH_LEN],
+                                          struct ct_index_hit *ret_hit)
+{
+    uint64_t slot, seq;
+    return find(v, hash, ret_hit, &slot, &seq);
 }
 
 const char *ct_shidx_result_name(enum ct_shidx_result res)
@@ -143,6 +157,13 @@ const char *ct_shidx_result_name(enum ct_shidx_result res)
 
 /* ---- the file ------------------------------------------------------------ */
 
+/* A remembered credential (see the memo in shidx.h). epoch 0: empty. */
+struct memo_entry {
+    uint8_t tag[CT_TAG_LEN];
+    uint64_t epoch, slot, seq;
+    struct ct_index_hit hit;
+};
+
 struct ct_shidx_reader {
     char *path;
     int64_t stale_after_us;
@@ -152,16 +173,29 @@ struct ct_shidx_reader {
     bool valid;
     bool bad_file;       /* the last file mapped was not a table (vs missing) */
     int64_t last_map_us; /* monotonic time of the last attempt (0: map at once) */
+    uint64_t epoch;      /* of the mapping: bumped by every remap, from 1 */
+    uint64_t file_id;    /* inode of the file last opened (0: none) */
+    struct {             /* the last lookup's hit, for ct_shidx_reader_remember */
+        bool valid;
+        uint64_t slot, seq;
+        struct ct_index_hit hit;
+    } last;
+    uint8_t tag_key[CT_TAG_KEY_LEN];
+    struct memo_entry *memo; /* CT_SHIDX_MEMO_SLOTS, direct-mapped by tag */
 };
 
 struct ct_shidx_reader *ct_shidx_reader_new(const char *path, int64_t stale_after_us)
 {
     struct ct_shidx_reader *r = calloc(1, sizeof *r);
-    if (!r || !(r->path = strdup(path))) {
+    if (!r || !(r->path = strdup(path)) ||
+        !(r->memo = calloc(CT_SHIDX_MEMO_SLOTS, sizeof *r->memo))) {
+        if (r)
+            free(r->path);
         free(r);
         return NULL;
     }
     r->stale_after_us = stale_after_us;
+    ct_tag_key_new(r->tag_key);
     return r;
 }
 
@@ -178,6 +212,9 @@ void ct_shidx_reader_free(struct ct_shidx_reader *r)
     if (!r)
         return;
     unmap(r);
+    ct_wipe(r->memo, CT_SHIDX_MEMO_SLOTS * sizeof *r->memo);
+    free(r->memo);
+    ct_wipe(r->tag_key, sizeof r->tag_key);
     free(r->path);
     free(r);
 }
@@ -187,13 +224,18 @@ static void remap(struct ct_shidx_reader *r, int64_t mono_us)
 {
     r->last_map_us = mono_us;
     r->bad_file = false;
+    r->file_id = 0;
+    r->epoch++; /* every memo entry of the previous mapping stops answering */
     unmap(r);
     int fd = open(r->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return;
     struct stat st;
     r->bad_file = true;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= CT_SHIDX_HEADER_SIZE &&
+    r->file_id = 0;
+    if (fstat(fd, &st) == 0)
+        r->file_id = (uint64_t)st.st_ino;
+    if (r->file_id != 0 && S_ISREG(st.st_mode) && st.st_size >= CT_SHIDX_HEADER_SIZE &&
         (uint64_t)st.st_size <= CT_SHIDX_HEADER_SIZE + (uint64_t)CT_SHIDX_MAX_SLOTS * 96u) {
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
         if (m != MAP_FAILED) {
@@ -211,6 +253,7 @@ enum ct_shidx_result ct_shidx_reader_lookup(struct ct_shidx_reader *r,
                                             int64_t real_us, struct ct_index_hit *ret_hit)
 {
     enum ct_shidx_result res = CT_SHIDX_CORRUPT;
+    r->last.valid = false;
     /* Two rounds: a retired file is replaced at once, then checked again. */
     for (int round = 0; round < 2; round++) {
         if (!r->valid &&
@@ -219,8 +262,14 @@ enum ct_shidx_result ct_shidx_reader_lookup(struct ct_shidx_reader *r,
         if (!r->valid)
             return r->bad_file ? CT_SHIDX_CORRUPT : CT_SHIDX_STALE;
         res = ct_shidx_view_check(&r->view, mono_us, real_us, r->stale_after_us);
-        if (res == CT_SHIDX_HIT)
-            return ct_shidx_view_lookup(&r->view, hash, ret_hit);
+        if (res == CT_SHIDX_HIT) {
+            res = find(&r->view, hash, &r->last.hit, &r->last.slot, &r->last.seq);
+            if (res == CT_SHIDX_HIT) {
+                r->last.valid = true;
+                *ret_hit = r->last.hit;
+            }
+            return res;
+        }
         if (res == CT_SHIDX_RETIRED)
             r->last_map_us = 0; /* the new file is there already: no waiting */
         else if (mono_us - r->last_map_us < REMAP_EVERY_US)
@@ -228,4 +277,54 @@ enum ct_shidx_result ct_shidx_reader_lookup(struct ct_shidx_reader *r,
         r->valid = false; /* a new writer may also have replaced a stale file */
     }
     return res == CT_SHIDX_RETIRED ? CT_SHIDX_STALE : res;
+}
+
+uint64_t ct_shidx_reader_file(const struct ct_shidx_reader *r)
+{
+    return r->file_id;
+}
+
+static struct memo_entry *memo_entry(struct ct_shidx_reader *r, const uint8_t tag[CT_TAG_LEN])
+{
+    uint64_t k;
+    memcpy(&k, tag, sizeof k); /* a PRF's output: any bits are uniform */
+    return &r->memo[k & (CT_SHIDX_MEMO_SLOTS - 1)];
+}
+
+enum ct_shidx_result ct_shidx_reader_recall(struct ct_shidx_reader *r, const char *secret,
+                                            int64_t mono_us, int64_t real_us,
+                                            struct ct_index_hit *ret_hit)
+{
+    r->last.valid = false;
+    if (!r->valid ||
+        ct_shidx_view_check(&r->view, mono_us, real_us, r->stale_after_us) != CT_SHIDX_HIT)
+        return CT_SHIDX_MISS; /* the full path remaps or reports why */
+    uint8_t tag[CT_TAG_LEN];
+    ct_secret_tag(r->tag_key, secret, CT_SECRET_LEN, tag);
+    const struct memo_entry *e = memo_entry(r, tag);
+    bool known = e->epoch == r->epoch && ct_tag_equal(e->tag, tag);
+    if (!known)
+        return CT_SHIDX_MISS;
+    /* Acquire, after the request arrived: any change to the slot published before
+     * it (the sequence stored with release before the API answered) is seen here
+     * as a different sequence, odd or higher (the memo's argument in shidx.h). */
+    if (atomic_load_explicit(&r->view.slots[e->slot].w[0], memory_order_acquire) != e->seq)
+        return CT_SHIDX_MISS;
+    *ret_hit = e->hit;
+    return CT_SHIDX_HIT;
+}
+
+void ct_shidx_reader_remember(struct ct_shidx_reader *r, const char *secret)
+{
+    if (!r->last.valid)
+        return;
+    r->last.valid = false;
+    uint8_t tag[CT_TAG_LEN];
+    ct_secret_tag(r->tag_key, secret, CT_SECRET_LEN, tag);
+    struct memo_entry *e = memo_entry(r, tag);
+    memcpy(e->tag, tag, sizeof e->tag);
+    e->epoch = r->epoch;
+    e->slot = r->last.slot;
+    e->seq = r->last.seq;
+    e->hit = r->last.hit;
 }

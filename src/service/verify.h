@@ -87,6 +87,23 @@ enum ct_verify_lookup { CT_VERIFY_LOOKUP_HIT, CT_VERIFY_LOOKUP_MISS, CT_VERIFY_L
 typedef enum ct_verify_lookup (*ct_verify_lookup_fn)(void *ud, const uint8_t hash[CT_HASH_LEN],
                                                      struct ct_index_hit *ret_hit);
 
+/* A front end that keeps a memo of credentials its index found before (the nginx
+ * module, over the shared index's reader memo: service/shidx.h) hands it in
+ * beside the lookup. recall is asked first, with the presented candidate of a
+ * secret's length (not yet checked: a memo holds only well-formed secrets the
+ * index held, so no other string can match); on anything but HIT the decision
+ * checks, hashes and looks up as usual, and after a HIT calls remember with the
+ * same secret, right after that lookup. Both NULL: no memo. */
+typedef enum ct_verify_lookup (*ct_verify_recall_fn)(void *ud, const char secret[CT_SECRET_LEN],
+                                                     struct ct_index_hit *ret_hit);
+typedef void (*ct_verify_remember_fn)(void *ud, const char secret[CT_SECRET_LEN]);
+struct ct_verify_index {
+    ct_verify_lookup_fn lookup;
+    ct_verify_recall_fn recall;     /* optional */
+    ct_verify_remember_fn remember; /* with recall */
+    void *ud;
+};
+
 /* Decides a request: extracts and hashes the credential (wiping the secret),
  * looks it up, refuses it from its expiry on (now_us: the request's one reading
  * of the wall clock, µs), then checks region and scope. sole_region is the
@@ -96,5 +113,10 @@ typedef enum ct_verify_lookup (*ct_verify_lookup_fn)(void *ud, const uint8_t has
 enum ct_verify_outcome ct_verify_decide(const struct ct_verify_input *in, const char *sole_region,
                                         ct_verify_lookup_fn lookup, void *ud, int64_t now_us,
                                         struct ct_verify_result *ret);
+/* The same over an index with an optional memo (struct ct_verify_index). */
+enum ct_verify_outcome ct_verify_decide_in(const struct ct_verify_input *in,
+                                           const char *sole_region,
+                                           const struct ct_verify_index *ix, int64_t now_us,
+                                           struct ct_verify_result *ret);
 
 #endif

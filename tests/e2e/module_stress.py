@@ -3,8 +3,9 @@
 usage: module_stress.py API_HOSTPORT GATEWAY_HOSTPORT ADMIN_KEY INDEX_PATH CYCLES STABLE_OUT
 
 Churn threads create a token, ask the gateway with it (must be 200, tenant = its
-project), delete it, and ask again (must be 401), CYCLES times in all, over two
-keep-alive gateway connections each. Hammer threads meanwhile ask with stable tokens
+project) three times over two keep-alive connections (so that the workers' memos of
+recent tokens hold it), delete it, and ask again on both (must be 401), CYCLES times
+in all. Hammer threads meanwhile ask with stable tokens
 (must always be 200) and with tokens whose delete was already answered (must be 401).
 A watcher notes each new index file (rebuilds). Prints one line per check and
 "N passed, M failed"; writes one stable token's secret to STABLE_OUT for the
@@ -92,6 +93,12 @@ def churn(n):
         status, tenant = ask(gw, secret)
         if status != 200 or tenant != project:
             fail("new token: first request after create -> %d tenant %s" % (status, tenant))
+        # Asked again, on the other connection too: the workers that answered now
+        # hold it in their memo, which the delete below must not outlive.
+        for other in gws:
+            status, tenant = ask(other, secret)
+            if status != 200 or tenant != project:
+                fail("new token: repeated request -> %d tenant %s" % (status, tenant))
         status, _, data = api.request("DELETE", "/cockpit/v1/regions/fr-par/tokens/" + tid,
                                       {"X-Auth-Token": KEY})
         if status != 204:
@@ -99,9 +106,10 @@ def churn(n):
             continue
         with lock:
             deleted.append(secret)
-        status, _ = ask(gws[(i + 1) % 2], secret)
-        if status != 401:
-            fail("deleted token: first request after delete -> %d" % status)
+        for other in (gws[(i + 1) % 2], gws[i % 2]):
+            status, _ = ask(other, secret)
+            if status != 401:
+                fail("deleted token: first request after delete -> %d" % status)
         with lock:
             stats["cycles"] += 1
 

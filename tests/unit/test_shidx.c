@@ -1,6 +1,7 @@
 /* Unit tests: the shared index file (service/shidx*.c): publish and look up,
- * growth and compaction followed by readers, reload, fail-closed checks, and a
- * race of one writer against reader threads. */
+ * growth and compaction followed by readers, reload, fail-closed checks, the
+ * reader's memo, and races of one writer against reader threads (with and
+ * without the memo). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,6 +204,94 @@ static void expiry_word(void **state)
     ct_wipe(secret, sizeof secret);
 }
 
+/* ---- the reader's memo ------------------------------------------------------ */
+
+static void make_token_secret(struct ct_token *t, char secret[CT_SECRET_LEN + 1], uint32_t scopes)
+{
+    memset(t, 0, sizeof *t);
+    ct_uuid_v4(t->id);
+    ct_uuid_v4(t->project_id);
+    snprintf(t->region, sizeof t->region, "fr-par");
+    t->scopes = scopes;
+    ct_secret_new(secret);
+    ct_secret_hash(secret, CT_SECRET_LEN, t->secret_hash);
+}
+
+static enum ct_shidx_result recall(struct ct_shidx_reader *r, const char *secret,
+                                   struct ct_index_hit *hit)
+{
+    return ct_shidx_reader_recall(r, secret, ct_mono_us(), ct_now_us(), hit);
+}
+
+/* A full lookup that found the token, then remembered by its secret. */
+static void learn(struct ct_shidx_reader *r, const struct ct_token *t, const char *secret)
+{
+    struct ct_index_hit hit;
+    assert_int_equal(find(r, t, &hit), CT_SHIDX_HIT);
+    ct_shidx_reader_remember(r, secret);
+}
+
+static void memo_follows_changes(void **state)
+{
+    struct fixture *f = *state;
+    struct ct_token a, b;
+    char sa[CT_SECRET_LEN + 1], sb[CT_SECRET_LEN + 1];
+    struct ct_index_hit hit;
+    make_token_secret(&a, sa, 1);
+    make_token_secret(&b, sb, 2);
+    ct_shidx_put(f->w, &a);
+    assert_int_equal(recall(f->r, sa, &hit), CT_SHIDX_MISS); /* never seen */
+    ct_shidx_reader_remember(f->r, sa);                      /* no lookup before: ignored */
+    assert_int_equal(recall(f->r, sa, &hit), CT_SHIDX_MISS);
+    learn(f->r, &a, sa);
+    memset(&hit, 0, sizeof hit);
+    assert_int_equal(recall(f->r, sa, &hit), CT_SHIDX_HIT);
+    assert_string_equal(hit.token_id, a.id);
+    assert_string_equal(hit.project_id, a.project_id);
+    assert_string_equal(hit.region, "fr-par");
+    assert_int_equal(hit.scopes, 1);
+    /* Another secret, or the same one changed by a character, is not it. */
+    assert_int_equal(recall(f->r, sb, &hit), CT_SHIDX_MISS);
+    char near[CT_SECRET_LEN + 1];
+    memcpy(near, sa, sizeof near);
+    near[3] = near[3] == 'x' ? 'y' : 'x';
+    assert_int_equal(recall(f->r, near, &hit), CT_SHIDX_MISS);
+    /* A lookup that missed leaves nothing to remember. */
+    assert_int_equal(find(f->r, &b, &hit), CT_SHIDX_MISS);
+    ct_shidx_reader_remember(f->r, sb);
+    assert_int_equal(recall(f->r, sb, &hit), CT_SHIDX_MISS);
+    /* An update of the token moves its slot's sequence: the memo stops answering. */
+    a.scopes = 3;
+    ct_shidx_put(f->w, &a);
+    assert_int_equal(recall(f->r, sa, &hit), CT_SHIDX_MISS);
+    learn(f->r, &a, sa);
+    assert_int_equal(recall(f->r, sa, &hit), CT_SHIDX_HIT);
+    assert_int_equal(hit.scopes, 3);
+    /* Deleted: refused at once, and still after the slot is reused. */
+    ct_shidx_remove(f->w, a.secret_hash);
+    assert_int_equal(recall(f->r, sa, &hit), CT_SHIDX_MISS);
+    assert_int_equal(find(f->r, &a, &hit), CT_SHIDX_MISS);
+    ct_shidx_put(f->w, &b);
+    assert_int_equal(recall(f->r, sa, &hit), CT_SHIDX_MISS);
+    /* A stale index: no answer from the memo either. */
+    learn(f->r, &b, sb);
+    assert_int_equal(recall(f->r, sb, &hit), CT_SHIDX_HIT);
+    assert_int_equal(
+        ct_shidx_reader_recall(f->r, sb, ct_mono_us() + STALE_US + 2000000, ct_now_us(), &hit),
+        CT_SHIDX_MISS);
+    /* A new file (rebuild, reload, restart): entries of the old one never answer. */
+    struct ct_index_table *tab;
+    assert_int_equal(ct_index_table_new(10, &tab), CT_OK);
+    assert_int_equal(ct_index_table_put(tab, &b), CT_OK);
+    assert_int_equal(ct_shidx_replace(f->w, tab), CT_OK);
+    ct_index_table_free(tab);
+    assert_int_equal(recall(f->r, sb, &hit), CT_SHIDX_MISS);
+    learn(f->r, &b, sb);
+    assert_int_equal(recall(f->r, sb, &hit), CT_SHIDX_HIT);
+    ct_wipe(sa, sizeof sa);
+    ct_wipe(sb, sizeof sb);
+}
+
 static void fails_closed(void **state)
 {
     struct fixture *f = *state;
@@ -342,6 +432,130 @@ static void race_writer_readers(void **state)
     free(rc);
 }
 
+/* The same race through the decision with the reader's memo (the nginx module's
+ * path): each churn token is first allowed (so remembered by the readers), then
+ * deleted; a decision that starts after the delete must refuse it. */
+struct memo_race {
+    struct fixture *f;
+    struct ct_token stable[STABLE], churn[CHURN];
+    char stable_s[STABLE][CT_SECRET_LEN + 1], churn_s[CHURN][CT_SECRET_LEN + 1];
+    _Atomic int live;         /* churn[live - 1] is published and not deleted yet */
+    _Atomic int seen;         /* a reader allowed churn[seen - 1] */
+    _Atomic int deleted_upto; /* churn[0..deleted_upto) are deleted and answered */
+    _Atomic bool done;
+    _Atomic long errors, decisions, memo_refusals;
+};
+
+static enum ct_verify_lookup mr_lookup(void *ud, const uint8_t hash[CT_HASH_LEN],
+                                       struct ct_index_hit *ret_hit)
+{
+    return ct_shidx_reader_lookup(ud, hash, ct_mono_us(), ct_now_us(), ret_hit) == CT_SHIDX_HIT
+               ? CT_VERIFY_LOOKUP_HIT
+               : CT_VERIFY_LOOKUP_MISS;
+}
+
+static enum ct_verify_lookup mr_recall(void *ud, const char secret[CT_SECRET_LEN],
+                                       struct ct_index_hit *ret_hit)
+{
+    return ct_shidx_reader_recall(ud, secret, ct_mono_us(), ct_now_us(), ret_hit) == CT_SHIDX_HIT
+               ? CT_VERIFY_LOOKUP_HIT
+               : CT_VERIFY_LOOKUP_MISS;
+}
+
+static void mr_remember(void *ud, const char secret[CT_SECRET_LEN])
+{
+    ct_shidx_reader_remember(ud, secret);
+}
+
+static enum ct_verify_outcome mr_decide(struct ct_shidx_reader *r, const char *secret)
+{
+    const struct ct_verify_index ix = {mr_lookup, mr_recall, mr_remember, r};
+    struct ct_verify_input in = {.x_token = secret, .scope = "read_only_metrics"};
+    struct ct_verify_result res;
+    return ct_verify_decide_in(&in, "fr-par", &ix, 0, &res);
+}
+
+static void *memo_race_reader(void *arg)
+{
+    struct memo_race *rc = arg;
+    struct ct_shidx_reader *r = ct_shidx_reader_new(rc->f->path, STALE_US);
+    for (unsigned i = 0; !atomic_load(&rc->done); i++) {
+        if (mr_decide(r, rc->stable_s[i % STABLE]) != CT_VERIFY_ALLOW)
+            atomic_fetch_add(&rc->errors, 1);
+        int live = atomic_load(&rc->live), upto = atomic_load(&rc->deleted_upto);
+        if (live > upto && mr_decide(r, rc->churn_s[live - 1]) == CT_VERIFY_ALLOW) {
+            int seen = atomic_load(&rc->seen);
+            while (seen < live && !atomic_compare_exchange_weak(&rc->seen, &seen, live))
+                ;
+        }
+        /* The newest deleted token (most likely still in this reader's memo), and
+         * an older one. */
+        upto = atomic_load(&rc->deleted_upto);
+        if (upto > 0) {
+            if (mr_decide(r, rc->churn_s[upto - 1]) != CT_VERIFY_UNKNOWN)
+                atomic_fetch_add(&rc->errors, 1);
+            if (mr_decide(r, rc->churn_s[i % upto]) != CT_VERIFY_UNKNOWN)
+                atomic_fetch_add(&rc->errors, 1);
+            atomic_fetch_add(&rc->memo_refusals, 2);
+        }
+        atomic_fetch_add(&rc->decisions, 4);
+    }
+    ct_shidx_reader_free(r);
+    return NULL;
+}
+
+static void memo_race(void **state)
+{
+    struct memo_race *rc = calloc(1, sizeof *rc);
+    rc->f = *state;
+    for (int i = 0; i < STABLE; i++) {
+        make_token_secret(&rc->stable[i], rc->stable_s[i],
+                          CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_METRICS));
+        ct_shidx_put(rc->f->w, &rc->stable[i]);
+    }
+    for (int i = 0; i < CHURN; i++)
+        make_token_secret(&rc->churn[i], rc->churn_s[i], CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_METRICS));
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, memo_race_reader, rc);
+    long waited_out = 0;
+    for (int i = 0; i < CHURN; i++) {
+        ct_shidx_put(rc->f->w, &rc->churn[i]);
+        atomic_store(&rc->live, i + 1);
+        /* Until a reader allowed it (and so remembered it), bounded. */
+        for (int spin = 0; atomic_load(&rc->seen) < i + 1; spin++) {
+            if (spin == 100000) {
+                waited_out++;
+                break;
+            }
+            sched_yield();
+        }
+        for (int k = 0; k < 8; k++) {
+            struct ct_token extra;
+            make_token(&extra, "nl-ams", 2);
+            ct_shidx_put(rc->f->w, &extra);
+            ct_shidx_remove(rc->f->w, extra.secret_hash);
+        }
+        ct_shidx_remove(rc->f->w, rc->churn[i].secret_hash);
+        atomic_store(&rc->deleted_upto, i + 1);
+    }
+    atomic_store(&rc->done, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    print_message("memo race: %ld decisions, %ld of deleted tokens, %ld errors, %ld churn tokens "
+                  "never allowed before their delete\n",
+                  atomic_load(&rc->decisions), atomic_load(&rc->memo_refusals),
+                  atomic_load(&rc->errors), waited_out);
+    assert_int_equal(atomic_load(&rc->errors), 0);
+    assert_true(atomic_load(&rc->decisions) > 1000);
+    assert_true(waited_out < CHURN / 2); /* most deletes hit remembered tokens */
+    for (int i = 0; i < CHURN; i++)
+        ct_wipe(rc->churn_s[i], sizeof rc->churn_s[i]);
+    for (int i = 0; i < STABLE; i++)
+        ct_wipe(rc->stable_s[i], sizeof rc->stable_s[i]);
+    free(rc);
+}
+
 int main(void)
 {
     if (ct_crypto_init() != 0)
@@ -353,7 +567,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(fails_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(expiry_word, setup, teardown),
         cmocka_unit_test(rejects_corrupt),
+        cmocka_unit_test_setup_teardown(memo_follows_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(race_writer_readers, setup, teardown),
+        cmocka_unit_test_setup_teardown(memo_race, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -539,6 +539,102 @@ static void test_decide(void **state)
     assert_int_equal(f.calls, calls);
 }
 
+/* A memo in front of the fake index: what it was asked and told. */
+struct fake_memo {
+    struct fake_index *ix;
+    char known[CT_SECRET_LEN + 1]; /* the secret it answers for ("" = none) */
+    char told[CT_SECRET_LEN + 1];  /* the last secret remembered */
+    int recalls, remembers;
+};
+
+static enum ct_verify_lookup memo_lookup(void *ud, const uint8_t hash[CT_HASH_LEN],
+                                         struct ct_index_hit *ret_hit)
+{
+    return fake_lookup(((struct fake_memo *)ud)->ix, hash, ret_hit);
+}
+
+static enum ct_verify_lookup memo_recall(void *ud, const char secret[CT_SECRET_LEN],
+                                         struct ct_index_hit *ret_hit)
+{
+    struct fake_memo *m = ud;
+    m->recalls++;
+    if (!m->known[0] || strncmp(secret, m->known, CT_SECRET_LEN) != 0)
+        return CT_VERIFY_LOOKUP_MISS;
+    *ret_hit = m->ix->hit;
+    return CT_VERIFY_LOOKUP_HIT;
+}
+
+static void memo_remember(void *ud, const char secret[CT_SECRET_LEN])
+{
+    struct fake_memo *m = ud;
+    m->remembers++;
+    memcpy(m->told, secret, CT_SECRET_LEN);
+    m->told[CT_SECRET_LEN] = '\0';
+}
+
+/* The memo's contract (ct_verify_decide_in): asked first with any candidate of a
+ * secret's length; remembers only what the index found, with that very secret; a
+ * memo hit skips the index but none of the checks that follow the lookup. */
+static void test_decide_memo(void **state)
+{
+    (void)state;
+    char secret[CT_SECRET_LEN + 1], bad[CT_SECRET_LEN + 1], other[CT_SECRET_LEN + 1];
+    new_secret(secret);
+    new_secret(other);
+    memcpy(bad, secret, sizeof bad);
+    bad[CT_SECRET_LEN - 1] = bad[CT_SECRET_LEN - 1] == 'A' ? 'B' : 'A'; /* checksum off */
+    struct fake_index f = {.when_other = CT_VERIFY_LOOKUP_MISS};
+    ct_secret_hash(secret, CT_SECRET_LEN, f.hash);
+    snprintf(f.hit.token_id, sizeof f.hit.token_id, "%s", "0ba4f31e-643d-4a60-82c4-2c3255d780e3");
+    snprintf(f.hit.project_id, sizeof f.hit.project_id, "%s",
+             "0e6ceb0a-db34-4a1c-9eea-be4f5f932f4a");
+    snprintf(f.hit.region, sizeof f.hit.region, "%s", "fr-par");
+    f.hit.scopes = CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_METRICS);
+    f.hit.expires_at_us = 1000;
+    struct fake_memo m = {.ix = &f};
+    const struct ct_verify_index ix = {memo_lookup, memo_recall, memo_remember, &m};
+    struct ct_verify_input in = {.x_token = secret,
+                                 .data_source = "metrics",
+                                 .method = "GET",
+                                 .uri = "/api/v1/query",
+                                 .region = "fr-par"};
+    struct ct_verify_result res;
+    /* Not known: the index is asked, then the memo told, with the secret itself. */
+    assert_int_equal(ct_verify_decide_in(&in, NULL, &ix, 999, &res), CT_VERIFY_ALLOW);
+    assert_int_equal(f.calls, 1);
+    assert_int_equal(m.remembers, 1);
+    assert_string_equal(m.told, secret);
+    /* Known: no index call, no new remember, and every later check still applies. */
+    memcpy(m.known, secret, sizeof m.known);
+    assert_int_equal(ct_verify_decide_in(&in, NULL, &ix, 999, &res), CT_VERIFY_ALLOW);
+    assert_string_equal(res.project_id, f.hit.project_id);
+    assert_int_equal(ct_verify_decide_in(&in, NULL, &ix, 1000, &res), CT_VERIFY_EXPIRED);
+    in.region = "nl-ams";
+    assert_int_equal(ct_verify_decide_in(&in, NULL, &ix, 999, &res), CT_VERIFY_WRONG_REGION);
+    in.region = "fr-par";
+    in.uri = "/api/v1/write";
+    assert_int_equal(ct_verify_decide_in(&in, NULL, &ix, 999, &res), CT_VERIFY_NO_SCOPE);
+    in.uri = "/api/v1/query";
+    assert_int_equal(f.calls, 1);
+    assert_int_equal(m.remembers, 1);
+    /* Misses: a malformed secret of the right length and an unknown one are never
+     * remembered; a failing index is still STALE. */
+    in.x_token = bad;
+    assert_int_equal(ct_verify_decide_in(&in, NULL, &ix, 999, &res), CT_VERIFY_MALFORMED);
+    in.x_token = other;
+    assert_int_equal(ct_verify_decide_in(&in, NULL, &ix, 999, &res), CT_VERIFY_UNKNOWN);
+    m.known[0] = '\0';
+    f.when_other = CT_VERIFY_LOOKUP_UNAVAILABLE;
+    in.x_token = secret;
+    assert_int_equal(ct_verify_decide_in(&in, NULL, &ix, 999, &res), CT_VERIFY_STALE);
+    assert_int_equal(m.remembers, 1);
+    /* Only candidates of a secret's length reach the memo. */
+    int recalls = m.recalls;
+    in.x_token = "not-a-token";
+    assert_int_equal(ct_verify_decide_in(&in, NULL, &ix, 999, &res), CT_VERIFY_MALFORMED);
+    assert_int_equal(m.recalls, recalls);
+}
+
 /* The outcome table: every outcome answers one of the four statuses, ALLOW alone
  * passes, every denial has an error body, and names are unique (metric labels). */
 static void test_outcome_table(void **state)
@@ -585,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_explicit_scope_wins),
         cmocka_unit_test(test_explicit_scope_unknown),
         cmocka_unit_test(test_decide),
+        cmocka_unit_test(test_decide_memo),
         cmocka_unit_test(test_outcome_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
