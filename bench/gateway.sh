@@ -9,7 +9,8 @@
 # core 1. Then the same rounds pinned but without the quota, for latency. Each
 # request carries a token as X-Token and asks GET /api/v1/query (read_only_metrics).
 # Besides req/s and latency, each round counts the CPU time nginx and cockpit-tokens
-# used (/proc/PID/stat): requests per CPU-second is the cost figure that stays
+# used (/proc/PID/stat): requests per CPU-second, and the CPU microseconds per request
+# of nginx's worker and of cockpit-tokens apart, are the cost figures that stay
 # meaningful when other work shares the machine.
 # Each round runs the three once, in an order rotated from round to round (none,
 # auth_request, module; then auth_request, module, none; ...), so neither a slow drift
@@ -116,14 +117,12 @@ cap_setup
 cap_pid "$SPID"
 cap_pid "$NPID"; for c in $(pgrep -P "$NPID"); do cap_pid "$c"; done
 
-declare -A rps p50 p99 eff
+declare -A rps p50 p99 eff ngx_us svc_us
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { # utime + stime of nginx's worker and cockpit-tokens (all its threads)
-    local t=0 pid
-    for pid in $(pgrep -P "$NPID") "$SPID"; do
-        t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-    done
-    echo "$t"
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime (all threads)
+WPID=$(pgrep -P "$NPID")                              # nginx's one worker
+per_req() { # per_req TICKS REQ/S: CPU microseconds per request over a round
+    awk -v t="$1" -v a="$2" -v d="$DUR" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t * 1e6 / hz / (a * d > 0 ? a * d : 1) }'
 }
 names=(none auth_request module)
 declare -A port=([none]=$P_NONE [auth_request]=$P_AR [module]=$P_MOD)
@@ -134,14 +133,17 @@ rounds() { # rounds LABEL N: interleaved rounds, results appended to rps/p50/p99
         line="$label round $r:"
         for i in 0 1 2; do
             name=${names[$(((r - 1 + i) % 3))]}
-            t0=$(cpu_ticks)
+            w0=$(ticks "$WPID") s0=$(ticks "$SPID")
             read -r a b c bad < <(run_wrk "http://127.0.0.1:${port[$name]}/api/v1/query" "$DUR" "$CONNS" "${H[@]}")
-            t1=$(cpu_ticks)
+            w1=$(ticks "$WPID") s1=$(ticks "$SPID")
             [ "$bad" = 0 ] || echo "warning: $bad non-2xx answers from $name"
-            e=$(awk -v a="$a" -v d="$DUR" -v hz="$CLK_TCK" -v t="$((t1 - t0))" \
+            t=$((w1 - w0 + s1 - s0))
+            e=$(awk -v a="$a" -v d="$DUR" -v hz="$CLK_TCK" -v t="$t" \
                 'BEGIN { printf "%.0f", a * d * hz / (t > 1 ? t : 1) }')
+            nu=$(per_req $((w1 - w0)) "$a") su=$(per_req $((s1 - s0)) "$a")
             rps[$label:$name]+="$a " p50[$label:$name]+="$b " p99[$label:$name]+="$c " eff[$label:$name]+="$e "
-            line+=" $name $a req/s p99 ${c}ms $e req/cpu-s |"
+            ngx_us[$label:$name]+="$nu " svc_us[$label:$name]+="$su "
+            line+=" $name $a req/s p99 ${c}ms $e req/cpu-s ${nu}+${su} us/req |"
         done
         echo "${line% |}"
     done
@@ -156,19 +158,23 @@ echo
 for label in capped pinned; do
     for name in "${names[@]}"; do
         # shellcheck disable=SC2086
-        printf 'RESULT %-6s %-12s : %7.0f req/s  p50 %s ms  p99 %s ms  %7.0f req/cpu-s\n' "$label" \
-            "$name" "$(median ${rps[$label:$name]})" "$(median ${p50[$label:$name]})" \
-            "$(median ${p99[$label:$name]})" "$(median ${eff[$label:$name]})"
+        printf 'RESULT %-6s %-12s : %7.0f req/s  p50 %s ms  p99 %s ms  %7.0f req/cpu-s  CPU/req nginx %s us + cockpit-tokens %s us\n' \
+            "$label" "$name" "$(median ${rps[$label:$name]})" "$(median ${p50[$label:$name]})" \
+            "$(median ${p99[$label:$name]})" "$(median ${eff[$label:$name]})" \
+            "$(median ${ngx_us[$label:$name]})" "$(median ${svc_us[$label:$name]})"
     done
     # shellcheck disable=SC2086
     {
         n_rps=$(median ${rps[$label:none]}) n_p99=$(median ${p99[$label:none]})
         n_eff=$(median ${eff[$label:none]})
+        cpu() { awk -v a="$(median ${ngx_us[$label:$1]})" -v b="$(median ${svc_us[$label:$1]})" 'BEGIN { print a + b }'; }
         for name in module auth_request; do
-            printf 'RESULT %-6s %-12s / none : req/s %s  p99 %s  req/cpu-s %s\n' "$label" "$name" \
-                "$(ratio "$(median ${rps[$label:$name]})" "$n_rps")" \
+            printf 'RESULT %-6s %-12s / none : req/s %s  p99 %s  req/cpu-s %s  CPU/req %s (+%s us)\n' \
+                "$label" "$name" "$(ratio "$(median ${rps[$label:$name]})" "$n_rps")" \
                 "$(ratio "$(median ${p99[$label:$name]})" "$n_p99")" \
-                "$(ratio "$(median ${eff[$label:$name]})" "$n_eff")"
+                "$(ratio "$(median ${eff[$label:$name]})" "$n_eff")" \
+                "$(ratio "$(cpu "$name")" "$(cpu none)")" \
+                "$(awk -v a="$(cpu "$name")" -v b="$(cpu none)" 'BEGIN { printf "%.2f", a - b }')"
         done
         goal=$(awk -v r="$(ratio "$(median ${rps[$label:module]})" "$n_rps")" \
             -v l="$(ratio "$(median ${p99[$label:module]})" "$n_p99")" 'BEGIN {
