@@ -366,11 +366,16 @@ static ct_status conn_open(struct ct_store_backend *be, struct ct__sq_conn *c, b
     /* The writer keeps 64 MiB of pages: inserts with random keys (token ids) would
      * otherwise spill dirty pages mid-transaction and write them twice. Readers
      * keep 16 MiB: a deep list page skips a few MiB of index, which then comes
-     * from this cache instead of a pread per page. */
+     * from this cache instead of a pread per page. The writer's temp_store=MEMORY
+     * keeps the statement journal of group commit's SAVEPOINTs (the pages an
+     * operation changed, to undo it alone) in memory: on a file it cost one
+     * pwrite per page changed, a third of a create's pwrite calls. It only ever
+     * serves a ROLLBACK TO inside a transaction, so it has nothing to do with
+     * durability. */
     const char *pragmas = reader ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                                    " PRAGMA query_only=ON; PRAGMA cache_size=-16384;"
                                  : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                                   " PRAGMA cache_size=-65536;";
+                                   " PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;";
     rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
     return rc == SQLITE_OK ? CT_OK : map_error(c->db, rc, pragmas);
 }
