@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "store/sqlite_guard.h"
+#include "store/sqlite_walbuf.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -337,16 +338,18 @@ static int check_wal(void *ud, int ncols, char **vals, char **names)
     return 0;
 }
 
-/* Opens one connection. Only the writer switches the file to WAL (the mode is
- * persistent); readers are made query_only so a bug cannot write around the queue. */
-static ct_status conn_open(struct ct_store_backend *be, struct ct__sq_conn *c, bool reader)
+/* Opens one connection through vfs (NULL: the default). Only the writer switches
+ * the file to WAL (the mode is persistent); readers are made query_only so a bug
+ * cannot write around the queue. */
+static ct_status conn_open(struct ct_store_backend *be, struct ct__sq_conn *c, bool reader,
+                           const char *vfs)
 {
     c->slot = calloc(be->n_slots ? be->n_slots : 1, sizeof *c->slot);
     if (!c->slot)
         return CT_E_NOMEM;
     c->n_slots = be->n_slots;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(be->path, &c->db, flags, NULL);
+    int rc = sqlite3_open_v2(be->path, &c->db, flags, vfs);
     if (rc != SQLITE_OK) {
         ct_err("sqlite: cannot open %s: %s", be->path, sqlite3_errstr(rc));
         return rc == SQLITE_NOMEM ? CT_E_NOMEM : CT_E_STORE;
@@ -407,7 +410,7 @@ static ct_status open_readers(struct ct_store_backend *be)
         return CT_E_NOMEM;
     for (; be->n_readers < be->pool_size; be->n_readers++) {
         struct ct__sq_conn *c = &be->readers[be->n_readers];
-        ct_status rc = conn_open(be, c, true);
+        ct_status rc = conn_open(be, c, true, NULL);
         if (rc != CT_OK) {
             conn_close(c);
             return rc;
@@ -467,7 +470,7 @@ static void *ckpt_main(void *arg)
 
 static ct_status ckpt_start(struct ct_store_backend *be)
 {
-    ct_status rc = conn_open(be, &be->ckpt, false);
+    ct_status rc = conn_open(be, &be->ckpt, false, NULL);
     if (rc != CT_OK)
         return rc;
     sqlite3_exec(be->writer.db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
@@ -682,7 +685,7 @@ static struct ct__sq_conn *local_reader(struct ct_store_backend *be)
     struct local_reader *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
-    if (conn_open(be, &l->conn, true) != CT_OK) {
+    if (conn_open(be, &l->conn, true, NULL) != CT_OK) {
         conn_close(&l->conn);
         free(l);
         return NULL;
@@ -793,7 +796,8 @@ ct_status ct__sq_open(const char *path, const struct ct_store_options *opts, uns
         return CT_E_NOMEM;
     ct_status rc = ct__sq_guard_open(path, opts->exclusive, &be->guard);
     if (rc == CT_OK)
-        rc = conn_open(be, &be->writer, false);
+        /* The writer's WAL appends go out in one write per batch (sqlite_walbuf.h). */
+        rc = conn_open(be, &be->writer, false, ct__sq_walbuf_vfs());
     return rc;
 }
 
