@@ -816,7 +816,12 @@ ct_status ct__sq_ping(struct ct_store_backend *be)
     int64_t failed = atomic_load(&be->write_failed_us);
     if (failed && ct_mono_us() - failed < WRITE_FAILURE_HEALTH_US)
         return CT_E_UNAVAILABLE; /* reads would still work: writes do not */
-    struct ct__sq_conn *c = reader_acquire(be);
+    /* On SQLite only event threads ask (/healthz is answered there): their own
+     * reader, no pool; the pool when it cannot be opened. */
+    struct ct__sq_conn *c = local_reader(be);
+    if (c)
+        return exec_tx(c, T_PING);
+    c = reader_acquire(be);
     ct_status rc = exec_tx(c, T_PING);
     reader_release(be, c);
     return rc;

@@ -41,7 +41,7 @@ ct_status ct__sq_start(struct ct_store_backend *be);
 /* Stops the checkpointer, closes every connection, then the guard. Accepts NULL. */
 void ct__sq_close(struct ct_store_backend *be);
 /* CT_OK when the file is still the database at its path, no write failed hard
- * recently, and a reader answers. */
+ * recently, and a reader answers (the calling thread's own: ct__sq_local_read). */
 ct_status ct__sq_ping(struct ct_store_backend *be);
 /* The write generation and list cursors (borrowed): every write transaction
  * moves the generation (cursor.h). */
