@@ -175,16 +175,22 @@ static bool has_dot_segment(const char *p, size_t n)
     return false;
 }
 
+static bool has_double_slash(const char *p, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (p[i] == '/' && p[i - 1] == '/')
+            return true;
+    }
+    return false;
+}
+
 /* Decodes the path part of uri into out and writes its length; false when it is
  * unusable (too long, bad escape, an encoded '/', '\\' or NUL, dot segments, not
- * absolute, a raw '#' anywhere). */
-static bool normalize_path(const char *uri, char out[CT_PATHMAP_PATH_MAX], size_t *ret_len)
+ * absolute). */
+static bool decode_path(const char *uri, char out[CT_PATHMAP_PATH_MAX], size_t *ret_len)
 {
     size_t o = 0;
-    if (!uri || uri[0] != '/')
-        return false;
-    const char *p = uri;
-    for (; *p && *p != '?' && *p != '#'; p++) {
+    for (const char *p = uri; *p && *p != '?' && *p != '#'; p++) {
         char c = *p;
         if (c == '%') {
             int hi = ct_hex_value(p[1]), lo = hi < 0 ? -1 : ct_hex_value(p[2]);
@@ -202,18 +208,36 @@ static bool normalize_path(const char *uri, char out[CT_PATHMAP_PATH_MAX], size_
             continue;
         out[o++] = c;
     }
-    /* A raw '#' ends the path for us but not for nginx or a Go upstream: a path two
-     * parties read differently is not judged at all (undetermined). */
-    if (*p == '#' || (*p == '?' && strchr(p, '#')))
-        return false;
     out[o] = '\0';
     *ret_len = o;
     return !has_dot_segment(out, o);
 }
 
+/* The decoded path of uri (a '/'-rooted request target) and its length: uri itself
+ * when its path needs no decoding (no escape, no "//": agents' usual requests),
+ * else its decoded copy in out (decode_path). NULL when unusable, or when a raw '#'
+ * appears anywhere: it ends the path for us but not for nginx or a Go upstream,
+ * and a path two parties read differently is not judged at all (undetermined). */
+static const char *normalize_path(const char *uri, char out[CT_PATHMAP_PATH_MAX], size_t *ret_len)
+{
+    if (!uri || uri[0] != '/')
+        return NULL;
+    size_t n = strcspn(uri, "?#%");
+    if (uri[n] == '#' || (uri[n] == '?' && strchr(uri + n, '#')))
+        return NULL;
+    if (uri[n] == '%' || has_double_slash(uri, n) || n >= CT_PATHMAP_PATH_MAX) {
+        if (strchr(uri + n, '#') || !decode_path(uri, out, ret_len))
+            return NULL;
+        return out;
+    }
+    *ret_len = n;
+    return has_dot_segment(uri, n) ? NULL : uri;
+}
+
 static bool matches(const char *path, size_t n, const struct rule *r)
 {
-    if (n < r->len || memcmp(path, r->path, r->len) != 0)
+    /* The last character first: most rules of a family share a long prefix. */
+    if (n < r->len || path[r->len - 1] != r->path[r->len - 1] || memcmp(path, r->path, r->len) != 0)
         return false;
     switch ((enum match)r->match) {
     case EXACT:
@@ -233,14 +257,15 @@ static bool is_read_method(const char *method)
 
 uint32_t ct_pathmap_scopes(const char *data_source, const char *method, const char *uri)
 {
-    char path[CT_PATHMAP_PATH_MAX];
+    char decoded[CT_PATHMAP_PATH_MAX];
     size_t n;
-    if (!data_source || !normalize_path(uri, path, &n))
+    const char *path = data_source ? normalize_path(uri, decoded, &n) : NULL;
+    if (!path)
         return 0;
     for (size_t f = 0; f < N(families); f++) {
         if (strcmp(data_source, families[f].name) != 0)
             continue;
-        const char *p = path;
+        const char *p = path; /* not NUL-terminated: n counts */
         bool prefixed = families[f].mimir_prefix && n >= 12 && memcmp(p, "/prometheus/", 12) == 0;
         if (prefixed) {
             p += strlen("/prometheus");
