@@ -441,6 +441,7 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
 static void *ckpt_main(void *arg)
 {
     struct ct_store_backend *be = arg;
+    pthread_setname_np(pthread_self(), "ct-checkpoint");
     pthread_mutex_lock(&be->ckpt_lock);
     while (!be->ckpt_stop) {
         if (!be->ckpt_wanted) {
@@ -574,6 +575,7 @@ static void gc_complete(struct gc_op *batch, ct_status rc)
 static void *gc_main(void *arg)
 {
     struct ct_store_backend *be = arg;
+    pthread_setname_np(pthread_self(), "ct-commit"); /* top -H, perf: where a write's CPU goes */
     pthread_mutex_lock(&be->gc_lock);
     for (;;) {
         while (!be->gc_head && !be->gc_stop) {
