@@ -1,5 +1,6 @@
 #include "crypto/crypto.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -12,10 +13,53 @@ int ct_crypto_init(void)
     return sodium_init() < 0 ? -1 : 0;
 }
 
+/* Randomness for token ids and secrets: libsodium's (the kernel's getrandom),
+ * fetched 512 bytes at a time and kept per thread, so a create costs a quarter
+ * of a system call instead of two (each ~1-2 us of the event thread's CPU).
+ * Ordering argument: the buffer is the calling thread's alone; a byte handed
+ * out is wiped from it at once, so it is handed out once; a forked child
+ * empties the forking thread's copy (the only thread it has), so parent and
+ * child never hand out the same bytes. */
+#define RNG_BUF 512
+struct rng {
+    unsigned char buf[RNG_BUF];
+    size_t used; /* buf[used..] not handed out yet */
+};
+static __thread struct rng tls_rng = {.used = RNG_BUF};
+static pthread_once_t rng_once = PTHREAD_ONCE_INIT;
+
+static void rng_forget(void)
+{
+    sodium_memzero(tls_rng.buf, sizeof tls_rng.buf);
+    tls_rng.used = RNG_BUF;
+}
+
+static void rng_register(void)
+{
+    pthread_atfork(NULL, NULL, rng_forget);
+}
+
+static void random_bytes(void *out, size_t n)
+{
+    pthread_once(&rng_once, rng_register);
+    struct rng *r = &tls_rng;
+    if (n > RNG_BUF / 4) {
+        randombytes_buf(out, n);
+        return;
+    }
+    if (RNG_BUF - r->used < n) {
+        randombytes_buf(r->buf, RNG_BUF);
+        r->used = 0;
+    }
+    memcpy(out, r->buf + r->used, n);
+    sodium_memzero(r->buf + r->used, n);
+    r->used += n;
+}
+
 void ct_uuid_v4(char out[CT_UUID_LEN + 1])
 {
     unsigned char b[16];
-    randombytes_buf(b, sizeof b);
+    random_bytes(b, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     ct_uuid_format(b, out);
@@ -37,7 +81,7 @@ static void checksum(const char *body, char out[CT_SECRET_CHECK_LEN + 1])
 void ct_secret_new(char out[CT_SECRET_LEN + 1])
 {
     unsigned char raw[42]; /* 42 bytes = 336 bits = 56 base64url characters */
-    randombytes_buf(raw, sizeof raw);
+    random_bytes(raw, sizeof raw);
     sodium_bin2base64(out, CT_SECRET_BODY_LEN + 1, raw, sizeof raw,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(raw, sizeof raw);

@@ -6,7 +6,10 @@
 
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "crypto/crypto.h"
 #include "model/model.h"
@@ -162,6 +165,41 @@ static void secrets(void **state)
     assert_true(ct_hash_equal(k1, k2));
 }
 
+static int cmp_uuid(const void *a, const void *b)
+{
+    return memcmp(a, b, CT_UUID_LEN);
+}
+
+/* Ids come from a per-thread buffer of randomness: no byte is handed out twice,
+ * across refills, and a forked child does not repeat its parent's next bytes. */
+static void random_never_repeats(void **state)
+{
+    (void)state;
+    enum { N = 300 }; /* 16 bytes each: several refills of the buffer */
+    static char ids[N][CT_UUID_LEN + 1];
+    for (int i = 0; i < N; i++)
+        ct_uuid_v4(ids[i]);
+    qsort(ids, N, sizeof ids[0], cmp_uuid);
+    for (int i = 1; i < N; i++)
+        assert_true(memcmp(ids[i - 1], ids[i], CT_UUID_LEN) != 0);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    char mine[CT_UUID_LEN + 1], theirs[CT_UUID_LEN + 1] = {0};
+    ct_uuid_v4(mine);
+    if (pid == 0) {
+        ssize_t w = write(fds[1], mine, CT_UUID_LEN);
+        _exit(w == CT_UUID_LEN ? 0 : 1);
+    }
+    assert_int_equal(read(fds[0], theirs, CT_UUID_LEN), CT_UUID_LEN);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    close(fds[0]);
+    close(fds[1]);
+    assert_true(memcmp(mine, theirs, CT_UUID_LEN) != 0);
+}
+
 static void uuids_and_base64(void **state)
 {
     (void)state;
@@ -230,7 +268,8 @@ int main(void)
         cmocka_unit_test(status_table),        cmocka_unit_test(uuid_rules),
         cmocka_unit_test(name_rules),          cmocka_unit_test(scopes_and_orders),
         cmocka_unit_test(access_keys_regions), cmocka_unit_test(secrets),
-        cmocka_unit_test(uuids_and_base64),    cmocka_unit_test(time_format),
+        cmocka_unit_test(uuids_and_base64),    cmocka_unit_test(random_never_repeats),
+        cmocka_unit_test(time_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
