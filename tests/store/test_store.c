@@ -892,6 +892,56 @@ static void test_apikeys(void **state)
     assert_int_equal(ct_store_apikey_by_hash(fx->st, keys[1].secret_hash, &got), CT_OK);
 }
 
+/* The keyed Get: the token and the key from one read; the key skipped only while
+ * nothing was committed since the caller's version (always read where the backend
+ * reports no version). */
+static void keyed_get(struct ct_store *st, const struct ct_token *t, const uint8_t *hash,
+                      uint64_t known, struct ct_store_keyed_get *io)
+{
+    memset(io, 0, sizeof *io);
+    io->key_hash = hash;
+    io->key_version = known;
+    assert_int_equal(ct_store_token_get_keyed(st, t->region, t->id, io), CT_OK);
+}
+
+static void test_token_get_keyed(void **state)
+{
+    struct fixture *fx = *state;
+    char p[CT_UUID_LEN + 1];
+    project(p, 1);
+    struct ct_token t;
+    make_token(&t, REGION_A, p, "keyed", 1700000000123456, CT_SCOPE_ALL_MASK);
+    assert_int_equal(ct_store_token_insert(fx->st, &t, 0, NULL, NULL), CT_OK);
+    struct ct_apikey k;
+    make_apikey(&k, 1, 5000);
+    assert_int_equal(ct_store_apikey_insert(fx->st, &k, NULL), CT_OK);
+    struct ct_store_keyed_get first, again, after;
+    keyed_get(fx->st, &t, k.secret_hash, CT_STORE_NO_VERSION, &first);
+    assert_true(first.key_read);
+    assert_int_equal(first.key_rc, CT_OK);
+    assert_apikey_equal(&first.key, &k);
+    assert_int_equal(first.token_rc, CT_OK);
+    assert_token_equal(&first.tok, &t);
+    bool versioned = first.version != CT_STORE_NO_VERSION;
+    /* Nothing committed since: the same version, the key not read, the token read. */
+    keyed_get(fx->st, &t, k.secret_hash, first.version, &again);
+    assert_int_equal(again.key_read, !versioned);
+    assert_int_equal(again.version, first.version);
+    assert_int_equal(again.token_rc, CT_OK);
+    assert_token_equal(&again.tok, &t);
+    /* A commit (the key deleted): another version, the key read again, and gone. */
+    assert_int_equal(ct_store_apikey_delete(fx->st, k.access_key, NULL), CT_OK);
+    keyed_get(fx->st, &t, k.secret_hash, again.version, &after);
+    assert_true(after.key_read);
+    assert_int_equal(after.key_rc, CT_E_NOT_FOUND);
+    if (versioned)
+        assert_true(after.version != again.version);
+    /* The token deleted: not found, whatever the key. */
+    assert_int_equal(ct_store_token_delete(fx->st, REGION_A, t.id, NULL, NULL), CT_OK);
+    keyed_get(fx->st, &t, k.secret_hash, after.version, &again);
+    assert_int_equal(again.token_rc, CT_E_NOT_FOUND);
+}
+
 /* ---- audit ---------------------------------------------------------------------------------- */
 
 struct audit_list {
@@ -1157,6 +1207,7 @@ int main(void)
         T(test_rotate),
         T(test_touch),
         T(test_apikeys),
+        T(test_token_get_keyed),
         T(test_audit),
         T(test_audit_in_transaction),
         T(test_reopen),
