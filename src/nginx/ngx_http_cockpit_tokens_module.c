@@ -210,10 +210,12 @@ struct ct_lookup_ctx {
     int64_t mono_us, real_us;
 };
 
-static int64_t ct_clock_us(clockid_t id)
+/* The wall clock now, µs: for the expiry check alone (ct_verify_index.clock). */
+static int64_t ct_now(void *ud)
 {
     struct timespec ts;
-    clock_gettime(id, &ts);
+    (void)ud;
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -362,13 +364,14 @@ static ngx_int_t ct_access_handler(ngx_http_request_t *r)
     if (!in.method || !in.uri)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     ct_token_headers(r, &in.x_token, &in.x_scope_orgid);
-    /* Monotonic: nginx's own reading of CLOCK_MONOTONIC for this event-loop pass
-     * (ms), good enough for heartbeats counted in seconds; the wall clock is read
-     * now, as expiry is exact to the instant. */
+    /* nginx's own clock readings for this event-loop pass (ms) serve the index's
+     * checks (heartbeat and store-down limits of seconds); the wall clock is read
+     * precisely only for a token with an expiry (ct_now), exact to the instant. */
+    ngx_time_t *tp = ngx_timeofday();
     struct ct_lookup_ctx lc = {r->connection->log, (int64_t)ngx_current_msec * 1000,
-                               ct_clock_us(CLOCK_REALTIME)};
-    const struct ct_verify_index ix = {ct_lookup, ct_recall, ct_remember, &lc};
-    ctx->outcome = ct_verify_decide_in(&in, NULL, &ix, lc.real_us, &ctx->res);
+                               (int64_t)tp->sec * 1000000 + (int64_t)tp->msec * 1000};
+    const struct ct_verify_index ix = {ct_lookup, ct_recall, ct_remember, ct_now, &lc};
+    ctx->outcome = ct_verify_decide_in(&in, NULL, &ix, 0, &ctx->res);
     ctx->res.outcome = ctx->outcome;
     ctx->rc = ct_status_of(ctx->outcome);
     ngx_http_set_ctx(r, ctx, ngx_http_cockpit_tokens_module);

@@ -151,7 +151,7 @@ enum ct_verify_outcome ct_verify_decide_in(const struct ct_verify_input *in,
     if (o != CT_VERIFY_ALLOW)
         return o;
     /* Expired from the instant on; no write, no other clock reading. */
-    if (hit.expires_at_us != 0 && now_us >= hit.expires_at_us)
+    if (hit.expires_at_us != 0 && (ix->clock ? ix->clock(ix->ud) : now_us) >= hit.expires_at_us)
         return CT_VERIFY_EXPIRED;
     const char *region = in->region && in->region[0] ? in->region : sole_region;
     if (!region)

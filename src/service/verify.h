@@ -101,6 +101,9 @@ struct ct_verify_index {
     ct_verify_lookup_fn lookup;
     ct_verify_recall_fn recall;     /* optional */
     ct_verify_remember_fn remember; /* with recall */
+    /* Optional: reads the wall clock (unix µs) when, and only when, the decision
+     * needs it (a token with an expiry); NULL: the decision's now_us is used. */
+    int64_t (*clock)(void *ud);
     void *ud;
 };
 

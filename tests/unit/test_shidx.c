@@ -469,7 +469,8 @@ static void mr_remember(void *ud, const char secret[CT_SECRET_LEN])
 
 static enum ct_verify_outcome mr_decide(struct ct_shidx_reader *r, const char *secret)
 {
-    const struct ct_verify_index ix = {mr_lookup, mr_recall, mr_remember, r};
+    const struct ct_verify_index ix = {
+        .lookup = mr_lookup, .recall = mr_recall, .remember = mr_remember, .ud = r};
     struct ct_verify_input in = {.x_token = secret, .scope = "read_only_metrics"};
     struct ct_verify_result res;
     return ct_verify_decide_in(&in, "fr-par", &ix, 0, &res);

@@ -478,6 +478,8 @@ struct fake_index {
     struct ct_index_hit hit;
     enum ct_verify_lookup when_other; /* MISS, or UNAVAILABLE for a failing index */
     int calls;
+    int64_t clock_now; /* what fake_clock answers */
+    int clock_reads;
 };
 
 static enum ct_verify_lookup fake_lookup(void *ud, const uint8_t hash[CT_HASH_LEN],
@@ -592,7 +594,8 @@ static void test_decide_memo(void **state)
     f.hit.scopes = CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_METRICS);
     f.hit.expires_at_us = 1000;
     struct fake_memo m = {.ix = &f};
-    const struct ct_verify_index ix = {memo_lookup, memo_recall, memo_remember, &m};
+    const struct ct_verify_index ix = {
+        .lookup = memo_lookup, .recall = memo_recall, .remember = memo_remember, .ud = &m};
     struct ct_verify_input in = {.x_token = secret,
                                  .data_source = "metrics",
                                  .method = "GET",
@@ -633,6 +636,38 @@ static void test_decide_memo(void **state)
     in.x_token = "not-a-token";
     assert_int_equal(ct_verify_decide_in(&in, NULL, &ix, 999, &res), CT_VERIFY_MALFORMED);
     assert_int_equal(m.recalls, recalls);
+}
+
+/* The optional clock: read for a token with an expiry only, and decides it. */
+static int64_t fake_clock(void *ud)
+{
+    struct fake_index *f = ud;
+    f->clock_reads++;
+    return f->clock_now;
+}
+
+static void test_decide_clock(void **state)
+{
+    (void)state;
+    char secret[CT_SECRET_LEN + 1];
+    new_secret(secret);
+    struct fake_index f = {.when_other = CT_VERIFY_LOOKUP_MISS};
+    ct_secret_hash(secret, CT_SECRET_LEN, f.hash);
+    snprintf(f.hit.region, sizeof f.hit.region, "%s", "fr-par");
+    f.hit.scopes = CT_SCOPE_BIT(CT_SCOPE_READ_ONLY_METRICS);
+    const struct ct_verify_index ix = {.lookup = fake_lookup, .clock = fake_clock, .ud = &f};
+    struct ct_verify_input in = {.x_token = secret, .scope = "read_only_metrics"};
+    struct ct_verify_result res;
+    /* now_us says expired; the clock, when given, is what counts. */
+    f.hit.expires_at_us = 1000;
+    f.clock_now = 999;
+    assert_int_equal(ct_verify_decide_in(&in, "fr-par", &ix, 5000, &res), CT_VERIFY_ALLOW);
+    f.clock_now = 1000;
+    assert_int_equal(ct_verify_decide_in(&in, "fr-par", &ix, 0, &res), CT_VERIFY_EXPIRED);
+    assert_int_equal(f.clock_reads, 2);
+    f.hit.expires_at_us = 0; /* no expiry: no clock reading */
+    assert_int_equal(ct_verify_decide_in(&in, "fr-par", &ix, 0, &res), CT_VERIFY_ALLOW);
+    assert_int_equal(f.clock_reads, 2);
 }
 
 /* The outcome table: every outcome answers one of the four statuses, ALLOW alone
@@ -682,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_explicit_scope_unknown),
         cmocka_unit_test(test_decide),
         cmocka_unit_test(test_decide_memo),
+        cmocka_unit_test(test_decide_clock),
         cmocka_unit_test(test_outcome_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
