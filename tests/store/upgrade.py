@@ -52,6 +52,31 @@ def api(srv, method, path, body=None):
     return st, jbody(data)
 
 
+def refused_row(work):
+    """SQLite: migration 4 stores ids as 16 bytes; a token row whose project is not a
+    UUID (written by hand) stops it, and its one transaction leaves the database as
+    the earlier migrations made it: schema 3, every row there, text keys."""
+    uri = "sqlite:" + os.path.join(work, "v2-bad.db")
+    load("sqlite", uri)
+    path = uri[len("sqlite:"):]
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE tokens SET project_id = 'not-a-uuid' WHERE name = 'second'")
+    srv = Server("--regions", "fr-par,nl-ams", db=uri, key=KEY, workdir=work)
+    try:
+        srv.start()
+        started = True
+        srv.stop()
+    except RuntimeError:
+        started = False
+    T.ok(not started and "is not a UUID" in srv.log(),
+         "sqlite: a token row that is not a UUID stops migration 4, saying why")
+    with sqlite3.connect(path) as db:
+        T.eq(db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0], 3,
+             "sqlite: ... and leaves the schema at version 3")
+        T.eq(db.execute("SELECT name, typeof(id) FROM tokens ORDER BY name").fetchall(),
+             [("first", "text"), ("second", "text")], "sqlite: ... every row as it was")
+
+
 def run():
     uri = sys.argv[1] if len(sys.argv) > 1 else None
     backend = "postgresql" if uri else "sqlite"
@@ -85,6 +110,8 @@ def run():
     st, got = api(srv, "GET", "/tokens/" + tok["id"])
     T.eq(got and got["expires_at"], tok["expires_at"], "the expiry survives a restart")
     srv.stop()
+    if backend == "sqlite":
+        refused_row(work)
     return T.done()
 
 
