@@ -114,7 +114,14 @@ ct_status ct__pg_schema_migrate(struct ct__pg_conn *c, void *arg)
 {
     (void)arg;
     int have = 0;
-    ct_status rc = ct__pg_exec(c, CT_PGS_MIGRATE_LOCK, NULL, NULL);
+    /* No statement timeout for this transaction: a migration that rewrites a large
+     * table (4: a million tokens) runs longer than the per-query timeout (default
+     * 5 s), and a node waiting on the lock for another's migration should wait for
+     * it, not fail. Both end with the transaction. */
+    ct_status rc =
+        ct__pg_exec_script(c, "SET LOCAL statement_timeout = 0", "schema migration timeout");
+    if (rc == CT_OK)
+        rc = ct__pg_exec(c, CT_PGS_MIGRATE_LOCK, NULL, NULL);
     if (rc == CT_OK)
         rc = ct__pg_exec(c, CT_PGS_MIGRATE_TABLE, NULL, NULL);
     if (rc == CT_OK)
