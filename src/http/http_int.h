@@ -78,6 +78,17 @@ struct ct_http_reply {
 /* Matches url against the route table, capturing {region} and {token_id} into
  * in; returns the route id (CT_ROUTE_NONE when nothing matches). For fuzzing. */
 int ct__http_route_match(const char *url, struct ct_http_request *in);
+/* routes.c: each route's name (metrics, logs) and allowed methods ("GET, POST"),
+ * by enum ct_route_id. */
+extern const char *const ct__http_route_names[];
+extern const char *const ct__http_route_allow[];
+struct ct_http_route;
+enum ct_method ct__http_parse_method(const char *m);
+/* The route url matches (captures written into in), or NULL. */
+const struct ct_http_route *ct__http_route_of(const char *url, struct ct_http_request *in);
+/* Reads the allowed-method masks once, before any thread calls ct__http_method_allowed. */
+void ct__http_route_masks_init(void);
+bool ct__http_method_allowed(enum ct_route_id r, enum ct_method m);
 /* Runs a store-touching route (management API, /healthz) on a worker thread. */
 void ct__handle(struct ct_service *svc, struct ct_http_request *req, struct ct_http_reply *rep);
 /* Answers on the calling event thread what needs no blocking work: /healthz and

@@ -23,89 +23,12 @@
 #include "http/console.h"
 #include "http/conns.h"
 #include "http/http_int.h"
+#include "http/server_int.h"
 #include "util/cidr.h"
 #include "util/metrics.h"
 #include "util/log.h"
 #include "util/text.h"
 #include "util/time.h"
-
-enum req_state { REQ_NEW, REQ_QUEUED, REQ_DONE };
-
-#define ALLOWED_CACHE 1024 /* prebuilt 204 answers per event thread, by token id (power of two) */
-
-struct allowed_slot {
-    char token_id[CT_UUID_LEN + 1];
-    struct MHD_Response *resp;
-};
-
-/* Ordering argument: one cache per event thread, read and written by that
- * thread only (MHD runs every callback of a connection on the one event thread
- * that owns it, and /auth/verify is answered there, never on a worker), so no
- * lock: the thread that replaces a slot's response is the only one that could
- * be handing it out, and it queues a response before it can replace it. MHD
- * counts the connections a response is queued on; MHD_destroy_response() drops
- * only the cache's reference, and the response is freed when the last of those
- * connections is done with it. The caches are freed after the daemon stopped. */
-struct allowed_cache {
-    struct ct_http *owner;
-    struct allowed_cache *next; /* every cache of the server, under allowed_lock */
-    struct allowed_slot slot[ALLOWED_CACHE];
-};
-static __thread struct allowed_cache *tls_allowed;
-
-/* One per HTTP request: created on MHD's first call, freed in the completion
- * callback. Owns body and reply. */
-struct request {
-    struct ct_http *h;
-    struct ct_http_request in;
-    struct ct_http_reply out;
-    struct MHD_Connection *conn;
-    struct request *next_job;
-    enum req_state state;
-    bool too_large;
-    bool body_known; /* Content-Length given: body_expected is the whole body */
-    uint64_t body_expected;
-    size_t body_seen;      /* bytes of body received, kept or not */
-    struct ct_conn *track; /* the connection's deadline (conns.h); may be NULL */
-    struct ct_buf body;    /* capped at max_body; wiped when freed */
-    int64_t start_us;
-    char request_id[40];
-    const char *method_str;
-    unsigned verify_outcome; /* for the log, when route is verify */
-};
-
-struct ct_http {
-    struct MHD_Daemon *daemon;
-    struct ct_service *svc;
-    struct ct_http_config cfg;
-    uint16_t port;
-    pthread_t *workers;
-    unsigned n_workers;
-    pthread_mutex_t qlock;
-    pthread_cond_t qcond, idle_cond;
-    struct request *q_head, *q_tail;
-    unsigned q_len, in_flight;
-    bool stopping;
-    /* The data plane's fixed denials, by outcome (NULL for ALLOW; the 401s of
-     * unknown and malformed credentials have equal bodies on purpose); built at
-     * start, immutable, freed at stop. */
-    struct MHD_Response *resp_denied[CT_VERIFY_OUTCOME_COUNT_];
-    struct ct_cidr trusted[CT_CIDR_MAX]; /* proxies whose forwarded address we believe */
-    size_t n_trusted;
-    struct ct_conns *conns; /* request deadlines and missed closes (conns.h) */
-    int64_t started_us;
-    _Atomic unsigned active;      /* requests between their first and completion callbacks */
-    _Atomic bool draining;        /* stopping: answers carry Connection: close */
-    pthread_mutex_t allowed_lock; /* guards the list of caches, not the caches */
-    struct allowed_cache *allowed;
-};
-
-#define ROUTE_NAME_(id, name, allow) name,
-#define ROUTE_ALLOW_(id, name, allow) allow,
-static const char *const route_names[] = {CT_HTTP_ROUTES(ROUTE_NAME_)};
-static const char *const route_allow[] = {CT_HTTP_ROUTES(ROUTE_ALLOW_)};
-#undef ROUTE_NAME_
-#undef ROUTE_ALLOW_
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -126,129 +49,6 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
      * of ours sees the request (not even on_uri): this message is the only trace. */
     if (cls && strstr(buf, "HTTP response code is 414"))
         early_answer(cls, NULL, 414);
-}
-
-static enum ct_method parse_method(const char *m)
-{
-    static const struct {
-        const char *name;
-        enum ct_method m;
-    } tab[] = {{"GET", CT_GET},   {"POST", CT_POST}, {"DELETE", CT_DELETE},
-               {"HEAD", CT_HEAD}, {"PUT", CT_PUT},   {"PATCH", CT_PATCH}};
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
-        if (strcmp(m, tab[i].name) == 0)
-            return tab[i].m;
-    }
-    return CT_OTHER;
-}
-
-/* The URL patterns, matched in order segment by segment; "{region}", "{token_id}"
- * and "{asset}" capture one segment. What each route serves: CT_HTTP_ROUTES. */
-static const struct ct_http_route routes[] = {
-    {"/cockpit/v1/regions/{region}/tokens", CT_ROUTE_TOKENS},
-    {"/cockpit/v1/regions/{region}/tokens/{token_id}", CT_ROUTE_TOKEN},
-    {"/cockpit/v1/regions/{region}/tokens/{token_id}/rotate", CT_ROUTE_ROTATE},
-    {"/auth/verify", CT_ROUTE_VERIFY},
-    {"/healthz", CT_ROUTE_HEALTHZ},
-    {"/metrics", CT_ROUTE_METRICS},
-    {"/console", CT_ROUTE_CONSOLE}, /* redirects to /console/ */
-    {"/console/", CT_ROUTE_CONSOLE},
-    {"/console/{asset}", CT_ROUTE_CONSOLE},
-    {"/console/api/session", CT_ROUTE_SESSION},
-    {"/cockpit/v1/regions", CT_ROUTE_REGIONS},
-};
-#define N_ROUTES (sizeof routes / sizeof routes[0])
-
-const struct ct_http_route *ct_http_route_at(size_t i)
-{
-    return i < N_ROUTES ? &routes[i] : NULL;
-}
-
-/* Matches url against one pattern, capturing into in; false on mismatch. */
-static bool match(const char *pat, const char *url, struct ct_http_request *in)
-{
-    while (*pat && *url) {
-        if (*pat == '{') {
-            const char *pe = strchr(pat, '}');
-            const char *ue = strchr(url, '/');
-            size_t n = ue ? (size_t)(ue - url) : strlen(url);
-            char *dst = in->token_id;
-            size_t cap = sizeof in->token_id;
-            if (strncmp(pat, "{region}", 8) == 0) {
-                dst = in->region;
-                cap = sizeof in->region;
-            } else if (strncmp(pat, "{asset}", 7) == 0) {
-                dst = in->asset;
-                cap = sizeof in->asset;
-            }
-            if (!pe || n == 0)
-                return false;
-            if (n >= cap) {
-                /* An over-long token id is the client's mistake about an id (400 on
-                 * token_id), not an unknown path: keep it, cut, to be refused. */
-                if (dst != in->token_id)
-                    return false;
-                in->token_id_cut = true;
-                memcpy(dst, url, cap - 1);
-                dst[cap - 1] = '\0';
-                pat = pe + 1;
-                url += n;
-                continue;
-            }
-            memcpy(dst, url, n);
-            dst[n] = '\0';
-            pat = pe + 1;
-            url += n;
-        } else if (*pat++ != *url++) {
-            return false;
-        }
-    }
-    return *pat == '\0' && *url == '\0';
-}
-
-static const struct ct_http_route *route_of(const char *url, struct ct_http_request *in)
-{
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        if (match(routes[i].pattern, url, in))
-            return &routes[i];
-    }
-    return NULL;
-}
-
-int ct__http_route_match(const char *url, struct ct_http_request *in)
-{
-    const struct ct_http_route *rt = route_of(url, in);
-    return rt ? rt->id : CT_ROUTE_NONE;
-}
-
-const char *ct_http_route_methods(int id)
-{
-    return id >= 0 && id < CT_ROUTE_COUNT_ ? route_allow[id] : "";
-}
-
-/* Which methods each route serves, as a mask of 1 << enum ct_method: read from
- * route_allow once in ct_http_start, before any thread reads it. */
-static unsigned route_mask[CT_ROUTE_COUNT_];
-
-static void route_masks_init(void)
-{
-    for (unsigned r = 0; r < CT_ROUTE_COUNT_; r++) {
-        const char *p = route_allow[r];
-        route_mask[r] = strcmp(p, "*") == 0 ? ~0u : 0;
-        while (route_mask[r] != ~0u && *p) {
-            char name[16];
-            size_t n = strcspn(p, ", ");
-            snprintf(name, sizeof name, "%.*s", (int)n, p);
-            route_mask[r] |= 1u << parse_method(name);
-            p += n;
-            p += strspn(p, ", ");
-        }
-    }
-}
-
-static bool method_allowed(enum ct_route_id r, enum ct_method m)
-{
-    return (unsigned)r < CT_ROUTE_COUNT_ && (route_mask[r] >> m & 1u);
 }
 
 static _Atomic uint64_t request_counter;
@@ -331,7 +131,7 @@ static void client_address(const struct ct_http *h, struct MHD_Connection *conn,
 
 /* ---- responses ------------------------------------------------------------- */
 
-static void add_common_headers(struct MHD_Response *resp, const struct request *r)
+void ct__http_add_common_headers(struct MHD_Response *resp, const struct request *r)
 {
     if (atomic_load_explicit(&r->h->draining, memory_order_relaxed))
         MHD_add_response_header(resp, "Connection", "close");
@@ -355,9 +155,9 @@ static enum MHD_Result send_reply(struct ct_http *h, struct request *r)
     }
     if (!resp)
         return MHD_NO;
-    add_common_headers(resp, r);
+    ct__http_add_common_headers(resp, r);
     if (o->status == 405) {
-        const char *allow = route_allow[r->in.route];
+        const char *allow = ct__http_route_allow[r->in.route];
         if (allow[0])
             MHD_add_response_header(resp, "Allow", allow);
     }
@@ -372,7 +172,7 @@ static enum MHD_Result send_reply(struct ct_http *h, struct request *r)
     return ret;
 }
 
-static enum MHD_Result send_status(struct ct_http *h, struct request *r, ct_status st)
+enum MHD_Result ct__http_send_status(struct ct_http *h, struct request *r, ct_status st)
 {
     ct__reply_status(&r->out, st);
     return send_reply(h, r);
@@ -552,7 +352,7 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
     if (r->in.route == CT_ROUTE_TOKENS && r->in.method == CT_GET) {
         r->in.args = calloc(CT_HTTP_MAX_ARGS, sizeof *r->in.args);
         if (!r->in.args)
-            return send_status(h, r, CT_E_NOMEM);
+            return ct__http_send_status(h, r, CT_E_NOMEM);
         MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, &r->in);
     }
     /* /healthz and Get answered here, on the event thread, when that blocks on
@@ -570,189 +370,8 @@ static enum MHD_Result dispatch(struct ct_http *h, struct request *r)
         ct_service_reads_local(h->svc) && create_start(h, r))
         return MHD_YES;
     if (!enqueue(h, r, false))
-        return send_status(h, r, CT_E_UNAVAILABLE);
+        return ct__http_send_status(h, r, CT_E_UNAVAILABLE);
     return MHD_YES;
-}
-
-/* ---- the data plane -------------------------------------------------------- */
-
-/* This event thread's cache (allocated on its first allowed request). */
-static struct allowed_cache *allowed_cache(struct ct_http *h)
-{
-    struct allowed_cache *c = tls_allowed;
-    if (c && c->owner == h)
-        return c;
-    c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->owner = h;
-    pthread_mutex_lock(&h->allowed_lock);
-    c->next = h->allowed;
-    h->allowed = c;
-    pthread_mutex_unlock(&h->allowed_lock);
-    tls_allowed = c;
-    return c;
-}
-
-/* The 204 for a token carries only immutable facts (its id and project), so it
- * is built once per event thread and reused, like the fixed 401/403: a token
- * that no longer verifies never reaches it. Returns a response borrowed from
- * this thread's cache, to be queued before the thread looks up another. */
-static struct MHD_Response *allowed_response(struct ct_http *h, const struct ct_verify_result *res)
-{
-    struct allowed_cache *c = allowed_cache(h);
-    if (!c)
-        return NULL;
-    uint64_t k = ct_fnv1a(CT_FNV1A_SEED, res->token_id, strlen(res->token_id));
-    struct allowed_slot *s = &c->slot[k & (ALLOWED_CACHE - 1)];
-    if (s->resp && strcmp(s->token_id, res->token_id) == 0)
-        return s->resp;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    if (!resp)
-        return NULL;
-    MHD_add_response_header(resp, "X-Scope-OrgID", res->project_id);
-    MHD_add_response_header(resp, "X-Cockpit-Project-Id", res->project_id);
-    MHD_add_response_header(resp, "X-Cockpit-Token-Id", res->token_id);
-    if (s->resp)
-        MHD_destroy_response(s->resp);
-    s->resp = resp;
-    memcpy(s->token_id, res->token_id, sizeof s->token_id);
-    return resp;
-}
-
-/* One pass over the request headers instead of eight lookups. */
-static enum MHD_Result collect_verify_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                             const char *value)
-{
-    struct ct_verify_input *in = cls;
-    (void)kind;
-    const char **slot = NULL;
-    switch (key[0] | 0x20) {
-    case 'x':
-        if (strcasecmp(key, "X-Token") == 0)
-            slot = &in->x_token;
-        else if (strcasecmp(key, "X-Scope-OrgID") == 0)
-            slot = &in->x_scope_orgid;
-        else if (strcasecmp(key, "X-Cockpit-Scope") == 0)
-            slot = &in->scope;
-        else if (strcasecmp(key, "X-Cockpit-Data-Source") == 0)
-            slot = &in->data_source;
-        else if (strcasecmp(key, "X-Cockpit-Region") == 0)
-            slot = &in->region;
-        else if (strcasecmp(key, "X-Original-URI") == 0)
-            slot = &in->uri;
-        else if (strcasecmp(key, "X-Original-Method") == 0)
-            slot = &in->method;
-        break;
-    case 'a':
-        if (strcasecmp(key, "Authorization") == 0)
-            slot = &in->authorization;
-        break;
-    default:
-        break;
-    }
-    if (slot && !*slot) /* the first occurrence wins, as MHD_lookup_connection_value does */
-        *slot = value;
-    return MHD_YES;
-}
-
-static enum MHD_Result verify(struct ct_http *h, struct request *r)
-{
-    struct MHD_Connection *c = r->conn;
-    struct ct_verify_input in = {0};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_verify_header, &in);
-    struct ct_verify_result res;
-    ct_service_verify(h->svc, &in, ct_now_us(), &res);
-    r->verify_outcome = res.outcome;
-    if (res.outcome != CT_VERIFY_ALLOW) {
-        r->out.status = ct_verify_outcome_info(res.outcome)->http;
-        return MHD_queue_response(c, r->out.status, h->resp_denied[res.outcome]);
-    }
-    struct MHD_Response *resp = allowed_response(h, &res);
-    if (!resp)
-        return MHD_NO;
-    r->out.status = 204;
-    return MHD_queue_response(c, 204, resp);
-}
-
-/* ---- /metrics ---------------------------------------------------------------- */
-
-static void render_service_metrics(struct ct_http *h, struct ct_buf *b)
-{
-    ct_buf_printf(b, "# HELP cockpit_tokens_verify_decisions_total /auth/verify decisions by "
-                     "outcome.\n# TYPE cockpit_tokens_verify_decisions_total counter\n");
-    for (unsigned o = 0; o < CT_VERIFY_OUTCOME_COUNT_; o++)
-        ct_buf_printf(
-            b, "cockpit_tokens_verify_decisions_total{decision=\"%s\"} %llu\n",
-            ct_verify_outcome_name((enum ct_verify_outcome)o),
-            (unsigned long long)ct_service_verify_count(h->svc, (enum ct_verify_outcome)o));
-    const struct ct_service_config *sc = ct_service_config(h->svc);
-    int64_t now = ct_now_us();
-    struct ct_service_stats st;
-    ct_service_stats(h->svc, now, now + 7LL * 86400 * 1000000, &st);
-    ct_buf_printf(b, "# HELP cockpit_tokens_index_tokens Tokens in the verification index.\n"
-                     "# TYPE cockpit_tokens_index_tokens gauge\n");
-    for (unsigned i = 0; i < st.n_regions; i++)
-        ct_buf_printf(b, "cockpit_tokens_index_tokens{region=\"%s\"} %zu\n", sc->regions[i],
-                      st.tokens[i]);
-    ct_buf_printf(b, "# HELP cockpit_tokens_tokens_expiring_7d Tokens that expire within the "
-                     "next 7 days (not yet expired).\n"
-                     "# TYPE cockpit_tokens_tokens_expiring_7d gauge\n");
-    for (unsigned i = 0; i < st.n_regions; i++)
-        ct_buf_printf(b, "cockpit_tokens_tokens_expiring_7d{region=\"%s\"} %zu\n", sc->regions[i],
-                      st.expiring[i]);
-    uint64_t late = 0, abandoned = 0;
-    ct__conns_closed(h->conns, &late, &abandoned);
-    ct_buf_printf(b,
-                  "# HELP cockpit_tokens_http_requests_cut_total Connections closed in the middle "
-                  "of receiving a request: not complete within request_timeout (late), or the "
-                  "client closed (abandoned).\n# TYPE cockpit_tokens_http_requests_cut_total "
-                  "counter\ncockpit_tokens_http_requests_cut_total{reason=\"late\"} %llu\n"
-                  "cockpit_tokens_http_requests_cut_total{reason=\"abandoned\"} %llu\n",
-                  (unsigned long long)late, (unsigned long long)abandoned);
-    ct_buf_printf(b,
-                  "# HELP cockpit_tokens_index_tombstones Deleted token ids remembered until "
-                  "the change feed has passed them.\n# TYPE cockpit_tokens_index_tombstones gauge\n"
-                  "cockpit_tokens_index_tombstones %zu\n",
-                  st.tombstones);
-    ct_buf_printf(b,
-                  "# HELP cockpit_tokens_worker_queue_length Store requests waiting for a "
-                  "worker.\n# TYPE cockpit_tokens_worker_queue_length gauge\n"
-                  "cockpit_tokens_worker_queue_length %u\n",
-                  h->q_len);
-    ct_buf_printf(b,
-                  "# HELP cockpit_tokens_start_time_seconds Start time of the process.\n"
-                  "# TYPE cockpit_tokens_start_time_seconds gauge\n"
-                  "cockpit_tokens_start_time_seconds %.3f\n",
-                  (double)h->started_us / 1e6);
-}
-
-/* Far above what the gauges and histograms render (tens of KiB). */
-#define METRICS_MAX_BYTES (4u << 20)
-
-static enum MHD_Result metrics(struct ct_http *h, struct request *r)
-{
-    struct ct_buf b;
-    ct_buf_init(&b, METRICS_MAX_BYTES, false);
-    ct_metrics_render(&b);
-    render_service_metrics(h, &b);
-    if (b.failed) {
-        ct_buf_done(&b);
-        return send_status(h, r, CT_E_NOMEM);
-    }
-    size_t len = 0;
-    char *text = ct_buf_steal(&b, &len);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    add_common_headers(resp, r);
-    r->out.status = 200;
-    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
-    MHD_destroy_response(resp);
-    return ret;
 }
 
 /* ---- the web console ------------------------------------------------------------ */
@@ -770,13 +389,13 @@ static enum MHD_Result console(struct ct_http *h, struct request *r, const char 
     } else {
         a = ct__console_asset_find(r->in.asset);
         if (!a)
-            return send_status(h, r, CT_E_NOT_FOUND);
+            return ct__http_send_status(h, r, CT_E_NOT_FOUND);
         const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
         resp = ct__console_response(a, inm, &status);
     }
     if (!resp)
         return MHD_NO;
-    add_common_headers(resp, r);
+    ct__http_add_common_headers(resp, r);
     r->out.status = status;
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
@@ -811,8 +430,8 @@ static struct request *request_new(struct ct_http *h, struct MHD_Connection *con
     r->conn = conn;
     r->start_us = ct_mono_us();
     r->method_str = method;
-    r->in.method = parse_method(method);
-    const struct ct_http_route *rt = route_of(url, &r->in);
+    r->in.method = ct__http_parse_method(method);
+    const struct ct_http_route *rt = ct__http_route_of(url, &r->in);
     r->in.route = rt ? rt->id : CT_ROUTE_NONE;
     if (r->in.route != CT_ROUTE_VERIFY) /* the hot path names a request only if it logs it */
         set_request_id(r, conn);
@@ -953,7 +572,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->too_large ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect") : NULL;
         if (expect && strcasecmp(expect, "100-continue") == 0) {
             ct__conn_received(r->track);
-            return send_status(h, r, CT_E_TOO_LARGE); /* before the body is sent at all */
+            return ct__http_send_status(h, r, CT_E_TOO_LARGE); /* before the body is sent at all */
         }
         return MHD_YES; /* answer on a later call, or MHD closes the connection */
     }
@@ -966,7 +585,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->body_seen > h->cfg.max_body)
             r->too_large = true;
         if (r->too_large && r->body_seen > (size_t)h->cfg.max_body + DRAIN_LIMIT)
-            return send_status(h, r, CT_E_TOO_LARGE);
+            return ct__http_send_status(h, r, CT_E_TOO_LARGE);
         /* Only Create and Rotate read their body; every other route drops it (bounded above). */
         if (!r->too_large && r->in.method == CT_POST &&
             (r->in.route == CT_ROUTE_TOKENS || r->in.route == CT_ROUTE_ROTATE))
@@ -979,17 +598,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     ct__conn_received(r->track); /* the whole request is here */
     if (r->too_large)
-        return send_status(h, r, CT_E_TOO_LARGE);
+        return ct__http_send_status(h, r, CT_E_TOO_LARGE);
     bool console_off =
         !h->cfg.console && (r->in.route == CT_ROUTE_CONSOLE || r->in.route == CT_ROUTE_SESSION);
     if (r->in.route == CT_ROUTE_NONE || console_off)
-        return send_status(h, r, CT_E_NOT_FOUND);
-    if (!method_allowed(r->in.route, r->in.method))
-        return send_status(h, r, CT_E_METHOD);
+        return ct__http_send_status(h, r, CT_E_NOT_FOUND);
+    if (!ct__http_method_allowed(r->in.route, r->in.method))
+        return ct__http_send_status(h, r, CT_E_METHOD);
     if (r->in.route == CT_ROUTE_VERIFY)
-        return verify(h, r);
+        return ct__http_verify(h, r);
     if (r->in.route == CT_ROUTE_METRICS)
-        return metrics(h, r);
+        return ct__http_metrics(h, r);
     if (r->in.route == CT_ROUTE_CONSOLE)
         return console(h, r, url);
     return dispatch(h, r);
@@ -1027,7 +646,7 @@ static void log_access(struct ct_http *h, struct request *r)
     ct_log_line_init(&l, ct_log_get_format(), ts, CT_LOG_INFO, "request");
     ct_log_line_str(&l, "request_id", r->request_id);
     ct_log_line_str(&l, "method", r->method_str);
-    ct_log_line_str(&l, "route", route_names[r->in.route]);
+    ct_log_line_str(&l, "route", ct__http_route_names[r->in.route]);
     ct_log_line_num(&l, "status", r->out.status);
     ct_log_line_num(&l, "duration_us", dur);
     ct_log_line_str(&l, "access_key", r->out.access_key[0] ? r->out.access_key : "-");
@@ -1233,8 +852,8 @@ ct_status ct_http_start(const struct ct_http_config *cfg, struct ct_service *svc
     }
     h->started_us = ct_now_us();
     request_prefix = ct_random_u64();
-    ct_metrics_set_route_names(route_names, CT_ROUTE_COUNT_);
-    route_masks_init();
+    ct_metrics_set_route_names(ct__http_route_names, CT_ROUTE_COUNT_);
+    ct__http_route_masks_init();
     pthread_mutex_init(&h->qlock, NULL);
     pthread_mutex_init(&h->allowed_lock, NULL);
     pthread_cond_init(&h->qcond, NULL);
