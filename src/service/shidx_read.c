@@ -17,6 +17,7 @@
 #define SPIN_LIMIT 4096
 #define YIELD_ROUNDS 256
 #define REMAP_EVERY_US 1000000
+#define RETIRED_ROUNDS 8 /* remaps of a lookup that keeps finding its file retired */
 
 uint64_t ct_shidx_home(const uint8_t hash[CT_HASH_LEN], uint64_t mask)
 {
@@ -254,8 +255,13 @@ enum ct_shidx_result ct_shidx_reader_lookup(struct ct_shidx_reader *r,
 {
     enum ct_shidx_result res = CT_SHIDX_CORRUPT;
     r->last.valid = false;
-    /* Two rounds: a retired file is replaced at once, then checked again. */
-    for (int round = 0; round < 2; round++) {
+    /* A retired file is replaced at once and the new one checked: a few rounds,
+     * because the writer may have rebuilt more than once between a remap and
+     * its check (a reader descheduled there; churn forcing growth and then
+     * compaction). Each retired file names a newer one at the path, so the
+     * rounds end on a live file unless rebuilds outrun the reader every time:
+     * then it fails closed (stale). */
+    for (int round = 0; round < RETIRED_ROUNDS; round++) {
         if (!r->valid &&
             (round > 0 || r->last_map_us == 0 || mono_us - r->last_map_us >= REMAP_EVERY_US))
             remap(r, mono_us);
