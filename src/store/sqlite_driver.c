@@ -1,6 +1,7 @@
-/* The SQLite driver: connections, statement cache, transaction runners, group
- * commit, checkpointer (see sqlite_driver.h). No SQL of tokens here. */
-#include "store/sqlite_driver.h"
+/* The SQLite driver: connections, statement cache, transaction runners (see
+ * sqlite_driver.h); group commit and the checkpointer are in sqlite_commit.c.
+ * No SQL of tokens here. */
+#include "store/sqlite_driver_int.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -19,50 +20,10 @@
 #define DEFAULT_POOL_SIZE 4
 #define MAX_POOL_SIZE 64
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
-#define CHECKPOINT_FRAMES 4000 /* ask for a checkpoint past this many WAL frames */
 /* A write that failed hard (full disk, I/O error) makes /healthz fail for this
  * long, unless a write succeeds before: a node that cannot write should leave
  * the load balancer, and without writes to try, it is let back in to try. */
 #define WRITE_FAILURE_HEALTH_US (30 * 1000000LL)
-
-/* The driver's own statements: transaction control. */
-#define TX_TABLE(X)                                                                                \
-    X(T_BEGIN, "BEGIN")                                                                            \
-    X(T_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE")                                                        \
-    X(T_COMMIT, "COMMIT")                                                                          \
-    X(T_ROLLBACK, "ROLLBACK")                                                                      \
-    X(T_SAVEPOINT, "SAVEPOINT op")                                                                 \
-    X(T_RELEASE, "RELEASE op")                                                                     \
-    X(T_ROLLBACK_TO, "ROLLBACK TO op")                                                             \
-    X(T_PING, "SELECT 1")
-
-enum tx_stmt {
-#define TX_ENUM(e, sql) e,
-    TX_TABLE(TX_ENUM)
-#undef TX_ENUM
-        T_COUNT_
-};
-
-static const char *const tx_sql[] = {
-#define TX_SQL(e, sql) sql,
-    TX_TABLE(TX_SQL)
-#undef TX_SQL
-};
-
-struct ct__sq_conn {
-    sqlite3 *db;
-    sqlite3_stmt *tx[T_COUNT_];
-    sqlite3_stmt **slot; /* n_slots statements of the operations, prepared on first use */
-    unsigned n_slots;
-    struct ct__sq_conn *next_free; /* read pool free list */
-    uint32_t local;                /* a thread's own reader: its number (> 0); else 0 */
-};
-
-/* A reader that one thread keeps for itself (ct__sq_local_read). */
-struct local_reader {
-    struct ct__sq_conn conn;
-    struct local_reader *next;
-};
 
 /* Ordering argument: a thread's reader is found through this thread-local
  * pointer and used by that thread only (one statement at a time, like a pooled
@@ -75,65 +36,6 @@ static __thread struct local_reader *tls_local;
  * a handle's address can be reused by a later one, its serial cannot. */
 static __thread uint64_t tls_local_serial;
 static _Atomic uint64_t open_serial;
-
-/* One queued write. A synchronous one lives on its caller's stack until its
- * semaphore is posted with done set: a commit wakes exactly the callers it
- * finished, and a woken caller returns without taking gc_lock again (a
- * condition variable would make every waiter re-acquire the mutex, a second
- * sleep per create, measured at ~6 % of a create's CPU). An asynchronous one
- * (async_done set) is heap memory the committer frees after calling async_done. */
-struct gc_op {
-    ct__sq_tx_fn fn;
-    void *arg;
-    ct_status rc;
-    bool done; /* written before the post, read after the wait: the semaphore orders it */
-    sem_t wake;
-    void (*async_done)(void *async_arg, ct_status rc);
-    void *async_arg;
-    struct gc_op *next;
-};
-
-/* Ordering: path, busy_ms, n_slots and the connections' addresses are set before
- * any other thread exists and never change. The writer is used under write_lock;
- * the free list under pool_lock; the group-commit queue and the committer's
- * flags under gc_lock (see gc_main); the checkpointer's flags under ckpt_lock.
- * write_failed_us is atomic (a hint for /healthz: a late value only shifts when
- * the node leaves or rejoins). */
-struct ct_store_backend {
-    struct ct__sq_guard *guard;      /* the file: lock, identity (sqlite_guard.h) */
-    _Atomic int64_t write_failed_us; /* monotonic time of the last hard write failure; 0 = none */
-    struct ct__cursor_cache *cursors;
-    char *path;
-    int busy_ms;
-    unsigned pool_size, n_slots;
-    struct ct__sq_conn writer;
-    pthread_mutex_t write_lock;
-
-    struct ct__sq_conn *readers;
-    unsigned n_readers;
-    struct ct__sq_conn *free_readers;
-    pthread_mutex_t pool_lock;
-    pthread_cond_t pool_cond;
-
-    uint64_t serial;             /* set at open, from open_serial */
-    pthread_mutex_t local_lock;  /* guards the list, not the readers */
-    struct local_reader *locals; /* every thread's own reader */
-    unsigned n_locals;
-
-    /* Group commit: the committer thread writes whatever is queued as one batch. */
-    pthread_mutex_t gc_lock;
-    pthread_cond_t gc_cond; /* the committer waits here for work, gc_idle set */
-    struct gc_op *gc_head, **gc_tail;
-    pthread_t gc_thread;
-    bool gc_started, gc_idle, gc_stop;
-
-    /* Background checkpointer: keeps WAL-to-database copying off the commit path. */
-    struct ct__sq_conn ckpt;
-    pthread_t ckpt_thread;
-    bool ckpt_started, ckpt_stop, ckpt_wanted;
-    pthread_mutex_t ckpt_lock;
-    pthread_cond_t ckpt_cond;
-};
 
 /* ---- errors and statements ------------------------------------------------------------------ */
 
@@ -247,7 +149,7 @@ ct_status ct__sq_exec_bound(struct ct__sq_conn *c, sqlite3_stmt *s, unsigned slo
 }
 
 /* Runs a parameterless transaction-control statement to completion. */
-static ct_status exec_tx(struct ct__sq_conn *c, enum tx_stmt id)
+ct_status ct__sq_exec_tx(struct ct__sq_conn *c, enum tx_stmt id)
 {
     if (!c->tx[id]) {
         ct_status rc = prepare(c, tx_sql[id], SQLITE_PREPARE_PERSISTENT, &c->tx[id]);
@@ -320,7 +222,7 @@ void ct__sq_col_blob(sqlite3_stmt *s, int col, uint8_t *dst, size_t len)
 
 /* ---- connections ---------------------------------------------------------------------------- */
 
-static void conn_close(struct ct__sq_conn *c)
+void ct__sq_conn_close(struct ct__sq_conn *c)
 {
     for (int i = 0; i < T_COUNT_; i++)
         sqlite3_finalize(c->tx[i]);
@@ -341,7 +243,7 @@ static int check_wal(void *ud, int ncols, char **vals, char **names)
 /* Opens one connection through vfs (NULL: the default). Only the writer switches
  * the file to WAL (the mode is persistent); readers are made query_only so a bug
  * cannot write around the queue. */
-static ct_status conn_open(struct ct_store_backend *be, struct ct__sq_conn *c, bool reader,
+ct_status ct__sq_conn_open(struct ct_store_backend *be, struct ct__sq_conn *c, bool reader,
                            const char *vfs)
 {
     c->slot = calloc(be->n_slots ? be->n_slots : 1, sizeof *c->slot);
@@ -410,89 +312,15 @@ static ct_status open_readers(struct ct_store_backend *be)
         return CT_E_NOMEM;
     for (; be->n_readers < be->pool_size; be->n_readers++) {
         struct ct__sq_conn *c = &be->readers[be->n_readers];
-        ct_status rc = conn_open(be, c, true, NULL);
+        ct_status rc = ct__sq_conn_open(be, c, true, NULL);
         if (rc != CT_OK) {
-            conn_close(c);
+            ct__sq_conn_close(c);
             return rc;
         }
         c->next_free = be->free_readers;
         be->free_readers = c;
     }
     return CT_OK;
-}
-
-/* ---- background checkpointer ---------------------------------------------------------------- */
-
-/* Runs on the writer after each commit (under write_lock): cheap, never blocks. */
-static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
-{
-    struct ct_store_backend *be = ud;
-    (void)db;
-    (void)name;
-    if (frames >= CHECKPOINT_FRAMES) {
-        pthread_mutex_lock(&be->ckpt_lock);
-        be->ckpt_wanted = true;
-        pthread_cond_signal(&be->ckpt_cond);
-        pthread_mutex_unlock(&be->ckpt_lock);
-    }
-    return SQLITE_OK;
-}
-
-static void *ckpt_main(void *arg)
-{
-    struct ct_store_backend *be = arg;
-    pthread_setname_np(pthread_self(), "ct-checkpoint");
-    pthread_mutex_lock(&be->ckpt_lock);
-    while (!be->ckpt_stop) {
-        if (!be->ckpt_wanted) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1; /* also checkpoint idle databases once a second */
-            pthread_cond_timedwait(&be->ckpt_cond, &be->ckpt_lock, &ts);
-            if (be->ckpt_stop)
-                break;
-        }
-        be->ckpt_wanted = false;
-        pthread_mutex_unlock(&be->ckpt_lock);
-        /* Once a second at least: a removed database file is reported without traffic.
-         * Checkpoints go on: they move committed pages into the file this process
-         * holds, which is what an operator recovers from /proc. */
-        (void)ct__sq_guard_check(be->guard);
-        /* PASSIVE never blocks the writer or readers; what it cannot copy now waits. */
-        int rc =
-            sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-            ct_warn("sqlite: background checkpoint failed: %s", sqlite3_errstr(rc));
-        pthread_mutex_lock(&be->ckpt_lock);
-    }
-    pthread_mutex_unlock(&be->ckpt_lock);
-    return NULL;
-}
-
-static ct_status ckpt_start(struct ct_store_backend *be)
-{
-    ct_status rc = conn_open(be, &be->ckpt, false, NULL);
-    if (rc != CT_OK)
-        return rc;
-    sqlite3_exec(be->writer.db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
-    sqlite3_wal_hook(be->writer.db, wal_hook, be);
-    if (pthread_create(&be->ckpt_thread, NULL, ckpt_main, be) != 0)
-        return CT_E_INTERNAL;
-    be->ckpt_started = true;
-    return CT_OK;
-}
-
-static void ckpt_stop(struct ct_store_backend *be)
-{
-    if (be->ckpt_started) {
-        pthread_mutex_lock(&be->ckpt_lock);
-        be->ckpt_stop = true;
-        pthread_cond_signal(&be->ckpt_cond);
-        pthread_mutex_unlock(&be->ckpt_lock);
-        pthread_join(be->ckpt_thread, NULL);
-        be->ckpt_started = false;
-    }
-    conn_close(&be->ckpt);
 }
 
 /* ---- transaction runners -------------------------------------------------------------------- */
@@ -505,13 +333,13 @@ ct_status ct__sq_write_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *ar
     /* Never write into a file that is no longer the database at its path. */
     ct_status rc = ct__sq_guard_check(be->guard);
     if (rc == CT_OK)
-        rc = exec_tx(c, T_BEGIN_IMMEDIATE);
+        rc = ct__sq_exec_tx(c, T_BEGIN_IMMEDIATE);
     if (rc == CT_OK) {
         rc = fn(c, arg);
         if (rc == CT_OK)
-            rc = exec_tx(c, T_COMMIT);
+            rc = ct__sq_exec_tx(c, T_COMMIT);
         if (rc != CT_OK && !sqlite3_get_autocommit(c->db))
-            (void)exec_tx(c, T_ROLLBACK);
+            (void)ct__sq_exec_tx(c, T_ROLLBACK);
     }
     ct__cursor_write_end(be->cursors);
     pthread_mutex_unlock(&be->write_lock);
@@ -522,158 +350,17 @@ ct_status ct__sq_write_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *ar
     return rc;
 }
 
-/* Applies a batch inside one transaction. Returns non-OK only when the whole
- * transaction is lost; per-operation outcomes go to op->rc. */
-static ct_status gc_apply(struct ct__sq_conn *c, void *arg)
-{
-    for (struct gc_op *op = arg; op; op = op->next) {
-        ct_status rc = exec_tx(c, T_SAVEPOINT);
-        if (rc != CT_OK)
-            return rc;
-        op->rc = op->fn(c, op->arg);
-        if (op->rc != CT_OK) {
-            /* I/O errors and a full disk make SQLite roll back everything itself. */
-            if (sqlite3_get_autocommit(c->db))
-                return op->rc;
-            rc = exec_tx(c, T_ROLLBACK_TO);
-            if (rc != CT_OK)
-                return rc;
-        }
-        rc = exec_tx(c, T_RELEASE);
-        if (rc != CT_OK)
-            return rc;
-    }
-    return CT_OK;
-}
-
-/* Group commit. Ordering argument: the queue (gc_head/gc_tail) and gc_idle
- * change under gc_lock only, and one thread, the committer, takes batches off
- * the queue, so batches commit one at a time in the order they were taken, and
- * an op queued while a batch commits goes into the next one. The committer
- * reads o->next before it completes o: a synchronous op's owner may return (its
- * stack frame vanishes) as soon as its semaphore is posted, and an asynchronous
- * op is freed. sem_post/sem_wait order the rc and done writes before the
- * owner's reads (POSIX memory synchronization). An asynchronous callback runs
- * on the committer, after the commit is durable, in commit order, before the
- * next batch starts: it must not wait for a store write (that would be itself). */
-static void gc_complete(struct gc_op *batch, ct_status rc)
-{
-    for (struct gc_op *o = batch, *next; o; o = next) {
-        next = o->next;
-        if (rc != CT_OK)
-            o->rc = rc;
-        if (o->async_done) {
-            o->async_done(o->async_arg, o->rc);
-            free(o);
-        } else {
-            o->done = true;
-            sem_post(&o->wake);
-        }
-    }
-}
-
-static void *gc_main(void *arg)
-{
-    struct ct_store_backend *be = arg;
-    pthread_setname_np(pthread_self(), "ct-commit"); /* top -H, perf: where a write's CPU goes */
-    pthread_mutex_lock(&be->gc_lock);
-    for (;;) {
-        while (!be->gc_head && !be->gc_stop) {
-            be->gc_idle = true;
-            pthread_cond_wait(&be->gc_cond, &be->gc_lock);
-            be->gc_idle = false;
-        }
-        if (!be->gc_head)
-            break; /* stopping, and nothing left to write */
-        struct gc_op *batch = be->gc_head;
-        be->gc_head = NULL;
-        be->gc_tail = &be->gc_head;
-        pthread_mutex_unlock(&be->gc_lock);
-        gc_complete(batch, ct__sq_write_tx(be, gc_apply, batch));
-        pthread_mutex_lock(&be->gc_lock);
-    }
-    pthread_mutex_unlock(&be->gc_lock);
-    return NULL;
-}
-
-/* Queues op; false when no committer runs (before ct__sq_start, or stopped). */
-static bool gc_enqueue(struct ct_store_backend *be, struct gc_op *op)
-{
-    pthread_mutex_lock(&be->gc_lock);
-    bool open = be->gc_started && !be->gc_stop;
-    if (open) {
-        *be->gc_tail = op;
-        be->gc_tail = &op->next;
-        if (be->gc_idle) /* a busy committer finds op when its batch is done */
-            pthread_cond_signal(&be->gc_cond);
-    }
-    pthread_mutex_unlock(&be->gc_lock);
-    return open;
-}
-
-ct_status ct__sq_submit(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
-{
-    struct gc_op op = {.fn = fn, .arg = arg, .rc = CT_E_INTERNAL};
-    sem_init(&op.wake, 0, 0);
-    /* op lives on this stack until done: the committer unlinks it before then. */
-    if (gc_enqueue(be, &op)) {
-        while (sem_wait(&op.wake) != 0)
-            assert(errno == EINTR);
-    } else {
-        gc_complete(&op, ct__sq_write_tx(be, gc_apply, &op)); /* alone: no other thread */
-    }
-    sem_destroy(&op.wake);
-    return op.rc;
-}
-
-ct_status ct__sq_submit_async(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg,
-                              void (*done)(void *done_arg, ct_status rc), void *done_arg)
-{
-    assert(done);
-    struct gc_op *op = calloc(1, sizeof *op);
-    if (!op)
-        return CT_E_NOMEM;
-    *op = (struct gc_op){
-        .fn = fn, .arg = arg, .rc = CT_E_INTERNAL, .async_done = done, .async_arg = done_arg};
-    if (!gc_enqueue(be, op)) {
-        free(op);
-        return CT_E_UNAVAILABLE;
-    }
-    return CT_OK;
-}
-
-static ct_status gc_start(struct ct_store_backend *be)
-{
-    pthread_mutex_lock(&be->gc_lock);
-    bool ok = pthread_create(&be->gc_thread, NULL, gc_main, be) == 0;
-    be->gc_started = ok;
-    pthread_mutex_unlock(&be->gc_lock);
-    return ok ? CT_OK : CT_E_INTERNAL;
-}
-
-/* Lets the committer finish what is queued, then joins it. */
-static void gc_stop(struct ct_store_backend *be)
-{
-    pthread_mutex_lock(&be->gc_lock);
-    bool started = be->gc_started;
-    be->gc_stop = true;
-    pthread_cond_signal(&be->gc_cond);
-    pthread_mutex_unlock(&be->gc_lock);
-    if (started)
-        pthread_join(be->gc_thread, NULL);
-}
-
 ct_status ct__sq_read_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
 {
     struct ct__sq_conn *c = reader_acquire(be);
-    ct_status rc = exec_tx(c, T_BEGIN);
+    ct_status rc = ct__sq_exec_tx(c, T_BEGIN);
     if (rc == CT_OK) {
         rc = fn(c, arg);
-        ct_status end = exec_tx(c, T_COMMIT);
+        ct_status end = ct__sq_exec_tx(c, T_COMMIT);
         if (rc == CT_OK)
             rc = end;
         if (!sqlite3_get_autocommit(c->db))
-            (void)exec_tx(c, T_ROLLBACK);
+            (void)ct__sq_exec_tx(c, T_ROLLBACK);
     }
     reader_release(be, c);
     return rc;
@@ -687,8 +374,8 @@ static struct ct__sq_conn *local_reader(struct ct_store_backend *be)
     struct local_reader *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
-    if (conn_open(be, &l->conn, true, NULL) != CT_OK) {
-        conn_close(&l->conn);
+    if (ct__sq_conn_open(be, &l->conn, true, NULL) != CT_OK) {
+        ct__sq_conn_close(&l->conn);
         free(l);
         return NULL;
     }
@@ -733,19 +420,19 @@ void ct__sq_close(struct ct_store_backend *be)
 {
     if (!be)
         return;
-    gc_stop(be);
-    ckpt_stop(be);
+    ct__sq_gc_stop(be);
+    ct__sq_ckpt_stop(be);
     /* Readers first: the last connection to close checkpoints and removes the WAL. */
     for (unsigned i = 0; i < be->n_readers; i++)
-        conn_close(&be->readers[i]);
+        ct__sq_conn_close(&be->readers[i]);
     free(be->readers);
     for (struct local_reader *l = be->locals, *next; l; l = next) {
         next = l->next;
-        conn_close(&l->conn);
+        ct__sq_conn_close(&l->conn);
         free(l);
     }
     pthread_mutex_destroy(&be->local_lock);
-    conn_close(&be->writer);
+    ct__sq_conn_close(&be->writer);
     pthread_mutex_destroy(&be->write_lock);
     pthread_mutex_destroy(&be->pool_lock);
     pthread_cond_destroy(&be->pool_cond);
@@ -799,7 +486,7 @@ ct_status ct__sq_open(const char *path, const struct ct_store_options *opts, uns
     ct_status rc = ct__sq_guard_open(path, opts->exclusive, &be->guard);
     if (rc == CT_OK)
         /* The writer's WAL appends go out in one write per batch (sqlite_walbuf.h). */
-        rc = conn_open(be, &be->writer, false, ct__sq_walbuf_vfs());
+        rc = ct__sq_conn_open(be, &be->writer, false, ct__sq_walbuf_vfs());
     return rc;
 }
 
@@ -807,8 +494,8 @@ ct_status ct__sq_start(struct ct_store_backend *be)
 {
     ct_status rc = open_readers(be);
     if (rc == CT_OK)
-        rc = ckpt_start(be);
-    return rc == CT_OK ? gc_start(be) : rc;
+        rc = ct__sq_ckpt_start(be);
+    return rc == CT_OK ? ct__sq_gc_start(be) : rc;
 }
 
 ct_status ct__sq_ping(struct ct_store_backend *be)
@@ -822,9 +509,9 @@ ct_status ct__sq_ping(struct ct_store_backend *be)
      * reader, no pool; the pool when it cannot be opened. */
     struct ct__sq_conn *c = local_reader(be);
     if (c)
-        return exec_tx(c, T_PING);
+        return ct__sq_exec_tx(c, T_PING);
     c = reader_acquire(be);
-    ct_status rc = exec_tx(c, T_PING);
+    ct_status rc = ct__sq_exec_tx(c, T_PING);
     reader_release(be, c);
     return rc;
 }

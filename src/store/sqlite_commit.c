@@ -1,0 +1,230 @@
+/* Group commit (one committer thread writes whatever is queued as one
+ * transaction, a SAVEPOINT per operation, one fsync) and the background
+ * checkpointer (WAL-to-database copying off the commit path). */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "store/sqlite_driver_int.h"
+#include "store/sqlite_guard.h"
+#include "util/log.h"
+
+#define CHECKPOINT_FRAMES 4000 /* ask for a checkpoint past this many WAL frames */
+
+/* ---- background checkpointer ---------------------------------------------------------------- */
+
+/* Runs on the writer after each commit (under write_lock): cheap, never blocks. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
+{
+    struct ct_store_backend *be = ud;
+    (void)db;
+    (void)name;
+    if (frames >= CHECKPOINT_FRAMES) {
+        pthread_mutex_lock(&be->ckpt_lock);
+        be->ckpt_wanted = true;
+        pthread_cond_signal(&be->ckpt_cond);
+        pthread_mutex_unlock(&be->ckpt_lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    struct ct_store_backend *be = arg;
+    pthread_setname_np(pthread_self(), "ct-checkpoint");
+    pthread_mutex_lock(&be->ckpt_lock);
+    while (!be->ckpt_stop) {
+        if (!be->ckpt_wanted) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1; /* also checkpoint idle databases once a second */
+            pthread_cond_timedwait(&be->ckpt_cond, &be->ckpt_lock, &ts);
+            if (be->ckpt_stop)
+                break;
+        }
+        be->ckpt_wanted = false;
+        pthread_mutex_unlock(&be->ckpt_lock);
+        /* Once a second at least: a removed database file is reported without traffic.
+         * Checkpoints go on: they move committed pages into the file this process
+         * holds, which is what an operator recovers from /proc. */
+        (void)ct__sq_guard_check(be->guard);
+        /* PASSIVE never blocks the writer or readers; what it cannot copy now waits. */
+        int rc =
+            sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            ct_warn("sqlite: background checkpoint failed: %s", sqlite3_errstr(rc));
+        pthread_mutex_lock(&be->ckpt_lock);
+    }
+    pthread_mutex_unlock(&be->ckpt_lock);
+    return NULL;
+}
+
+ct_status ct__sq_ckpt_start(struct ct_store_backend *be)
+{
+    ct_status rc = ct__sq_conn_open(be, &be->ckpt, false, NULL);
+    if (rc != CT_OK)
+        return rc;
+    sqlite3_exec(be->writer.db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+    sqlite3_wal_hook(be->writer.db, wal_hook, be);
+    if (pthread_create(&be->ckpt_thread, NULL, ckpt_main, be) != 0)
+        return CT_E_INTERNAL;
+    be->ckpt_started = true;
+    return CT_OK;
+}
+
+void ct__sq_ckpt_stop(struct ct_store_backend *be)
+{
+    if (be->ckpt_started) {
+        pthread_mutex_lock(&be->ckpt_lock);
+        be->ckpt_stop = true;
+        pthread_cond_signal(&be->ckpt_cond);
+        pthread_mutex_unlock(&be->ckpt_lock);
+        pthread_join(be->ckpt_thread, NULL);
+        be->ckpt_started = false;
+    }
+    ct__sq_conn_close(&be->ckpt);
+}
+
+/* ---- group commit ---------------------------------------------------------------------------- */
+
+/* Applies a batch inside one transaction. Returns non-OK only when the whole
+ * transaction is lost; per-operation outcomes go to op->rc. */
+static ct_status gc_apply(struct ct__sq_conn *c, void *arg)
+{
+    for (struct gc_op *op = arg; op; op = op->next) {
+        ct_status rc = ct__sq_exec_tx(c, T_SAVEPOINT);
+        if (rc != CT_OK)
+            return rc;
+        op->rc = op->fn(c, op->arg);
+        if (op->rc != CT_OK) {
+            /* I/O errors and a full disk make SQLite roll back everything itself. */
+            if (sqlite3_get_autocommit(c->db))
+                return op->rc;
+            rc = ct__sq_exec_tx(c, T_ROLLBACK_TO);
+            if (rc != CT_OK)
+                return rc;
+        }
+        rc = ct__sq_exec_tx(c, T_RELEASE);
+        if (rc != CT_OK)
+            return rc;
+    }
+    return CT_OK;
+}
+
+/* Group commit. Ordering argument: the queue (gc_head/gc_tail) and gc_idle
+ * change under gc_lock only, and one thread, the committer, takes batches off
+ * the queue, so batches commit one at a time in the order they were taken, and
+ * an op queued while a batch commits goes into the next one. The committer
+ * reads o->next before it completes o: a synchronous op's owner may return (its
+ * stack frame vanishes) as soon as its semaphore is posted, and an asynchronous
+ * op is freed. sem_post/sem_wait order the rc and done writes before the
+ * owner's reads (POSIX memory synchronization). An asynchronous callback runs
+ * on the committer, after the commit is durable, in commit order, before the
+ * next batch starts: it must not wait for a store write (that would be itself). */
+static void gc_complete(struct gc_op *batch, ct_status rc)
+{
+    for (struct gc_op *o = batch, *next; o; o = next) {
+        next = o->next;
+        if (rc != CT_OK)
+            o->rc = rc;
+        if (o->async_done) {
+            o->async_done(o->async_arg, o->rc);
+            free(o);
+        } else {
+            o->done = true;
+            sem_post(&o->wake);
+        }
+    }
+}
+
+static void *gc_main(void *arg)
+{
+    struct ct_store_backend *be = arg;
+    pthread_setname_np(pthread_self(), "ct-commit"); /* top -H, perf: where a write's CPU goes */
+    pthread_mutex_lock(&be->gc_lock);
+    for (;;) {
+        while (!be->gc_head && !be->gc_stop) {
+            be->gc_idle = true;
+            pthread_cond_wait(&be->gc_cond, &be->gc_lock);
+            be->gc_idle = false;
+        }
+        if (!be->gc_head)
+            break; /* stopping, and nothing left to write */
+        struct gc_op *batch = be->gc_head;
+        be->gc_head = NULL;
+        be->gc_tail = &be->gc_head;
+        pthread_mutex_unlock(&be->gc_lock);
+        gc_complete(batch, ct__sq_write_tx(be, gc_apply, batch));
+        pthread_mutex_lock(&be->gc_lock);
+    }
+    pthread_mutex_unlock(&be->gc_lock);
+    return NULL;
+}
+
+/* Queues op; false when no committer runs (before ct__sq_start, or stopped). */
+static bool gc_enqueue(struct ct_store_backend *be, struct gc_op *op)
+{
+    pthread_mutex_lock(&be->gc_lock);
+    bool open = be->gc_started && !be->gc_stop;
+    if (open) {
+        *be->gc_tail = op;
+        be->gc_tail = &op->next;
+        if (be->gc_idle) /* a busy committer finds op when its batch is done */
+            pthread_cond_signal(&be->gc_cond);
+    }
+    pthread_mutex_unlock(&be->gc_lock);
+    return open;
+}
+
+ct_status ct__sq_submit(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
+{
+    struct gc_op op = {.fn = fn, .arg = arg, .rc = CT_E_INTERNAL};
+    sem_init(&op.wake, 0, 0);
+    /* op lives on this stack until done: the committer unlinks it before then. */
+    if (gc_enqueue(be, &op)) {
+        while (sem_wait(&op.wake) != 0)
+            assert(errno == EINTR);
+    } else {
+        gc_complete(&op, ct__sq_write_tx(be, gc_apply, &op)); /* alone: no other thread */
+    }
+    sem_destroy(&op.wake);
+    return op.rc;
+}
+
+ct_status ct__sq_submit_async(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg,
+                              void (*done)(void *done_arg, ct_status rc), void *done_arg)
+{
+    assert(done);
+    struct gc_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return CT_E_NOMEM;
+    *op = (struct gc_op){
+        .fn = fn, .arg = arg, .rc = CT_E_INTERNAL, .async_done = done, .async_arg = done_arg};
+    if (!gc_enqueue(be, op)) {
+        free(op);
+        return CT_E_UNAVAILABLE;
+    }
+    return CT_OK;
+}
+
+ct_status ct__sq_gc_start(struct ct_store_backend *be)
+{
+    pthread_mutex_lock(&be->gc_lock);
+    bool ok = pthread_create(&be->gc_thread, NULL, gc_main, be) == 0;
+    be->gc_started = ok;
+    pthread_mutex_unlock(&be->gc_lock);
+    return ok ? CT_OK : CT_E_INTERNAL;
+}
+
+/* Lets the committer finish what is queued, then joins it. */
+void ct__sq_gc_stop(struct ct_store_backend *be)
+{
+    pthread_mutex_lock(&be->gc_lock);
+    bool started = be->gc_started;
+    be->gc_stop = true;
+    pthread_cond_signal(&be->gc_cond);
+    pthread_mutex_unlock(&be->gc_lock);
+    if (started)
+        pthread_join(be->gc_thread, NULL);
+}
