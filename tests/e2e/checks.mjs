@@ -55,6 +55,21 @@ function check(name, ok, detail = '') {
 }
 const brief = (r) => `${r.status}${r.error ? ` (${r.error})` : ''} ${r.body.slice(0, 160).replace(/\s+/g, ' ')}`;
 
+// The gateway's denial carries the body /auth/verify gives for the same decision
+// (same status, same JSON, key order aside): the module's and nginx's bodies are
+// written in their configuration, so this is what keeps them from drifting.
+const canonical = (v) => (Array.isArray(v) ? v.map(canonical)
+  : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])])) : v);
+async function sameDenialAsVerifier(name, gwRes, verifyHeaders) {
+  const v = await request(PORT.verifier, 'GET', '/auth/verify', { headers: verifyHeaders });
+  let same = false;
+  try {
+    same = gwRes.status === v.status &&
+      JSON.stringify(canonical(JSON.parse(gwRes.body))) === JSON.stringify(canonical(JSON.parse(v.body)));
+  } catch { same = false; }
+  check(name, same, `gateway ${brief(gwRes)} | verifier ${brief(v)}`);
+}
+
 function expectStatus(name, r, want) {
   const wants = Array.isArray(want) ? want : [want];
   return check(`${name} -> ${wants.join('|')}`, wants.includes(r.status), `got ${brief(r)}`);
@@ -235,6 +250,14 @@ async function main() {
     // Caddy passes the verifier's answer through; nginx sends its X-Cockpit-Error.
     check("metrics: the verifier's JSON error body reaches the client",
       /^\{.*"type"\s*:\s*"[a-z_]+"/s.test(res.body), `got ${brief(res)}`);
+    await sameDenialAsVerifier('metrics: no token -> the body /auth/verify gives', res,
+      { 'X-Cockpit-Scope': 'write_only_metrics', 'X-Cockpit-Region': 'fr-par' });
+    const q = await query(xt(w), 'up');
+    await sameDenialAsVerifier('metrics: missing scope -> the body /auth/verify gives', q,
+      { ...xt(w), 'X-Cockpit-Scope': 'read_only_metrics', 'X-Cockpit-Region': 'fr-par' });
+    const a = await push(xt(t.amsM.secret_key), crafted('ams', 1));
+    await sameDenialAsVerifier('metrics: wrong region -> the body /auth/verify gives', a,
+      { ...xt(t.amsM.secret_key), 'X-Cockpit-Scope': 'write_only_metrics', 'X-Cockpit-Region': 'fr-par' });
   }
   expectStatus('metrics: no token, query', await query({}, 'up'), 401);
   const flipped = w.slice(0, 10) + (w[10] === 'A' ? 'B' : 'A') + w.slice(11);
