@@ -265,7 +265,9 @@ static void create_finished(struct ct_http_reply *rep)
  * wakes, sleeps on the group commit and wakes again, ~4 thread switches per
  * create (bench/cpu.sh). The connection is suspended first (the answer may
  * come before the start returns) and counted in flight, so the stop waits for
- * it. false: not taken, the connection stays suspended for the worker path. */
+ * it. false: the server is stopping and nothing was done (the connection is not
+ * suspended): the caller queues the request like any other. true: taken, or
+ * refused by the service and handed, suspended, to the worker path. */
 static bool create_start(struct ct_http *h, struct request *r)
 {
     pthread_mutex_lock(&h->qlock);
