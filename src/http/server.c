@@ -74,11 +74,10 @@ static void set_request_id(struct request *r, struct MHD_Connection *conn)
     }
     /* A random per-process prefix and a counter: unique, and no syscall per request
      * (nor printf: this runs for every management request). */
-    static const char hex[] = "0123456789abcdef";
     uint64_t n = atomic_fetch_add_explicit(&request_counter, 1, memory_order_relaxed);
     for (int i = 0; i < 16; i++) {
-        r->request_id[15 - i] = hex[request_prefix >> (4 * i) & 15];
-        r->request_id[31 - i] = hex[n >> (4 * i) & 15];
+        r->request_id[15 - i] = ct_hex_digits[request_prefix >> (4 * i) & 15];
+        r->request_id[31 - i] = ct_hex_digits[n >> (4 * i) & 15];
     }
     r->request_id[32] = '\0';
 }

@@ -56,13 +56,12 @@ static bool is_hex(char c)
 
 void ct_uuid_format(const uint8_t b[16], char out[CT_UUID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     for (size_t i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
             out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
+        out[o++] = ct_hex_digits[b[i] >> 4];
+        out[o++] = ct_hex_digits[b[i] & 15];
     }
     out[o] = '\0';
 }

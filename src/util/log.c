@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/text.h"
+
 int ct_log_threshold = CT_LOG_INFO;
 static enum ct_log_format log_format = CT_LOG_FORMAT_LOGFMT;
 
@@ -51,7 +53,6 @@ enum ct_log_format ct_log_get_format(void)
 /* The escaped form of byte c inside a value; returns its length (<= 6). */
 static size_t escape_byte(enum ct_log_format fmt, unsigned char c, char out[8])
 {
-    static const char hex[] = "0123456789abcdef";
     const char *named = c == '"'    ? "\\\""
                         : c == '\\' ? "\\\\"
                         : c == '\n' ? "\\n"
@@ -68,14 +69,14 @@ static size_t escape_byte(enum ct_log_format fmt, unsigned char c, char out[8])
     }
     if (fmt == CT_LOG_FORMAT_JSON) {
         memcpy(out, "\\u00", 4);
-        out[4] = hex[c >> 4];
-        out[5] = hex[c & 15];
+        out[4] = ct_hex_digits[c >> 4];
+        out[5] = ct_hex_digits[c & 15];
         return 6;
     }
     out[0] = '\\';
     out[1] = 'x';
-    out[2] = hex[c >> 4];
-    out[3] = hex[c & 15];
+    out[2] = ct_hex_digits[c >> 4];
+    out[3] = ct_hex_digits[c & 15];
     return 4;
 }
 

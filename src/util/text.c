@@ -8,6 +8,8 @@ static const unsigned char hex_table[256] = {
     ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
 
+const char ct_hex_digits[17] = "0123456789abcdef";
+
 int ct_hex_value(char c)
 {
     return (int)hex_table[(unsigned char)c] - 1;

@@ -1,5 +1,5 @@
-/* The small text helpers, once: a hex decoder, the FNV-1a hash (for bucket
- * choice, never for anything an attacker must not predict), and the decimal
+/* The small text helpers, once: the hex digits and a hex decoder, the FNV-1a
+ * hash (for bucket choice, never for anything an attacker must not predict), and the decimal
  * parser every option, header and query argument goes through. Pure functions;
  * the nginx module compiles this file too. */
 #ifndef CT_UTIL_TEXT_H
@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The lowercase hex digits, by value: the one encoder table (ids, request ids, escapes). */
+extern const char ct_hex_digits[17];
 /* Value of a hex digit (either case), -1 for any other character. */
 int ct_hex_value(char c);
 /* Decodes 2 * n hex digits (either case) into out[n]; false (out unspecified)
