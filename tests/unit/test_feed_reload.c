@@ -127,6 +127,19 @@ static enum ct_verify_outcome verify(struct fx *f, const char *secret)
     return res.outcome;
 }
 
+/* Token a reaches the index through the feed; token b's put fails, and so do the
+ * next reload_fails reload inserts. */
+static void second_put_fails(struct fx *f, struct ct_token *a, char sa[CT_SECRET_LEN + 1],
+                             struct ct_token *b, char sb[CT_SECRET_LEN + 1], int reload_fails)
+{
+    commit_elsewhere(f, a, sa);
+    feed.token_added(feed.ud, a);
+    commit_elsewhere(f, b, sb);
+    fail_puts = 1;
+    fail_table_puts = reload_fails;
+    feed.token_added(feed.ud, b);
+}
+
 /* ---- tests ----------------------------------------------------------------- */
 
 /* The plain path: the feed's put lands, no reload is run. */
@@ -149,11 +162,7 @@ static void test_failed_put_reloads(void **state)
     struct fx *f = *state;
     struct ct_token a, b;
     char sa[CT_SECRET_LEN + 1], sb[CT_SECRET_LEN + 1];
-    commit_elsewhere(f, &a, sa);
-    feed.token_added(feed.ud, &a);
-    commit_elsewhere(f, &b, sb);
-    fail_puts = 1;
-    feed.token_added(feed.ud, &b);
+    second_put_fails(f, &a, sa, &b, sb, 0);
     assert_int_equal(fail_puts, 0);
     assert_int_equal(table_puts, 2); /* one reload: both tokens read from the store */
     assert_int_equal(verify(f, sa), CT_VERIFY_ALLOW);
@@ -169,12 +178,7 @@ static void test_failed_reload_is_retried(void **state)
     struct fx *f = *state;
     struct ct_token a, b;
     char sa[CT_SECRET_LEN + 1], sb[CT_SECRET_LEN + 1];
-    commit_elsewhere(f, &a, sa);
-    feed.token_added(feed.ud, &a);
-    commit_elsewhere(f, &b, sb);
-    fail_puts = 1;
-    fail_table_puts = 1;
-    feed.token_added(feed.ud, &b);
+    second_put_fails(f, &a, sa, &b, sb, 1);
     assert_int_equal(fail_table_puts, 0);
     assert_int_equal(verify(f, sa), CT_VERIFY_ALLOW);   /* the old index stayed */
     assert_int_equal(verify(f, sb), CT_VERIFY_UNKNOWN); /* still missed */
