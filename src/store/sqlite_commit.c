@@ -10,9 +10,37 @@
 #include "store/sqlite_guard.h"
 #include "util/log.h"
 
-#define CHECKPOINT_FRAMES 4000 /* ask for a checkpoint past this many WAL frames */
+#define CHECKPOINT_FRAMES 4000 /* checkpoint each time the WAL grows by this many frames */
+#define RESTART_TRIES 8        /* batches that finish again while the WAL has not started over */
 
 /* ---- background checkpointer ---------------------------------------------------------------- */
+
+/* Keeping the WAL bounded. A checkpoint copies WAL frames into the database;
+ * the WAL file only starts over from its beginning when the writer begins a
+ * transaction while every frame is already copied. Under steady writes the
+ * background checkpointer never got there on its own: the committer appended
+ * the next batch while it copied the last. The WAL then grew without bound
+ * (540 MB after 60k creates), every commit's fdatasync also wrote the inode
+ * (the file kept growing), and a checkpoint, with its database fsync, ran
+ * after every batch once the WAL was past the threshold.
+ *
+ * So: the background thread copies the bulk once per CHECKPOINT_FRAMES new
+ * frames, off the commit path. When the WAL is that large, it asks the
+ * committer to finish: between two batches, once the first is answered, the
+ * committer copies the few frames written meanwhile on its own connection
+ * (ckpt_finish), and its next transaction starts the WAL over. A reader still
+ * on an older snapshot can hold that back: the committer then finishes again
+ * after each of the next RESTART_TRIES batches, and past those the background
+ * thread asks again CHECKPOINT_FRAMES frames later. test_store's
+ * test_wal_bounded checks the bound.
+ *
+ * Ordering: wal_frames and restart_tries are the committer's own (the hook
+ * runs on it, ckpt_finish too).
+ * ckpt_log (frames at the last checkpoint asked for or done) is written by the
+ * hook and by the background thread, ckpt_restart by the background thread
+ * and the committer: atomics, and hints only. A stale value delays or repeats
+ * a checkpoint, which is harmless: checkpoints are idempotent, SQLite
+ * serializes them, and a busy one returns at once (and is asked again). */
 
 /* Runs on the writer after each commit (under write_lock): cheap, never blocks. */
 static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
@@ -20,7 +48,16 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
     struct ct_store_backend *be = ud;
     (void)db;
     (void)name;
-    if (frames >= CHECKPOINT_FRAMES) {
+    if (frames < be->wal_frames) {
+        atomic_store(&be->ckpt_log, 0); /* the WAL started over */
+        be->restart_tries = 0;
+    } else if (be->restart_tries > 0) {
+        be->restart_tries--; /* a reader held it back: finish again after this batch */
+        atomic_store(&be->ckpt_restart, true);
+    }
+    be->wal_frames = frames;
+    if (frames - atomic_load(&be->ckpt_log) >= CHECKPOINT_FRAMES) {
+        atomic_store(&be->ckpt_log, frames); /* asked once: the next commits do not ask again */
         pthread_mutex_lock(&be->ckpt_lock);
         be->ckpt_wanted = true;
         pthread_cond_signal(&be->ckpt_cond);
@@ -50,10 +87,17 @@ static void *ckpt_main(void *arg)
          * holds, which is what an operator recovers from /proc. */
         (void)ct__sq_guard_check(be->guard);
         /* PASSIVE never blocks the writer or readers; what it cannot copy now waits. */
+        int log = 0;
         int rc =
-            sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, NULL);
+        if (rc == SQLITE_OK) {
+            atomic_store(&be->ckpt_log, log);
+            /* Large enough to start over: the committer copies the rest between batches. */
+            if (log >= CHECKPOINT_FRAMES)
+                atomic_store(&be->ckpt_restart, true);
+        } else if (rc != SQLITE_BUSY) {
             ct_warn("sqlite: background checkpoint failed: %s", sqlite3_errstr(rc));
+        }
         pthread_mutex_lock(&be->ckpt_lock);
     }
     pthread_mutex_unlock(&be->ckpt_lock);
@@ -84,6 +128,23 @@ void ct__sq_ckpt_stop(struct ct_store_backend *be)
         be->ckpt_started = false;
     }
     ct__sq_conn_close(&be->ckpt);
+}
+
+/* On the committer, between batches: copies what the background checkpoint left
+ * (the frames committed while it ran), so that the next transaction finds every
+ * frame copied and starts the WAL over. A reader still on an old snapshot makes
+ * it copy less or start over later; the background thread asks again after
+ * CHECKPOINT_FRAMES more frames. */
+static void ckpt_finish(struct ct_store_backend *be)
+{
+    pthread_mutex_lock(&be->write_lock);
+    be->restart_tries = RESTART_TRIES;
+    int rc = sqlite3_wal_checkpoint_v2(be->writer.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_unlock(&be->write_lock);
+    if (rc == SQLITE_BUSY)
+        atomic_store(&be->ckpt_restart, true); /* another checkpoint runs: after the next batch */
+    else if (rc != SQLITE_OK)
+        ct_warn("sqlite: checkpoint before restarting the WAL failed: %s", sqlite3_errstr(rc));
 }
 
 /* ---- group commit ---------------------------------------------------------------------------- */
@@ -156,6 +217,8 @@ static void *gc_main(void *arg)
         be->gc_tail = &be->gc_head;
         pthread_mutex_unlock(&be->gc_lock);
         gc_complete(batch, ct__sq_write_tx(be, gc_apply, batch));
+        if (atomic_exchange(&be->ckpt_restart, false))
+            ckpt_finish(be); /* after the batch is answered: its latency does not include it */
         pthread_mutex_lock(&be->gc_lock);
     }
     pthread_mutex_unlock(&be->gc_lock);

@@ -104,6 +104,10 @@ struct ct_store_backend {
     struct ct__sq_conn ckpt;
     pthread_t ckpt_thread;
     bool ckpt_started, ckpt_stop, ckpt_wanted;
+    int wal_frames;            /* the WAL's size after the last commit: the committer's own */
+    int restart_tries;         /* batches left to finish a restart in: the committer's own */
+    _Atomic int ckpt_log;      /* the WAL's size at the last checkpoint asked for or done */
+    _Atomic bool ckpt_restart; /* the committer should finish a checkpoint (ckpt_finish) */
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_cond;
 };
