@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "store/sqlite_guard.h"
+#include "store/sqlite_pcache.h"
 #include "store/sqlite_walbuf.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -451,10 +452,13 @@ void ct__sq_close(struct ct_store_backend *be)
 /* Before SQLite's first use in the process: no memory statistics. With them, as
  * Debian builds it (no lookaside), every sqlite3_malloc and sqlite3_free takes a
  * process-wide mutex: several per statement, on every thread, for counters
- * nothing here reads. (Too late when SQLite was initialized already: then a no-op.) */
+ * nothing here reads. And the bounded page cache (sqlite_pcache.h). (Too late
+ * when SQLite was initialized already: then both are no-ops.) */
 static void sqlite_global_config(void)
 {
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (!ct__sq_pcache_install())
+        ct_debug("sqlite: page cache wrapper not installed (SQLite already initialized)");
 }
 
 ct_status ct__sq_open(const char *path, const struct ct_store_options *opts, unsigned n_slots,
