@@ -14,6 +14,7 @@
 
 #include "store/sqlite_guard.h"
 #include "store/sqlite_pcache.h"
+#include "store/sqlite_shmlock.h"
 #include "store/sqlite_walbuf.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -241,7 +242,8 @@ static int check_wal(void *ud, int ncols, char **vals, char **names)
     return 0;
 }
 
-/* Opens one connection through vfs (NULL: the default). Only the writer switches
+/* Opens one connection through vfs (NULL: the sticky-lock VFS, sqlite_shmlock.h,
+ * which the writer's ct__sq_walbuf_vfs also sits on). Only the writer switches
  * the file to WAL (the mode is persistent); readers are made query_only so a bug
  * cannot write around the queue. */
 ct_status ct__sq_conn_open(struct ct_store_backend *be, struct ct__sq_conn *c, bool reader,
@@ -252,7 +254,7 @@ ct_status ct__sq_conn_open(struct ct_store_backend *be, struct ct__sq_conn *c, b
         return CT_E_NOMEM;
     c->n_slots = be->n_slots;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(be->path, &c->db, flags, vfs);
+    int rc = sqlite3_open_v2(be->path, &c->db, flags, vfs ? vfs : ct__sq_shm_vfs());
     if (rc != SQLITE_OK) {
         ct_err("sqlite: cannot open %s: %s", be->path, sqlite3_errstr(rc));
         return rc == SQLITE_NOMEM ? CT_E_NOMEM : CT_E_STORE;

@@ -7,11 +7,13 @@
 
 #include <sqlite3.h>
 
+#include "store/sqlite_shmlock.h"
+
 #define WALBUF_NAME "ct-walbuf"
 #define WALBUF_CAP (1u << 20) /* a batch of ~250 pages per write-out; more is written in parts */
 #define WALBUF_PIECE (120u * 1024) /* under the unix VFS's largest write (see flush) */
 
-/* A WAL opened through the shim: the default VFS's file follows this struct in
+/* A WAL opened through the shim: the lower VFS's file follows this struct in
  * the same allocation (SQLite allocates szOsFile bytes). Used by one connection,
  * so by one thread at a time (the driver's writer, behind write_lock). */
 struct walbuf_file {
@@ -22,7 +24,7 @@ struct walbuf_file {
     sqlite3_int64 off;
 };
 
-static sqlite3_vfs *real_vfs; /* the default VFS, set once by ct__sq_walbuf_vfs */
+static sqlite3_vfs *real_vfs; /* the VFS below, set once by ct__sq_walbuf_vfs */
 static sqlite3_vfs walbuf_vfs;
 static const char *walbuf_name;
 static pthread_once_t walbuf_once = PTHREAD_ONCE_INIT;
@@ -167,7 +169,7 @@ static const sqlite3_io_methods walbuf_methods = {
     .xDeviceCharacteristics = wb_device_characteristics,
 };
 
-/* Any file but a WAL is the default VFS's file itself, at the start of p (the
+/* Any file but a WAL is the lower VFS's file itself, at the start of p (the
  * shim's szOsFile covers it), with its own methods: nothing in between. */
 static int wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *p, int flags,
                    int *ret_flags)
@@ -184,9 +186,10 @@ static int wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *p, int
     return rc;
 }
 
+/* Over the sticky-lock VFS when there is one (sqlite_shmlock.h), else the default. */
 static void walbuf_register(void)
 {
-    sqlite3_vfs *real = sqlite3_vfs_find(NULL);
+    sqlite3_vfs *real = sqlite3_vfs_find(ct__sq_shm_vfs());
     if (!real)
         return;
     real_vfs = real;

@@ -12,7 +12,8 @@
  * this handle: a sync, a read, a truncate, a size query, a file control, a
  * close. A failed write-out is returned by that call (SQLite then fails the
  * transaction, as if the write itself had failed). Files other than WALs, and
- * every other method, go straight to the default VFS. Only the writer uses it. */
+ * every other method, go straight to the VFS below it (the sticky-lock one,
+ * sqlite_shmlock.h). Only the writer uses it. */
 #ifndef CT_STORE_SQLITE_WALBUF_H
 #define CT_STORE_SQLITE_WALBUF_H
 
