@@ -10,7 +10,7 @@
 #include "store/sqlite_guard.h"
 #include "util/log.h"
 
-#define CHECKPOINT_FRAMES 4000 /* checkpoint each time the WAL grows by this many frames */
+#define CHECKPOINT_FRAMES 8000 /* checkpoint each time the WAL grows by this many frames */
 #define RESTART_TRIES 8        /* batches that finish again while the WAL has not started over */
 
 /* ---- background checkpointer ---------------------------------------------------------------- */
@@ -173,9 +173,13 @@ static ct_status gc_apply(struct ct__sq_conn *c, void *arg)
     return CT_OK;
 }
 
-/* Group commit. Ordering argument: the queue (gc_head/gc_tail) and gc_idle
- * change under gc_lock only, and one thread, the committer, takes batches off
- * the queue, so batches commit one at a time in the order they were taken, and
+/* A batch smaller than the last one waits this long at most for the rest. */
+#define GC_FILL_WAIT_NS 200000
+
+/* Group commit. Ordering argument: the queue (gc_head/gc_tail, gc_queued), and
+ * gc_idle, gc_last and gc_fill change under gc_lock only, and one thread, the
+ * committer, takes batches off the queue, so batches commit one at a time in
+ * the order they were taken, and
  * an op queued while a batch commits goes into the next one. The committer
  * reads o->next before it completes o: a synchronous op's owner may return (its
  * stack frame vanishes) as soon as its semaphore is posted, and an asynchronous
@@ -199,6 +203,31 @@ static void gc_complete(struct gc_op *batch, ct_status rc)
     }
 }
 
+/* Under gc_lock, with ops queued: when fewer are queued than the last batch
+ * held, waits up to GC_FILL_WAIT_NS for as many. Steady concurrent writers
+ * answered by the last batch are sending their next op: without the wait the
+ * committer took the first few and left the rest to one more commit (with 32
+ * clients batches settled at 16, two WAL syncs per round of writers); with it,
+ * most rounds commit once. A lone writer (last batch 1) never waits. Measured
+ * (bench/cpu.sh, paired runs): 0.92-0.95x the CPU per create. */
+static void gc_fill(struct ct_store_backend *be)
+{
+    if (be->gc_queued >= be->gc_last || be->gc_stop)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += GC_FILL_WAIT_NS;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    be->gc_fill = be->gc_last;
+    while (be->gc_queued < be->gc_fill && !be->gc_stop)
+        if (pthread_cond_timedwait(&be->gc_cond, &be->gc_lock, &until) != 0)
+            break;
+    be->gc_fill = 0;
+}
+
 static void *gc_main(void *arg)
 {
     struct ct_store_backend *be = arg;
@@ -212,7 +241,10 @@ static void *gc_main(void *arg)
         }
         if (!be->gc_head)
             break; /* stopping, and nothing left to write */
+        gc_fill(be);
         struct gc_op *batch = be->gc_head;
+        be->gc_last = be->gc_queued;
+        be->gc_queued = 0;
         be->gc_head = NULL;
         be->gc_tail = &be->gc_head;
         pthread_mutex_unlock(&be->gc_lock);
@@ -233,7 +265,10 @@ static bool gc_enqueue(struct ct_store_backend *be, struct gc_op *op)
     if (open) {
         *be->gc_tail = op;
         be->gc_tail = &op->next;
-        if (be->gc_idle) /* a busy committer finds op when its batch is done */
+        be->gc_queued++;
+        /* A busy committer finds op when its batch is done; a filling one when
+         * the batch is as large as it waits for. */
+        if (be->gc_idle || (be->gc_fill && be->gc_queued >= be->gc_fill))
             pthread_cond_signal(&be->gc_cond);
     }
     pthread_mutex_unlock(&be->gc_lock);

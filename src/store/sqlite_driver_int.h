@@ -99,6 +99,9 @@ struct ct_store_backend {
     struct gc_op *gc_head, **gc_tail;
     pthread_t gc_thread;
     bool gc_started, gc_idle, gc_stop;
+    unsigned gc_queued; /* ops in the queue */
+    unsigned gc_last;   /* ops in the last batch taken */
+    unsigned gc_fill;   /* while the committer waits for a batch to fill (gc_fill()): its size */
 
     /* Background checkpointer: keeps WAL-to-database copying off the commit path. */
     struct ct__sq_conn ckpt;
