@@ -8,6 +8,8 @@
 
 #include <sqlite3.h>
 
+#include "store/sqlite_vfs.h"
+
 #define SHM_NAME "ct-shm"
 /* The WAL index's lock bytes (SQLite's file format, walformat.html): 0 write,
  * 1 checkpoint, 2 recover, 3..7 the five read marks. */
@@ -37,7 +39,7 @@ static uint64_t n_kept, n_released;
 
 static size_t real_offset(void)
 {
-    return (sizeof(struct shm_file) + 15) & ~(size_t)15;
+    return ct__sq_vfs_lower_offset(sizeof(struct shm_file));
 }
 
 static struct shm_file *sf(sqlite3_file *p)
@@ -222,16 +224,8 @@ static int s_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *p, int 
 
 static void shm_register(void)
 {
-    sqlite3_vfs *real = sqlite3_vfs_find(NULL);
-    if (!real)
-        return;
-    real_vfs = real;
-    shm_vfs = *real;
-    shm_vfs.zName = SHM_NAME;
-    shm_vfs.pNext = NULL;
-    shm_vfs.szOsFile = (int)real_offset() + real->szOsFile;
-    shm_vfs.xOpen = s_open;
-    if (sqlite3_vfs_register(&shm_vfs, 0) == SQLITE_OK)
+    real_vfs = ct__sq_vfs_stack(&shm_vfs, NULL, SHM_NAME, sizeof(struct shm_file), s_open);
+    if (real_vfs)
         shm_name = SHM_NAME;
 }
 

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "store/sqlite_shmlock.h"
+#include "store/sqlite_vfs.h"
 
 #define WALBUF_NAME "ct-walbuf"
 #define WALBUF_CAP (1u << 20) /* a batch of ~250 pages per write-out; more is written in parts */
@@ -31,7 +32,7 @@ static pthread_once_t walbuf_once = PTHREAD_ONCE_INIT;
 
 static size_t real_offset(void)
 {
-    return (sizeof(struct walbuf_file) + 15) & ~(size_t)15;
+    return ct__sq_vfs_lower_offset(sizeof(struct walbuf_file));
 }
 
 static struct walbuf_file *wal_of(sqlite3_file *p)
@@ -189,16 +190,9 @@ static int wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *p, int
 /* Over the sticky-lock VFS when there is one (sqlite_shmlock.h), else the default. */
 static void walbuf_register(void)
 {
-    sqlite3_vfs *real = sqlite3_vfs_find(ct__sq_shm_vfs());
-    if (!real)
-        return;
-    real_vfs = real;
-    walbuf_vfs = *real;
-    walbuf_vfs.zName = WALBUF_NAME;
-    walbuf_vfs.pNext = NULL;
-    walbuf_vfs.szOsFile = (int)real_offset() + real->szOsFile;
-    walbuf_vfs.xOpen = wb_open;
-    if (sqlite3_vfs_register(&walbuf_vfs, 0) == SQLITE_OK)
+    real_vfs = ct__sq_vfs_stack(&walbuf_vfs, ct__sq_shm_vfs(), WALBUF_NAME,
+                                sizeof(struct walbuf_file), wb_open);
+    if (real_vfs)
         walbuf_name = WALBUF_NAME;
 }
 
