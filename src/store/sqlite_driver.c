@@ -285,7 +285,7 @@ ct_status ct__sq_conn_open(struct ct_store_backend *be, struct ct__sq_conn *c, b
                                  : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                                    " PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
                                    /* a WAL that grew (a long reader) shrinks back */
-                                   " PRAGMA journal_size_limit=67108864;";
+                                   " PRAGMA journal_size_limit=134217728;";
     rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
     return rc == SQLITE_OK ? CT_OK : map_error(c->db, rc, pragmas);
 }

@@ -799,12 +799,12 @@ static void test_async_inserts(void **state)
 
 /* SQLite only: under writes that never pause (group commit always busy) and a
  * reader that never pauses either, the WAL file still starts over, so it stays
- * within a few checkpoint intervals (8000 frames of 4 KiB each) instead of
+ * within two checkpoint intervals (16,000 frames of 4 KiB each) instead of
  * growing with every commit. It once grew without bound: 540 MB after 60k
  * creates. */
 #define WAL_WRITERS 8
 #define WAL_PER_WRITER 2500
-#define WAL_MAX_BYTES (4 * 8000 * 4096 + 4096) /* sqlite_commit.c's CHECKPOINT_FRAMES */
+#define WAL_MAX_BYTES (2 * 16000 * 4096 + 4096) /* sqlite_commit.c's CHECKPOINT_FRAMES */
 
 struct wal_load {
     struct ct_store *st;
