@@ -1,5 +1,5 @@
 /* Group commit (one committer thread writes whatever is queued as one
- * transaction, a SAVEPOINT per operation, one fsync) and the background
+ * transaction, one fsync) and the background
  * checkpointer (WAL-to-database copying off the commit path). */
 #include <assert.h>
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include "store/sqlite_driver_int.h"
 #include "store/sqlite_guard.h"
 #include "util/log.h"
+#include "util/status.h"
 
 /* Checkpoint each time the WAL grows by this many frames (~66 MB of 4 KiB pages).
  * A leaf written twice within one interval is copied once, so a longer interval
@@ -154,26 +155,38 @@ static void ckpt_finish(struct ct_store_backend *be)
 
 /* ---- group commit ---------------------------------------------------------------------------- */
 
-/* Applies a batch inside one transaction. Returns non-OK only when the whole
- * transaction is lost; per-operation outcomes go to op->rc. */
+/* A batch, and the op that failed after it wrote (gc_apply), if one did. */
+struct gc_batch {
+    struct gc_op *head;
+    struct gc_op *partial;
+};
+
+/* Applies a batch inside one transaction, with no SAVEPOINT per operation: a
+ * savepoint makes SQLite copy every page an operation first touches into a
+ * statement journal, so that it can undo the operation alone (see schema
+ * migration 5, which removed the triggers that did the same). Instead every
+ * operation makes its refusals (quota, conflict, not found) before its first
+ * write, so a refused one has changed nothing and the batch goes on. One that
+ * fails after it wrote (the connection's change count moved) cannot be undone
+ * alone: it is named in b->partial and the transaction rolls back; gc_run
+ * answers it and applies the others again. When SQLite rolled the transaction
+ * back itself (I/O error, full disk, no memory: autocommit is on again) the
+ * whole batch fails. Returns non-OK only when the transaction is lost;
+ * per-operation outcomes go to op->rc. */
 static ct_status gc_apply(struct ct__sq_conn *c, void *arg)
 {
-    for (struct gc_op *op = arg; op; op = op->next) {
-        ct_status rc = ct__sq_exec_tx(c, T_SAVEPOINT);
-        if (rc != CT_OK)
-            return rc;
+    struct gc_batch *b = arg;
+    for (struct gc_op *op = b->head; op; op = op->next) {
+        sqlite3_int64 before = sqlite3_total_changes64(c->db);
         op->rc = op->fn(c, op->arg);
-        if (op->rc != CT_OK) {
-            /* I/O errors and a full disk make SQLite roll back everything itself. */
-            if (sqlite3_get_autocommit(c->db))
-                return op->rc;
-            rc = ct__sq_exec_tx(c, T_ROLLBACK_TO);
-            if (rc != CT_OK)
-                return rc;
+        if (op->rc == CT_OK)
+            continue;
+        if (sqlite3_get_autocommit(c->db))
+            return op->rc;
+        if (sqlite3_total_changes64(c->db) != before) {
+            b->partial = op;
+            return op->rc;
         }
-        rc = ct__sq_exec_tx(c, T_RELEASE);
-        if (rc != CT_OK)
-            return rc;
     }
     return CT_OK;
 }
@@ -206,6 +219,29 @@ static void gc_complete(struct gc_op *batch, ct_status rc)
             sem_post(&o->wake);
         }
     }
+}
+
+/* Writes ops (a list) as one transaction and answers each. An op that failed
+ * after it wrote is answered with its error and taken out, and the rest is
+ * written again (each round takes one op out, so this ends). */
+static void gc_run(struct ct_store_backend *be, struct gc_op *ops)
+{
+    struct gc_batch b = {.head = ops};
+    ct_status rc = ct__sq_write_tx(be, gc_apply, &b);
+    while (rc != CT_OK && b.partial) {
+        struct gc_op *bad = b.partial, **link = &b.head;
+        while (*link != bad)
+            link = &(*link)->next;
+        *link = bad->next;
+        bad->next = NULL;
+        ct_warn("sqlite: a write failed after it began (%s); the other %s of its batch "
+                "are written again without it",
+                ct_status_name(bad->rc), b.head ? "operations" : "(none)");
+        gc_complete(bad, bad->rc);
+        b.partial = NULL;
+        rc = b.head ? ct__sq_write_tx(be, gc_apply, &b) : CT_OK;
+    }
+    gc_complete(b.head, rc);
 }
 
 /* Under gc_lock, with ops queued: when fewer are queued than the last batch
@@ -253,7 +289,7 @@ static void *gc_main(void *arg)
         be->gc_head = NULL;
         be->gc_tail = &be->gc_head;
         pthread_mutex_unlock(&be->gc_lock);
-        gc_complete(batch, ct__sq_write_tx(be, gc_apply, batch));
+        gc_run(be, batch);
         if (atomic_exchange(&be->ckpt_restart, false))
             ckpt_finish(be); /* after the batch is answered: its latency does not include it */
         pthread_mutex_lock(&be->gc_lock);
@@ -289,7 +325,7 @@ ct_status ct__sq_submit(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
         while (sem_wait(&op.wake) != 0)
             assert(errno == EINTR);
     } else {
-        gc_complete(&op, ct__sq_write_tx(be, gc_apply, &op)); /* alone: no other thread */
+        gc_run(be, &op); /* alone: no other thread */
     }
     sem_destroy(&op.wake);
     return op.rc;

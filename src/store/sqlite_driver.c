@@ -275,11 +275,11 @@ ct_status ct__sq_conn_open(struct ct_store_backend *be, struct ct__sq_conn *c, b
      * otherwise spill dirty pages mid-transaction and write them twice. Readers
      * keep 16 MiB: a deep list page skips a few MiB of index, which then comes
      * from this cache instead of a pread per page. The writer's temp_store=MEMORY
-     * keeps the statement journal of group commit's SAVEPOINTs (the pages an
-     * operation changed, to undo it alone) in memory: on a file it cost one
-     * pwrite per page changed, a third of a create's pwrite calls. It only ever
-     * serves a ROLLBACK TO inside a transaction, so it has nothing to do with
-     * durability. */
+     * keeps statement journals (the pages a multi-row statement changed, to undo
+     * it alone) in memory: on a file, when group commit still had a SAVEPOINT per
+     * operation, it cost one pwrite per page changed, a third of a create's
+     * pwrite calls. It only ever serves a rollback inside a transaction, so it
+     * has nothing to do with durability. */
     const char *pragmas = reader ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                                    " PRAGMA query_only=ON; PRAGMA cache_size=-16384;"
                                  : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"

@@ -16,9 +16,6 @@
     X(T_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE")                                                        \
     X(T_COMMIT, "COMMIT")                                                                          \
     X(T_ROLLBACK, "ROLLBACK")                                                                      \
-    X(T_SAVEPOINT, "SAVEPOINT op")                                                                 \
-    X(T_RELEASE, "RELEASE op")                                                                     \
-    X(T_ROLLBACK_TO, "ROLLBACK TO op")                                                             \
     X(T_PING, "SELECT 1")
 
 enum tx_stmt {

@@ -12,6 +12,15 @@
 static const char touch_sql[] =
     "UPDATE tokens SET last_used_at = MAX(last_used_at, $1) WHERE id = $2";
 
+/* The token counters (project_counts): every write that adds or removes a token
+ * row changes its counter in the same statement sequence, so in the same
+ * transaction (schema migration 5 explains why no trigger does it). */
+static const char count_add_sql[] =
+    "INSERT INTO project_counts VALUES ($1, $2, $3, 1)"
+    " ON CONFLICT (region, project_id, scopes) DO UPDATE SET n = n + 1";
+static const char count_sub_sql[] =
+    "UPDATE project_counts SET n = n - 1 WHERE region = $1 AND project_id = $2 AND scopes = $3";
+
 /* The cached statement of a shared text; its slot is its id. */
 static ct_status get_stmt(struct ct__sq_conn *c, enum ct_sql_stmt id, sqlite3_stmt **ret_s)
 {
@@ -35,6 +44,29 @@ static ct_status insert_audit(struct ct__sq_conn *c, const struct ct_audit_event
 }
 
 /* ---- tokens: writes ------------------------------------------------------------------------- */
+
+/* Counts token t in (delta +1) or out (-1) of its project's counter. */
+static ct_status count_token(struct ct__sq_conn *c, const struct ct_token *t, int delta)
+{
+    unsigned slot = delta > 0 ? SQ_SLOT_COUNT_ADD : SQ_SLOT_COUNT_SUB;
+    sqlite3_stmt *s = NULL;
+    ct_status rc = ct__sq_stmt(c, slot, delta > 0 ? count_add_sql : count_sub_sql, &s);
+    return rc == CT_OK ? ct__sq_exec_bound(c, s, slot,
+                                           ct__sq_bind_text(s, 1, t->region) |
+                                               ct__sq_bind_uuid(s, 2, t->project_id) |
+                                               sqlite3_bind_int64(s, 3, (int64_t)t->scopes))
+                       : rc;
+}
+
+/* The one way a token row is added: the row, then its counter. */
+static ct_status insert_token_row(struct ct__sq_conn *c, const struct ct_token *t)
+{
+    sqlite3_stmt *s = NULL;
+    ct_status rc = get_stmt(c, CT_SQL_TOKEN_INSERT, &s);
+    if (rc == CT_OK)
+        rc = ct__sq_exec_bound(c, s, CT_SQL_TOKEN_INSERT, ct__sq_bind_token(s, t));
+    return rc == CT_OK ? count_token(c, t, +1) : rc;
+}
 
 struct token_insert_args {
     const struct ct_token *tok;
@@ -62,23 +94,28 @@ static ct_status count_project(struct ct__sq_conn *c, const char *region, const 
     return rc;
 }
 
+/* CT_E_QUOTA (a->current set) when the token's project holds max_per_project. */
+static ct_status check_quota(struct ct__sq_conn *c, struct token_insert_args *a)
+{
+    uint64_t n = 0;
+    if (a->max_per_project == 0)
+        return CT_OK;
+    ct_status rc = count_project(c, a->tok->region, a->tok->project_id, &n);
+    if (rc == CT_OK && n >= a->max_per_project) {
+        a->current = n;
+        rc = CT_E_QUOTA;
+    }
+    return rc;
+}
+
+/* Refusals (quota; a conflict, which SQLite finds before it writes the row) come
+ * before the first write, as sqlite_commit.c's gc_apply expects of every op. */
 static ct_status op_token_insert(struct ct__sq_conn *c, void *arg)
 {
     struct token_insert_args *a = arg;
-    uint64_t n = 0;
-    ct_status rc = CT_OK;
-    if (a->max_per_project > 0)
-        rc = count_project(c, a->tok->region, a->tok->project_id, &n);
-    if (rc != CT_OK)
-        return rc;
-    if (a->max_per_project > 0 && n >= a->max_per_project) {
-        a->current = n;
-        return CT_E_QUOTA;
-    }
-    sqlite3_stmt *s = NULL;
-    rc = get_stmt(c, CT_SQL_TOKEN_INSERT, &s);
+    ct_status rc = check_quota(c, a);
     if (rc == CT_OK)
-        rc = ct__sq_exec_bound(c, s, CT_SQL_TOKEN_INSERT, ct__sq_bind_token(s, a->tok));
+        rc = insert_token_row(c, a->tok);
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
     return rc;
@@ -158,6 +195,8 @@ static ct_status op_token_delete(struct ct__sq_conn *c, void *arg)
     ct__sq_done(s, CT_SQL_TOKEN_DELETE);
     if (rc == CT_OK && !row)
         rc = CT_E_NOT_FOUND;
+    if (rc == CT_OK)
+        rc = count_token(c, &a->deleted, -1);
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
     return rc;
@@ -180,11 +219,14 @@ struct token_rotate_args {
     struct ct_token old;
 };
 
+/* The quota first: both refusals (quota, old token gone) come before the first write. */
 static ct_status op_token_rotate(struct ct__sq_conn *c, void *arg)
 {
     struct token_rotate_args *a = arg;
     sqlite3_stmt *s = NULL;
-    ct_status rc = get_stmt(c, CT_SQL_TOKEN_CAP_EXPIRY, &s);
+    ct_status rc = check_quota(c, &a->insert);
+    if (rc == CT_OK)
+        rc = get_stmt(c, CT_SQL_TOKEN_CAP_EXPIRY, &s);
     if (rc != CT_OK)
         return rc;
     bool row = false, more = false;
@@ -202,7 +244,11 @@ static ct_status op_token_rotate(struct ct__sq_conn *c, void *arg)
     ct__sq_done(s, CT_SQL_TOKEN_CAP_EXPIRY);
     if (rc == CT_OK && !row)
         rc = CT_E_NOT_FOUND;
-    return rc == CT_OK ? op_token_insert(c, &a->insert) : rc;
+    if (rc == CT_OK)
+        rc = insert_token_row(c, a->insert.tok);
+    if (rc == CT_OK && a->insert.audit)
+        rc = insert_audit(c, a->insert.audit);
+    return rc;
 }
 
 static ct_status sq_token_rotate(struct ct_store_backend *be, const char *region,
@@ -260,10 +306,9 @@ struct bulk_args {
 static ct_status op_bulk_chunk(struct ct__sq_conn *c, void *arg)
 {
     struct bulk_args *a = arg;
-    sqlite3_stmt *s = NULL;
-    ct_status rc = get_stmt(c, CT_SQL_TOKEN_INSERT, &s);
+    ct_status rc = CT_OK;
     for (size_t i = 0; rc == CT_OK && i < a->n; i++)
-        rc = ct__sq_exec_bound(c, s, CT_SQL_TOKEN_INSERT, ct__sq_bind_token(s, &a->toks[i]));
+        rc = insert_token_row(c, &a->toks[i]);
     return rc;
 }
 

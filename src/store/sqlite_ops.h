@@ -25,6 +25,8 @@
  * SQ_SLOT_LIST on. */
 enum ct__sq_slot {
     SQ_SLOT_TOKEN_TOUCH = CT_SQL_N_STMTS,
+    SQ_SLOT_COUNT_ADD,
+    SQ_SLOT_COUNT_SUB,
     SQ_SLOT_LIST,
     SQ_N_SLOTS = SQ_SLOT_LIST + CT_SQ_LIST_SLOTS
 };

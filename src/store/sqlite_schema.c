@@ -73,6 +73,16 @@ static const char *const migrations[] = {
     " created_at INTEGER NOT NULL, secret_hash BLOB NOT NULL,"
     " expires_at INTEGER NOT NULL DEFAULT 0, last_used_at INTEGER NOT NULL DEFAULT 0)"
     " WITHOUT ROWID;",
+    /* 5: the token counters are kept by the write operations (sqlite_ops.c:
+     * count_token), in the same transaction as the row, instead of by triggers.
+     * A trigger makes its INSERT or DELETE a multi-row write, and SQLite then
+     * copies every page the statement first touches into a statement journal,
+     * so that a failure can undo the statement alone; with group commit's
+     * per-operation SAVEPOINTs, gone in the same change, that was a copy of
+     * every page a create touched. Without both: 0.87-0.95x the CPU per durable
+     * create (bench/pair.sh). A binary older than this migration refuses the
+     * file (its writes would not count). */
+    "DROP TRIGGER tokens_count_insert; DROP TRIGGER tokens_count_delete;",
 };
 
 /* Migration 4's end, once copy_keys() filled tokens_v4: dropping the old table drops its

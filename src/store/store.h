@@ -38,7 +38,7 @@ ct_status ct_store_ping(struct ct_store *st);
 /* The schema version this program creates and understands (its number of migrations;
  * both backends hold the same list). A database at a higher version was migrated by a
  * newer program: opening it fails with CT_E_SCHEMA_NEWER. */
-#define CT_STORE_SCHEMA_VERSION 4
+#define CT_STORE_SCHEMA_VERSION 5
 /* Current schema version (number of applied migrations). */
 ct_status ct_store_schema_version(struct ct_store *st, int *ret_version);
 
