@@ -24,7 +24,13 @@ struct slot {
  * by anyone in between (an `apikey delete` from the CLI, say) changes the
  * version, so the key is read again in that same snapshot. A revoked key thus
  * stops working for every request whose read begins after the revocation
- * committed, as when it was read every time. Expiry is checked on each use. */
+ * committed, as when it was read every time. Expiry is checked on each use.
+ * The second set of the service (auth_keys) is versioned by
+ * ct_store_keys_version instead, taken before each lookup: it changes when a
+ * key is deleted through the store or anything else writes the file, and is
+ * "none" until the store has seen such a write (store.h), so again a revoked
+ * key stops working for every request that begins after the revocation
+ * committed. */
 struct ct__keycache {
     uint64_t version;
     struct slot slot[KEYCACHE_SLOTS];

@@ -78,7 +78,9 @@ ct_status ct_service_new(struct ct_store *st, const struct ct_service_config *cf
     svc->reads_local = strcmp(ct_store_backend(st), "sqlite") == 0;
     svc->throttle = ct_throttle_new(cfg->auth_fail_limit, cfg->auth_fail_window_us);
     svc->keys = ct__keycache_set_new();
-    ct_status rc = svc->throttle && svc->keys ? ct_index_new(&svc->index) : CT_E_NOMEM;
+    svc->auth_keys = ct__keycache_set_new();
+    ct_status rc =
+        svc->throttle && svc->keys && svc->auth_keys ? ct_index_new(&svc->index) : CT_E_NOMEM;
     if (rc == CT_OK)
         rc = ct_service_reload_index(svc);
     if (rc != CT_OK) {
@@ -151,6 +153,7 @@ void ct_service_free(struct ct_service *svc)
     ct_index_free(svc->index);
     ct_throttle_free(svc->throttle);
     ct__keycache_set_free(svc->keys);
+    ct__keycache_set_free(svc->auth_keys);
     free(svc);
 }
 
@@ -276,7 +279,17 @@ static ct_status key_lookup(struct ct_service *svc, const char *x_auth_token, in
     uint8_t hash[CT_HASH_LEN];
     ct_apikey_hash(x_auth_token, len, hash);
     struct ct_apikey key;
-    ct_status rc = ct_store_apikey_by_hash(svc->store, hash, &key);
+    /* The version first: a key read after it is current while it holds. */
+    uint64_t v = ct_store_keys_version(svc->store);
+    struct ct__keycache *kc = v != CT_STORE_NO_VERSION ? ct__keycache_local(svc->auth_keys) : NULL;
+    ct_status rc;
+    if (kc && ct__keycache_version(kc) == v && ct__keycache_find(kc, hash, &key)) {
+        rc = CT_OK;
+    } else {
+        rc = ct_store_apikey_by_hash(svc->store, hash, &key);
+        if (kc && rc == CT_OK)
+            ct__keycache_note(kc, v, hash, &key);
+    }
     if (rc == CT_E_NOT_FOUND) {
         *ret_outcome = "denied:not_found";
         *ret_reason = "not_found";

@@ -28,8 +28,12 @@ struct ct_service {
     struct ct_lastuse *lastuse;
     /* Failed logins per client address; owns its lock (throttle.h). */
     struct ct_throttle *throttle;
-    /* The keys each event thread authenticated (keycache.h: its ordering argument). */
+    /* The keys each event thread authenticated for a Get (keycache.h: its
+     * ordering argument), versioned by the Get's read. */
     struct ct__keycache_set *keys;
+    /* The keys each thread authenticated otherwise (a Create on the event
+     * thread, any request on a worker), versioned by ct_store_keys_version. */
+    struct ct__keycache_set *auth_keys;
     bool reads_local; /* set at creation: the store is SQLite (ct_service_reads_local) */
     /* Set when a committed change could not be applied to the index (out of
      * memory) or a resync failed: the index misses changes until a reload.

@@ -330,6 +330,89 @@ static ct_status open_readers(struct ct_store_backend *be)
 
 /* ---- transaction runners -------------------------------------------------------------------- */
 
+/* ---- the API keys' version ------------------------------------------------------------------ */
+
+/* SQLite's WAL index starts with two copies of a 48-byte header; a commit writes
+ * the second, then the first (www.sqlite.org/walformat.html). Equal copies: a
+ * settled header. */
+#define WAL_HDR 48
+
+/* FNV-1a of the settled header; false while a commit is publishing it. */
+static bool wal_header_digest(const volatile uint8_t *shm, uint64_t *ret)
+{
+    uint8_t a[WAL_HDR], b[WAL_HDR];
+    for (unsigned i = 0; i < WAL_HDR; i++)
+        a[i] = shm[i];
+    atomic_thread_fence(memory_order_seq_cst);
+    for (unsigned i = 0; i < WAL_HDR; i++)
+        b[i] = shm[WAL_HDR + i];
+    atomic_thread_fence(memory_order_seq_cst);
+    if (memcmp(a, b, WAL_HDR) != 0)
+        return false;
+    uint64_t h = 14695981039346656037ULL;
+    for (unsigned i = 0; i < WAL_HDR; i++)
+        h = (h ^ a[i]) * 1099511628211ULL;
+    *ret = h;
+    return true;
+}
+
+static unsigned writer_data_version(struct ct_store_backend *be)
+{
+    unsigned v = 0;
+    (void)sqlite3_file_control(be->writer.db, "main", SQLITE_FCNTL_DATA_VERSION, &v);
+    return v;
+}
+
+/* The writer, at the start of each transaction: the pager's data version moves
+ * with the writer's own commits (noted at their end) and when the transaction
+ * finds another connection's commit, which may have deleted a key. */
+static void keys_note_begin(struct ct_store_backend *be)
+{
+    unsigned v = writer_data_version(be);
+    if (v != be->writer_dv) {
+        be->writer_dv = v;
+        atomic_fetch_add(&be->key_gen, 1);
+    }
+}
+
+/* The writer, after each transaction: its own data version, and after a commit
+ * the header it published. */
+static void keys_note_end(struct ct_store_backend *be, bool committed)
+{
+    be->writer_dv = writer_data_version(be);
+    uint64_t d = 0;
+    if (committed && be->wal_index && wal_header_digest(be->wal_index, &d))
+        atomic_store(&be->own_hdr, d);
+}
+
+void ct__sq_keys_changed(struct ct_store_backend *be)
+{
+    atomic_fetch_add(&be->key_gen, 1);
+}
+
+uint64_t ct__sq_keys_version(struct ct_store_backend *be)
+{
+    uint64_t live = 0;
+    if (!be->wal_index || !wal_header_digest(be->wal_index, &live) ||
+        live != atomic_load(&be->own_hdr))
+        return CT_STORE_NO_VERSION;
+    uint64_t g = atomic_load(&be->key_gen);
+    return g == CT_STORE_NO_VERSION ? 0 : g;
+}
+
+/* Region 0 of the WAL index, as the writer maps it (it has: the migrations ran). */
+static void map_wal_index(struct ct_store_backend *be)
+{
+    sqlite3_file *f = NULL;
+    void volatile *p = NULL;
+    if (sqlite3_file_control(be->writer.db, "main", SQLITE_FCNTL_FILE_POINTER, &f) == SQLITE_OK &&
+        f && f->pMethods && f->pMethods->iVersion >= 2 && f->pMethods->xShmMap &&
+        f->pMethods->xShmMap(f, 0, 32768, 0, &p) == SQLITE_OK && p)
+        be->wal_index = (const volatile uint8_t *)p;
+    else
+        ct_debug("sqlite: WAL index not mapped: API keys are read for every request");
+}
+
 ct_status ct__sq_write_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg)
 {
     struct ct__sq_conn *c = &be->writer;
@@ -340,11 +423,13 @@ ct_status ct__sq_write_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *ar
     if (rc == CT_OK)
         rc = ct__sq_exec_tx(c, T_BEGIN_IMMEDIATE);
     if (rc == CT_OK) {
+        keys_note_begin(be);
         rc = fn(c, arg);
         if (rc == CT_OK)
             rc = ct__sq_exec_tx(c, T_COMMIT);
         if (rc != CT_OK && !sqlite3_get_autocommit(c->db))
             (void)ct__sq_exec_tx(c, T_ROLLBACK);
+        keys_note_end(be, rc == CT_OK);
     }
     ct__cursor_write_end(be->cursors);
     pthread_mutex_unlock(&be->write_lock);
@@ -500,6 +585,7 @@ ct_status ct__sq_open(const char *path, const struct ct_store_options *opts, uns
 
 ct_status ct__sq_start(struct ct_store_backend *be)
 {
+    map_wal_index(be);
     ct_status rc = open_readers(be);
     if (rc == CT_OK)
         rc = ct__sq_ckpt_start(be);

@@ -78,6 +78,16 @@ ct_status ct__sq_local_read(struct ct_store_backend *be, ct__sq_tx_fn fn, void *
  * threads' readers. Equal values from consecutive reads: same content. */
 uint64_t ct__sq_data_version(struct ct__sq_conn *c);
 
+/* A version of the API keys as this process knows them, without a read: it
+ * stays the same while no key is deleted through this store and nothing but
+ * this store's writer changes the file. CT_STORE_NO_VERSION when that cannot
+ * be told now (another process wrote since the writer's last commit, or a
+ * commit is being published): then read. A key read after taking version v is
+ * still current whenever v is returned again. */
+uint64_t ct__sq_keys_version(struct ct_store_backend *be);
+/* Inside a write transaction that deletes an API key (before its commit). */
+void ct__sq_keys_changed(struct ct_store_backend *be);
+
 /* ---- statements ----------------------------------------------------------------------------- */
 
 /* Use a statement once (prepared, then finalized by ct__sq_done) instead of caching it. */

@@ -110,6 +110,25 @@ struct ct_store_backend {
     _Atomic bool ckpt_restart; /* the committer should finish a checkpoint (ckpt_finish) */
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_cond;
+
+    /* The API keys' version (ct__sq_keys_version): whether anything but this
+     * process's writer changed the file since the writer's last commit.
+     * Ordering argument: wal_index is set once in ct__sq_start, before any other
+     * thread runs, and stays mapped until close. writer_dv is the writer's own
+     * (under write_lock). Under write_lock the writer first bumps key_gen when
+     * another connection committed since its last transaction (a data version it
+     * did not make), or when it deletes a key (before that commit), and after
+     * each commit stores the WAL index header's digest in own_hdr. A reader
+     * loads the live header, then own_hdr, then key_gen (all sequentially
+     * consistent): equal headers mean no commit but the writer's since its last
+     * one, and any commit by another process before that one was seen at a
+     * BEGIN and bumped key_gen, which the reader then loads (the bump precedes
+     * the own_hdr store it read). A header in flux, or a write by another
+     * process not seen yet, reads as "no version". */
+    const volatile uint8_t *wal_index;
+    unsigned writer_dv;
+    _Atomic uint64_t key_gen;
+    _Atomic uint64_t own_hdr;
 };
 
 /* Runs one of the driver's own statements (enum tx_stmt) on c. */

@@ -385,6 +385,7 @@ struct apikey_args {
     const struct ct_apikey *key;
     const char *access_key;
     const struct ct_audit_event *audit;
+    struct ct_store_backend *be;
 };
 
 static ct_status op_apikey_insert(struct ct__sq_conn *c, void *arg)
@@ -420,6 +421,8 @@ static ct_status op_apikey_delete(struct ct__sq_conn *c, void *arg)
         rc = ct__sq_exec_bound(c, s, CT_SQL_APIKEY_DELETE, ct__sq_bind_text(s, 1, a->access_key));
     if (rc == CT_OK && ct__sq_changes(c) == 0)
         rc = CT_E_NOT_FOUND;
+    if (rc == CT_OK)
+        ct__sq_keys_changed(a->be); /* before the commit: no copy read earlier is current */
     if (rc == CT_OK && a->audit)
         rc = insert_audit(c, a->audit);
     return rc;
@@ -428,7 +431,7 @@ static ct_status op_apikey_delete(struct ct__sq_conn *c, void *arg)
 static ct_status sq_apikey_delete(struct ct_store_backend *be, const char *access_key,
                                   const struct ct_audit_event *audit)
 {
-    struct apikey_args a = {.access_key = access_key, .audit = audit};
+    struct apikey_args a = {.access_key = access_key, .audit = audit, .be = be};
     return ct__sq_submit(be, op_apikey_delete, &a);
 }
 
@@ -621,6 +624,7 @@ const struct ct_store_ops ct_store_sqlite_ops = {
     .token_insert_bulk = sq_token_insert_bulk,
     .apikey_insert = sq_apikey_insert,
     .apikey_by_hash = sq_apikey_by_hash,
+    .keys_version = ct__sq_keys_version,
     .apikey_delete = sq_apikey_delete,
     .apikey_scan = sq_apikey_scan,
     .audit_append = sq_audit_append,

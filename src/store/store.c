@@ -226,6 +226,11 @@ ct_status ct_store_apikey_by_hash(struct ct_store *st, const uint8_t hash[CT_HAS
     TIMED(CT_STORE_OP_APIKEY, st->ops->apikey_by_hash(st->be, hash, ret_key));
 }
 
+uint64_t ct_store_keys_version(struct ct_store *st)
+{
+    return st->ops->keys_version ? st->ops->keys_version(st->be) : CT_STORE_NO_VERSION;
+}
+
 ct_status ct_store_apikey_delete(struct ct_store *st, const char *access_key,
                                  const struct ct_audit_event *audit)
 {

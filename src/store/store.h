@@ -123,6 +123,12 @@ ct_status ct_store_apikey_by_hash(struct ct_store *st, const uint8_t hash[CT_HAS
                                   struct ct_apikey *ret_key);
 ct_status ct_store_apikey_delete(struct ct_store *st, const char *access_key,
                                  const struct ct_audit_event *audit);
+/* A version of the API keys, known without a read: a key read after this
+ * returned v is still current whenever it returns v again (no key was deleted
+ * since, through this store or elsewhere). CT_STORE_NO_VERSION when the backend
+ * cannot tell now (SQLite: another process wrote since this store's last
+ * write, or a commit is being published; PostgreSQL: always): read the key. */
+uint64_t ct_store_keys_version(struct ct_store *st);
 typedef int (*ct_store_apikey_fn)(void *ud, const struct ct_apikey *key);
 /* Calls fn for every API key, oldest first. */
 ct_status ct_store_apikey_scan(struct ct_store *st, ct_store_apikey_fn fn, void *ud);

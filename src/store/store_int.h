@@ -52,6 +52,8 @@ struct ct_store_ops {
     ct_status (*token_insert_async)(struct ct_store_backend *be, const struct ct_token *tok,
                                     uint64_t max_per_project, const struct ct_audit_event *audit,
                                     ct_store_insert_done_fn done, void *ud);
+    /* NULL: no version (ct_store_keys_version). */
+    uint64_t (*keys_version)(struct ct_store_backend *be);
     /* NULL when the backend has no change feed. */
     ct_status (*watch)(struct ct_store_backend *be, const struct ct_store_watcher *w);
 };

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Get on the event threads against revocations (service/keycache.c): each
-event thread keeps the API keys it authenticated while the database is
-unchanged, so what must never happen is a Get answered 200 with a key whose
-deletion had committed before the request was sent, or with a token deleted
-before it was sent.
+"""Requests against revocations (service/keycache.c): each event thread keeps
+the API keys it authenticated for a Get while the database is unchanged, and
+every thread the keys it authenticated otherwise (a Create on the event
+thread, a List on a worker) while the store's key version holds (no key
+deleted through it, nothing else wrote the file). What must never happen is
+an answer other than 401 to a request sent after its key's deletion
+committed, or a Get answered 200 with a token deleted before it was sent.
 
 Rounds of: an API key made with the CLI (another process, as an operator
-would), readers hammering Get with it over keep-alive connections spread over
-the event threads, then `apikey delete` from the CLI; every request sent after
-the delete returned must be refused (401). And tokens created and deleted
-through the API while readers Get them: after the delete's 204, no Get of
-that token may answer 200.
+would), clients hammering Get, Create or List with it over keep-alive
+connections spread over the event threads, then `apikey delete` from the CLI;
+every request sent after the delete returned must be refused (401). And
+tokens created and deleted through the API while readers Get them: after the
+delete's 204, no Get of that token may answer 200.
 
   key_revoke.py [--rounds N] [--readers N] [--event-threads N]"""
 import argparse
@@ -30,8 +32,8 @@ class Readers:
     """Threads that Get one token with one key until stopped, recording for
     each answer the monotonic time its request was sent and the status."""
 
-    def __init__(self, port, key, token_id, n):
-        self.port, self.key, self.token_id = port, key, token_id
+    def __init__(self, port, key, token_id, n, kind="get"):
+        self.port, self.key, self.token_id, self.kind = port, key, token_id, kind
         self.stop = threading.Event()
         self.go = threading.Event()  # cleared: readers park before their next request
         self.go.set()
@@ -53,7 +55,17 @@ class Readers:
                 self.go.wait()
             sent = time.monotonic()
             try:
-                conn.request("GET", BASE + self.token_id, headers={"X-Auth-Token": self.key})
+                if self.kind == "create":
+                    body = json.dumps({"project_id": P1, "name": "race",
+                                       "token_scopes": ["read_only_metrics"]})
+                    conn.request("POST", BASE.rstrip("/"), body=body,
+                                 headers={"X-Auth-Token": self.key,
+                                          "Content-Type": "application/json"})
+                elif self.kind == "list":
+                    conn.request("GET", BASE.rstrip("/") + "?page_size=1",
+                                 headers={"X-Auth-Token": self.key})
+                else:
+                    conn.request("GET", BASE + self.token_id, headers={"X-Auth-Token": self.key})
                 r = conn.getresponse()
                 r.read()
                 self.seen.append((sent, r.status))
@@ -73,11 +85,11 @@ class Readers:
             t.join(timeout=20)
 
 
-def key_round(srv, checks, readers, r):
+def key_round(srv, checks, readers, r, kind):
     out = json.loads(srv.cli("apikey", "create", "--description", "race-%d" % r, "-o", "json"))
     key, access = out["secret_key"], out["access_key"]
     tok = json.loads(create_token(srv.port, srv.key)[2])
-    with Readers(srv.port, key, tok["id"], readers) as rd:
+    with Readers(srv.port, key, tok["id"], readers, kind) as rd:
         time.sleep(0.3)  # every event thread has the key cached by now
         # Readers wait while the key is deleted, so the very first request of each
         # connection afterwards meets a cache that was current a moment ago.
@@ -89,10 +101,10 @@ def key_round(srv, checks, readers, r):
     ok_before = sum(1 for t, s in rd.seen if t < deleted and s == 200)
     late = [s for t, s in rd.seen if t > deleted and s != 401]
     after = sum(1 for t, s in rd.seen if t > deleted)
-    checks.ok(ok_before > 0, "round %d: the key worked before its deletion" % r,
-              "%d Gets answered 200" % ok_before)
-    checks.ok(after > 0 and not late, "round %d: every Get sent after `apikey delete` "
-              "returned is refused (401)" % r, "%d after, wrong: %s" % (after, late[:5]))
+    checks.ok(ok_before > 0, "round %d, %s: the key worked before its deletion" % (r, kind),
+              "%d answered 200" % ok_before)
+    checks.ok(after > 0 and not late, "round %d: every %s sent after `apikey delete` "
+              "returned is refused (401)" % (r, kind), "%d after, wrong: %s" % (after, late[:5]))
 
 
 def token_round(srv, checks, readers, r):
@@ -118,12 +130,14 @@ def main():
     ap.add_argument("--readers", type=int, default=6)
     ap.add_argument("--event-threads", type=int, default=2)
     a = ap.parse_args()
-    checks = Checks("Get against key and token revocation, %d event threads" % a.event_threads)
+    checks = Checks("Get, Create and List against key and token revocation, %d event threads"
+                    % a.event_threads)
     # No failure throttling: a 429 would answer before the key is looked at.
     srv = Server("--event-threads", str(a.event_threads), "--access-log", "off",
                  "--auth-fail-limit", "0").start()
     for r in range(1, a.rounds + 1):
-        key_round(srv, checks, a.readers, r)
+        for kind in ("get", "create", "list"):
+            key_round(srv, checks, a.readers, r, kind)
         token_round(srv, checks, a.readers, r)
     srv.stop()
     checks.eq(srv.proc.returncode, 0, "clean exit on SIGTERM")

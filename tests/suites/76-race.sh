@@ -4,9 +4,9 @@
 # against /auth/verify (tests/race/race.py), on SQLite (tmpfs) and on a
 # throw-away PostgreSQL cluster (local apply vs the LISTEN change feed);
 # (2) /auth/verify load over 4,000 tokens with 4 event threads on the ASan+UBSan
-# build (tests/race/verify_threads.py); (3) Get on the event threads, which keep
-# authenticated keys, against `apikey delete` from the CLI and token deletes
-# (tests/race/key_revoke.py). Bounded to 120 s.
+# build (tests/race/verify_threads.py); (3) Get, Create and List, whose threads
+# keep authenticated keys, against `apikey delete` from the CLI and token
+# deletes (tests/race/key_revoke.py). Bounded to 120 s.
 set -euo pipefail
 if [ -z "${CT_SUITE_BOUNDED:-}" ]; then
     CT_SUITE_BOUNDED=1 exec timeout -k 5 120 "$0" "$@"
@@ -25,7 +25,7 @@ if pg_optional_start; then
     python3 "$ROOT/tests/race/race.py" --db "$PG_URI" --label postgresql --rounds 2 \
         --seconds 5 --creators 4 --deleters 8 || rc=1
 fi
-echo "# Get against key and token revocation, 2 event threads"
+echo "# Get, Create and List against key and token revocation, 2 event threads"
 python3 "$ROOT/tests/race/key_revoke.py" --rounds 3 --event-threads 2 || rc=1
 asan=$ROOT/build-asan/cockpit-tokens
 if [ -x "$asan" ]; then

@@ -10,7 +10,11 @@
  * - An operation that fails after it wrote: a trigger planted on the audit table
  *   refuses some creates' audit rows, after their token row and counter were
  *   written. Each such create fails and leaves nothing; every other create of
- *   its batch commits (the batch is rolled back and written again without it). */
+ *   its batch commits (the batch is rolled back and written again without it).
+ * - The API keys' version (ct_store_keys_version), which lets a thread use a
+ *   key it read before: it changes when a key is deleted through the store,
+ *   and reads "none" after any commit by another connection until the store
+ *   has written again, then differs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -265,11 +269,67 @@ static void test_partial_op_redone_without_it(void **state)
     sqlite3_close(db);
 }
 
+static void make_key(struct ct_apikey *k, unsigned n)
+{
+    memset(k, 0, sizeof *k);
+    snprintf(k->access_key, sizeof k->access_key, "SCWTESTKEYVERSION%03u", n);
+    snprintf(k->description, sizeof k->description, "key %u", n);
+    k->secret_hash[0] = (uint8_t)n;
+    k->secret_hash[1] = 0x5a;
+    k->created_at_us = 1700000000000000;
+}
+
+/* ct_store_keys_version: stable while only the store writes and deletes no
+ * key; "none" as soon as another connection commits, until the store's next
+ * write, after which it differs (the key read before may be gone). */
+static void test_keys_version(void **state)
+{
+    (void)state;
+    struct ct_store *st = NULL;
+    assert_int_equal(ct_store_open(uri, NULL, &st), CT_OK);
+    struct ct_apikey k1, k2;
+    make_key(&k1, 1);
+    make_key(&k2, 2);
+    assert_int_equal(ct_store_apikey_insert(st, &k1, NULL), CT_OK);
+    assert_int_equal(ct_store_apikey_insert(st, &k2, NULL), CT_OK);
+    uint64_t v1 = ct_store_keys_version(st);
+    assert_true(v1 != CT_STORE_NO_VERSION);
+    struct ct_token t;
+    make_token(&t, 1, 0);
+    assert_int_equal(ct_store_token_insert(st, &t, 0, NULL, NULL), CT_OK);
+    assert_true(ct_store_keys_version(st) == v1); /* a token write keeps it */
+
+    sqlite3 *db = open_beside();
+    assert_int_equal(sqlite3_exec(db,
+                                  "DELETE FROM apikeys WHERE access_key ="
+                                  " 'SCWTESTKEYVERSION001'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_true(ct_store_keys_version(st) == CT_STORE_NO_VERSION); /* another writer */
+    make_token(&t, 2, 0);
+    assert_int_equal(ct_store_token_insert(st, &t, 0, NULL, NULL), CT_OK);
+    uint64_t v2 = ct_store_keys_version(st);
+    assert_true(v2 != CT_STORE_NO_VERSION && v2 != v1); /* seen at the store's next BEGIN */
+
+    assert_int_equal(ct_store_apikey_delete(st, k2.access_key, NULL), CT_OK);
+    uint64_t v3 = ct_store_keys_version(st);
+    assert_true(v3 != CT_STORE_NO_VERSION && v3 != v2); /* a key deleted through the store */
+    make_token(&t, 3, 0);
+    assert_int_equal(ct_store_token_insert(st, &t, 0, NULL, NULL), CT_OK);
+    assert_true(ct_store_keys_version(st) == v3);
+    /* A write by another connection that changes no key still counts: it cannot be told. */
+    assert_int_equal(sqlite3_exec(db, "UPDATE tokens SET name = 'x'", NULL, NULL, NULL), SQLITE_OK);
+    assert_true(ct_store_keys_version(st) == CT_STORE_NO_VERSION);
+    ct_store_close(st);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_refusals_write_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_op_redone_without_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_version, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
