@@ -81,7 +81,10 @@ run_wrk() {
         }' "$WORK/wrk.out"
 }
 
-# create_lua KEY: a wrk script whose every request is one Create with API key KEY.
+# create_lua KEY: a wrk script whose every request is one Create with API key KEY,
+# all named "bench"; with CREATE_NAMES=random each gets a name of its own (the
+# name list indexes then take their inserts at random places, as with names that
+# all differ).
 create_lua() {
     cat <<LUA
 wrk.method = "POST"
@@ -89,6 +92,16 @@ wrk.headers["X-Auth-Token"] = "$1"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"project_id":"11111111-2222-4333-8444-555555555555","name":"bench","token_scopes":["write_only_metrics"]}'
 LUA
+    if [ "${CREATE_NAMES:-}" = random ]; then
+        cat <<'LUA'
+math.randomseed(os.time())
+request = function()
+    local body = string.format('{"project_id":"11111111-2222-4333-8444-555555555555","name":"agent-%08x%08x","token_scopes":["write_only_metrics"]}',
+        math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+    return wrk.format(nil, nil, nil, body)
+end
+LUA
+    fi
 }
 
 # schema_copy SRC DST: DST becomes an online copy (SQLite backup API) of the

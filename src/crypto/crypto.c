@@ -56,6 +56,18 @@ static void random_bytes(void *out, size_t n)
     r->used += n;
 }
 
+void ct_uuid_ordered(int64_t unix_ms, char out[CT_UUID_LEN + 1])
+{
+    unsigned char b[16];
+    random_bytes(b, sizeof b);
+    uint64_t ms = unix_ms > 0 ? (uint64_t)unix_ms : 0;
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    ct_uuid_format(b, out);
+}
+
 void ct_uuid_v4(char out[CT_UUID_LEN + 1])
 {
     unsigned char b[16];

@@ -22,6 +22,14 @@
 int ct_crypto_init(void);
 /* Writes a random UUID v4, lowercase, NUL-terminated. */
 void ct_uuid_v4(char out[CT_UUID_LEN + 1]);
+/* Writes a token id: a UUID in the v4 layout (version 4, RFC 4122 variant, the
+ * form the Scaleway API's ids take and clients check) whose first 48 bits are
+ * unix_ms, big-endian, and whose other 74 bits are random (a "COMB" id; UUIDv7
+ * orders its bits the same way). Ids made later sort later, so a new token's
+ * key lands at the end of every index ordered by id instead of on a random
+ * page. It tells its creation time to the millisecond, which the token shows
+ * anyway (created_at); ids are names, not secrets. */
+void ct_uuid_ordered(int64_t unix_ms, char out[CT_UUID_LEN + 1]);
 /* Writes a new token secret (CT_SECRET_LEN chars + NUL). */
 void ct_secret_new(char out[CT_SECRET_LEN + 1]);
 /* True when s has the token secret's length, alphabet and a valid checksum. */

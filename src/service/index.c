@@ -106,10 +106,12 @@ static uint64_t load64(const uint8_t *p)
     return v;
 }
 
-/* Secret hashes and v4 ids are uniformly random: their first bytes are the hash. */
+/* Bytes 8..15 are random in both keys: a secret hash is random throughout; a
+ * token id starts with its creation time (ct_uuid_ordered) but ids made before
+ * are random v4, and from byte 8 on both kinds hold 62 random bits. */
 static uint32_t slot_of(const struct ct_index_table *t, const uint8_t *key)
 {
-    uint64_t h = load64(key);
+    uint64_t h = load64(key + 8);
     h ^= h >> 29;
     return (uint32_t)(h * 0x9E3779B97F4A7C15ull >> 32) & t->mask;
 }

@@ -219,6 +219,39 @@ static void uuids_and_base64(void **state)
     assert_int_equal(ct_base64_decode("dXNlcjpwYXNz", 12, out, 4), -1);
 }
 
+/* Token ids: the v4 layout, creation time in the first 48 bits, the rest random. */
+static void ordered_ids(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    static char ids[N][CT_UUID_LEN + 1];
+    int64_t ms = 1795856670777; /* 2026-11-28T09:04:30.777Z */
+    for (int i = 0; i < N; i++) {
+        ct_uuid_ordered(ms + i / 4, ids[i]); /* four per millisecond */
+        assert_true(ct_uuid_valid(ids[i], strlen(ids[i])));
+        assert_int_equal(ids[i][14], '4');
+        assert_true(strchr("89ab", ids[i][19]) != NULL);
+        uint8_t b[16];
+        assert_true(ct_uuid_parse(ids[i], b));
+        uint64_t got = 0;
+        for (int k = 0; k < 6; k++)
+            got = got << 8 | b[k];
+        assert_int_equal(got, (uint64_t)(ms + i / 4));
+        /* A later millisecond sorts after every id of an earlier one. */
+        if (i >= 4)
+            assert_true(memcmp(ids[i - 4], ids[i], CT_UUID_LEN) < 0);
+    }
+    qsort(ids, N, sizeof ids[0], cmp_uuid);
+    for (int i = 1; i < N; i++)
+        assert_true(memcmp(ids[i - 1], ids[i], CT_UUID_LEN) != 0); /* same ms, still unique */
+    /* The random part really is random: the 62 bits after the variant differ
+     * between ids of one millisecond. */
+    char a[CT_UUID_LEN + 1], b2[CT_UUID_LEN + 1];
+    ct_uuid_ordered(ms, a);
+    ct_uuid_ordered(ms, b2);
+    assert_true(memcmp(a + 20, b2 + 20, 16) != 0);
+}
+
 static void time_format(void **state)
 {
     (void)state;
@@ -265,10 +298,15 @@ int main(void)
     if (ct_crypto_init() != 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(status_table),        cmocka_unit_test(uuid_rules),
-        cmocka_unit_test(name_rules),          cmocka_unit_test(scopes_and_orders),
-        cmocka_unit_test(access_keys_regions), cmocka_unit_test(secrets),
-        cmocka_unit_test(uuids_and_base64),    cmocka_unit_test(random_never_repeats),
+        cmocka_unit_test(status_table),
+        cmocka_unit_test(uuid_rules),
+        cmocka_unit_test(ordered_ids),
+        cmocka_unit_test(name_rules),
+        cmocka_unit_test(scopes_and_orders),
+        cmocka_unit_test(access_keys_regions),
+        cmocka_unit_test(secrets),
+        cmocka_unit_test(uuids_and_base64),
+        cmocka_unit_test(random_never_repeats),
         cmocka_unit_test(time_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
