@@ -5,6 +5,8 @@
  * project id of their own. */
 #include "store/store.h"
 
+#include "../lib/tmpdb.h"
+
 #include <ctype.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -155,15 +157,8 @@ static int teardown(void **state)
 {
     struct fixture *fx = *state;
     ct_store_close(fx->st);
-    if (fx->dir[0]) {
-        static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm"};
-        char path[300];
-        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-            snprintf(path, sizeof path, "%s/%s", fx->dir, files[i]);
-            unlink(path);
-        }
-        rmdir(fx->dir);
-    }
+    if (fx->dir[0])
+        tmpdb_remove_dir(fx->dir);
     free(fx);
     return 0;
 }

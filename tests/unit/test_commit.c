@@ -32,36 +32,30 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "../lib/tmpdb.h"
 
 #define REGION "fr-par"
 #define N_PROJECTS 4
 #define QUOTA 40
 #define CREATES 400 /* 100 per project: 60 of each refused by the quota */
 
-static char dir[64], path[96], uri[128];
+static struct tmpdb tmp;
+static const char *const path = tmp.path;
+static char uri[sizeof tmp.path + 8];
 
 static int setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/ct-commit-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir))
+    if (!tmpdb_make(&tmp, "commit", "store.db"))
         return -1;
-    snprintf(path, sizeof path, "%s/store.db", dir);
-    snprintf(uri, sizeof uri, "sqlite:%s", path);
+    snprintf(uri, sizeof uri, "sqlite:%s", tmp.path);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char f[128];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (unsigned i = 0; i < 3; i++) {
-        snprintf(f, sizeof f, "%s%s", path, sfx[i]);
-        unlink(f);
-    }
-    rmdir(dir);
+    tmpdb_remove(&tmp);
     return 0;
 }
 

@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "store/sqlite_pcache.h"
+#include "../lib/tmpdb.h"
 
 static sqlite3_pcache_methods2 base; /* pcache1 */
 
@@ -150,8 +151,8 @@ static void c_shutdown(void *a)
         base.xShutdown(base.pArg);
 }
 
-static char dir[] = "/tmp/ct-pcache-XXXXXX";
-static char path[64];
+static struct tmpdb tmp;
+static const char *const path = tmp.path;
 
 static int setup_all(void **state)
 {
@@ -175,22 +176,13 @@ static int setup_all(void **state)
         return -1;
     if (!ct__sq_pcache_install()) /* wraps the counter */
         return -1;
-    if (!mkdtemp(dir))
-        return -1;
-    snprintf(path, sizeof path, "%s/p.db", dir);
-    return 0;
+    return tmpdb_make(&tmp, "pcache", "p.db") ? 0 : -1;
 }
 
 static int teardown_all(void **state)
 {
     (void)state;
-    char f[96];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (unsigned i = 0; i < 3; i++) {
-        snprintf(f, sizeof f, "%s%s", path, sfx[i]);
-        unlink(f);
-    }
-    rmdir(dir);
+    tmpdb_remove(&tmp);
     return 0;
 }
 
@@ -302,8 +294,8 @@ static unsigned page_count(sqlite3 *db)
 static void test_shrink_drops_pages(void **state)
 {
     (void)state;
-    char p2[80];
-    snprintf(p2, sizeof p2, "%s/shrink.db", dir);
+    char p2[sizeof tmp.dir + 16];
+    snprintf(p2, sizeof p2, "%s/shrink.db", tmp.dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
     exec_ok(db, "PRAGMA auto_vacuum=FULL; PRAGMA journal_mode=WAL; PRAGMA cache_size=-65536;"
@@ -321,13 +313,7 @@ static void test_shrink_drops_pages(void **state)
         assert_true(highest_present() <= small);
         check_rows(db);
     }
-    sqlite3_close(db);
-    char f[96];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (unsigned i = 0; i < 3; i++) {
-        snprintf(f, sizeof f, "%s%s", p2, sfx[i]);
-        unlink(f);
-    }
+    sqlite3_close(db); /* its files go with the directory (teardown_all) */
 }
 
 static void test_commits_skip_the_scan(void **state)

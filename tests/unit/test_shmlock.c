@@ -28,12 +28,13 @@
 #include <sqlite3.h>
 
 #include "store/sqlite_shmlock.h"
+#include "../lib/tmpdb.h"
 
 #define ACCOUNTS 2000 /* with padding: ~400 pages, read through a 5-page cache */
 #define START 1000
 
-static char dir[] = "/tmp/ct-shmlock-XXXXXX";
-static char path[64];
+static struct tmpdb tmp;
+static const char *const path = tmp.path;
 
 static void exec_ok(sqlite3 *db, const char *sql)
 {
@@ -71,9 +72,8 @@ static int64_t one_int(sqlite3 *db, const char *sql)
 static int setup(void **state)
 {
     (void)state;
-    if (!ct__sq_shm_vfs() || !mkdtemp(dir))
+    if (!ct__sq_shm_vfs() || !tmpdb_make(&tmp, "shmlock", "s.db"))
         return -1;
-    snprintf(path, sizeof path, "%s/s.db", dir);
     sqlite3 *db = open_db(NULL);
     exec_ok(db, "CREATE TABLE acct (id INTEGER PRIMARY KEY, bal INTEGER NOT NULL, pad BLOB);"
                 "CREATE TABLE log (id INTEGER PRIMARY KEY, note BLOB)");
@@ -88,13 +88,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char f[96];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (unsigned i = 0; i < 3; i++) {
-        snprintf(f, sizeof f, "%s%s", path, sfx[i]);
-        unlink(f);
-    }
-    rmdir(dir);
+    tmpdb_remove(&tmp);
     return 0;
 }
 
