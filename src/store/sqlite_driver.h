@@ -11,9 +11,11 @@
  * used by one thread at a time: the writer behind write_lock, a reader between
  * its acquire and release from the pool. Single-row writes go through a
  * group-commit queue: a committer thread writes everything queued in one
- * transaction (one fsync), each operation inside its own SAVEPOINT so that one
- * refusal does not undo its neighbours, then wakes the callers it finished (or
- * calls the callbacks of asynchronous submissions). */
+ * transaction (one fsync), then wakes the callers it finished (or calls the
+ * callbacks of asynchronous submissions). An operation refuses before its first
+ * write, so a refusal leaves its neighbours alone; one that fails after writing
+ * is answered alone and the rest of its batch is written again without it
+ * (sqlite_commit.c, gc_apply). */
 #ifndef CT_STORE_SQLITE_DRIVER_H
 #define CT_STORE_SQLITE_DRIVER_H
 
@@ -52,9 +54,10 @@ struct ct__cursor_cache *ct__sq_cursors(struct ct_store_backend *be);
 /* fn in one write transaction of its own (BEGIN IMMEDIATE: the write lock is taken
  * up front, so it never fails half-way on a lock upgrade). For large writes. */
 ct_status ct__sq_write_tx(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg);
-/* fn through group commit: queued, run in its own SAVEPOINT inside a shared
- * transaction, returned once that commit is durable (or failed). A non-OK from
- * fn undoes fn alone. For single-row writes. */
+/* fn through group commit: queued, run inside a shared transaction, returned once
+ * that commit is durable (or failed). fn must return its refusals (a non-OK that
+ * should leave the batch alone) before its first write: a non-OK after fn wrote
+ * makes the batch be written again without fn. For single-row writes. */
 ct_status ct__sq_submit(struct ct_store_backend *be, ct__sq_tx_fn fn, void *arg);
 /* ct__sq_submit without waiting: returns at once, and done(done_arg, rc) runs
  * once fn's commit is durable (or failed), on the committer thread, in commit
