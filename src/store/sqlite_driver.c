@@ -17,6 +17,7 @@
 #include "store/sqlite_shmlock.h"
 #include "store/sqlite_walbuf.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/time.h"
 
 #define DEFAULT_POOL_SIZE 4
@@ -349,10 +350,7 @@ static bool wal_header_digest(const volatile uint8_t *shm, uint64_t *ret)
     atomic_thread_fence(memory_order_seq_cst);
     if (memcmp(a, b, WAL_HDR) != 0)
         return false;
-    uint64_t h = 14695981039346656037ULL;
-    for (unsigned i = 0; i < WAL_HDR; i++)
-        h = (h ^ a[i]) * 1099511628211ULL;
-    *ret = h;
+    *ret = ct_fnv1a(CT_FNV1A_SEED, a, sizeof a);
     return true;
 }
 
